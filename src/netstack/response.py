@@ -1,0 +1,101 @@
+"""HttpResponse, PerformanceTiming, and the seed's rules for decoding ``result``.
+
+Without ``expect_data_type``: ``application/json`` gives the JSON text as
+str; ``application/octet-stream`` and ``image/*`` give bytes; anything else
+gives str decoded by the content-type charset (default UTF-8). With it:
+STRING -> str, OBJECT -> parsed JSON (the text, as STRING, when the body is
+not JSON), ARRAY_BUFFER -> bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from urllib3 import HTTPHeaderDict
+
+from netstack.options import HttpDataType
+
+
+@dataclass(frozen=True, kw_only=True)
+class PerformanceTiming:
+    """Milliseconds from the ``request()`` call to the end of each phase (seed: PerformanceTiming).
+
+    On a reused keep-alive connection there is no DNS, TCP or TLS phase:
+    those marks are when the pooled connection was taken.
+    """
+
+    dns_timing: float = 0.0
+    tcp_timing: float = 0.0
+    tls_timing: float = 0.0
+    first_send_timing: float = 0.0
+    first_receive_timing: float = 0.0
+    total_finish_timing: float = 0.0
+    redirect_timing: float = 0.0
+    response_header_timing: float = 0.0
+    response_body_timing: float = 0.0
+    total_timing: float = 0.0
+    #: Beyond the seed: time spent waiting in the scheduler's queue.
+    queue_timing: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpResponse:
+    """The answer to ``request()`` (seed: HttpResponse)."""
+
+    result: str | bytes | Any
+    result_type: HttpDataType
+    response_code: int
+    #: Case-insensitive; repeated headers are joined with ", " on lookup.
+    header: Mapping[str, str]
+    #: The raw ``Set-Cookie`` values joined by "\n" ("" if none).
+    cookies: str = ""
+    performance_timing: PerformanceTiming = field(default_factory=PerformanceTiming)
+    #: The final URL, after redirects.
+    url: str = ""
+    #: True when the body came from the response cache (fresh hit or 304 revalidation).
+    from_cache: bool = False
+
+
+def _media_type(content_type: str | None) -> tuple[str, str | None]:
+    if not content_type:
+        return "", None
+    media, _, params = content_type.partition(";")
+    charset = None
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip('"') or None
+    return media.strip().lower(), charset
+
+
+def _text(body: bytes, charset: str | None) -> str:
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:  # an unknown charset name
+        return body.decode("utf-8", errors="replace")
+
+
+def decode_result(
+    body: bytes, content_type: str | None, expect: HttpDataType | None
+) -> tuple[str | bytes | Any, HttpDataType]:
+    """``result`` and ``result_type`` for ``body`` per the seed's rules."""
+    media, charset = _media_type(content_type)
+    if expect is HttpDataType.ARRAY_BUFFER:
+        return body, HttpDataType.ARRAY_BUFFER
+    if expect is HttpDataType.OBJECT:
+        text = _text(body, charset)
+        try:
+            return json.loads(text), HttpDataType.OBJECT
+        except ValueError:
+            return text, HttpDataType.STRING
+    if expect is None and (media == "application/octet-stream" or media.startswith("image/")):
+        return body, HttpDataType.ARRAY_BUFFER
+    return _text(body, charset), HttpDataType.STRING
+
+
+def join_cookies(headers: HTTPHeaderDict) -> str:
+    """The raw Set-Cookie values, one per line."""
+    return "\n".join(headers.getlist("set-cookie"))
