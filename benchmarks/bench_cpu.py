@@ -1,0 +1,78 @@
+"""Client CPU per request: netstack vs raw urllib3 on a ThreadPoolExecutor.
+
+Both sides use the same concurrency against the same local origin (its own
+process, so its CPU is not counted). Rounds alternate between the two so
+machine noise hits both alike; the report gives medians and their ratio.
+
+    python benchmarks/bench_cpu.py [--requests 5000] [--rounds 7] [--workers 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+
+import urllib3
+
+import netstack
+from benchmarks.origin import running_origin
+
+
+def _raw_round(url: str, requests: int, workers: int) -> float:
+    pool = urllib3.PoolManager(maxsize=workers, retries=False)
+    with ThreadPoolExecutor(max_workers=workers) as executor:
+
+        def fetch() -> bytes:
+            return pool.request("GET", url).data
+
+        wait([executor.submit(fetch) for _ in range(workers * 4)])  # warm connections
+        start = time.process_time()
+        futures = [executor.submit(fetch) for _ in range(requests)]
+        wait(futures)
+        spent = time.process_time() - start
+    assert all(len(f.result()) > 0 for f in futures)
+    pool.clear()
+    return spent / requests
+
+
+def _netstack_round(url: str, requests: int, workers: int) -> float:
+    with netstack.Scheduler(max_workers=workers, max_per_host=workers) as scheduler:
+        wait([scheduler.submit(url) for _ in range(workers * 4)])
+        start = time.process_time()
+        futures = [scheduler.submit(url) for _ in range(requests)]
+        wait(futures)
+        spent = time.process_time() - start
+    assert all(f.result().response_code == 200 for f in futures)
+    return spent / requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=8)
+    args = parser.parse_args()
+    sides: dict[str, Callable[[str, int, int], float]] = {
+        "urllib3 PoolManager + ThreadPoolExecutor": _raw_round,
+        "netstack Scheduler.submit": _netstack_round,
+    }
+    results: dict[str, list[float]] = {name: [] for name in sides}
+    with running_origin() as base:
+        url = f"{base}/item"
+        for _ in range(args.rounds):
+            for name, run in sides.items():
+                results[name].append(run(url, args.requests, args.workers))
+    medians = {name: statistics.median(values) for name, values in results.items()}
+    raw, ours = medians.values()
+    print(f"requests/round={args.requests} rounds={args.rounds} workers={args.workers}")
+    for name, median in medians.items():
+        spread = ", ".join(f"{v * 1e6:.0f}" for v in results[name])
+        print(f"{name:45s} median {median * 1e6:7.1f} us CPU/request  [{spread}]")
+    print(f"ratio netstack / urllib3 = {ours / raw:.3f}  (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()

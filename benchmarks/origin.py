@@ -1,0 +1,75 @@
+"""A fast keep-alive HTTP/1.1 origin for benchmarks, run in its own process.
+
+It answers every request with a fixed small body; ``/delay/<ms>`` answers
+after that many milliseconds. Running it in a separate process keeps its CPU
+out of the client's measurements. ``python benchmarks/origin.py PORTFILE``
+writes the bound port to PORTFILE and serves until killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+BODY = b'{"ok": true, "padding": "' + b"x" * 200 + b'"}'
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    + str(len(BODY)).encode()
+    + b"\r\n\r\n"
+    + BODY
+)
+
+
+class _Origin(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+            target = head.split(b" ", 2)[1] if b" " in head else b"/"
+            if target.startswith(b"/delay/"):
+                delay = int(target[7:].split(b"?")[0]) / 1000
+                asyncio.get_running_loop().call_later(delay, self.transport.write, RESPONSE)
+            else:
+                self.transport.write(RESPONSE)
+
+
+async def _serve(port_file: str) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_Origin, "127.0.0.1", 0, backlog=1024)
+    port = server.sockets[0].getsockname()[1]
+    Path(port_file).write_text(str(port))
+    async with server:
+        await server.serve_forever()
+
+
+@contextlib.contextmanager
+def running_origin() -> Iterator[str]:
+    """Start the origin in a subprocess; yield its base URL; always stop it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = os.path.join(tmp, "port")
+        process = subprocess.Popen([sys.executable, __file__, port_file])
+        try:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(port_file) or not Path(port_file).read_text():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the benchmark origin did not start")
+                time.sleep(0.02)
+            yield f"http://127.0.0.1:{Path(port_file).read_text()}"
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve(sys.argv[1]))

@@ -1,0 +1,62 @@
+"""netstack: HTTP requests scheduled on a thread pool, in the shape of ``@ohos.net.http``.
+
+Everything public is importable from here; the submodules are internal.
+"""
+
+from __future__ import annotations
+
+from netstack.api import HttpRequest, create_http
+from netstack.cache import (
+    CacheStorage,
+    FileStorage,
+    HttpResponseCache,
+    MemoryStorage,
+    create_http_response_cache,
+)
+from netstack.errors import HttpError
+from netstack.events import DataReceiveProgressInfo, DataSendProgressInfo
+from netstack.options import (
+    CertificatePinning,
+    CertType,
+    ClientCert,
+    HttpDataType,
+    HttpProtocol,
+    HttpProxy,
+    HttpRequestOptions,
+    MultiFormData,
+    RequestMethod,
+    ResponseCode,
+)
+from netstack.response import HttpResponse, PerformanceTiming
+from netstack.scheduler import RequestFuture, Scheduler, SchedulerStats, get_default_scheduler
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CacheStorage",
+    "CertType",
+    "CertificatePinning",
+    "ClientCert",
+    "DataReceiveProgressInfo",
+    "DataSendProgressInfo",
+    "FileStorage",
+    "HttpDataType",
+    "HttpError",
+    "HttpProtocol",
+    "HttpProxy",
+    "HttpRequest",
+    "HttpRequestOptions",
+    "HttpResponse",
+    "HttpResponseCache",
+    "MemoryStorage",
+    "MultiFormData",
+    "PerformanceTiming",
+    "RequestFuture",
+    "RequestMethod",
+    "ResponseCode",
+    "Scheduler",
+    "SchedulerStats",
+    "create_http",
+    "create_http_response_cache",
+    "get_default_scheduler",
+]

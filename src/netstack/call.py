@@ -1,0 +1,269 @@
+"""One HTTP exchange as the scheduler runs it: cache, transport, response.
+
+:func:`prepare_call` runs on the caller's thread and does as little as it
+can: validate (401 raised there), split the URL for its host key, and consult
+the response cache when one is in use (a fresh hit settles the call at
+once). Headers, body and the transport's request are built by
+:meth:`Call.run` on a worker, so a queued request costs little memory and
+``submit`` stays fast.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from urllib3 import HTTPHeaderDict
+
+from netstack import errors
+from netstack.errors import HttpError
+from netstack.events import EventEmitter
+from netstack.options import HttpRequestOptions, OptionsInput, resolve_options
+from netstack.prepare import Target, build_headers, check_url, encode_body, parse_target
+from netstack.prepare import request_url as _request_url
+from netstack.response import HttpResponse, PerformanceTiming, decode_result, join_cookies
+from netstack.transport import AbortSignal, PreparedRequest, Transport, TransportResponse
+
+if TYPE_CHECKING:
+    from netstack.cache import CacheLookup, HttpResponseCache
+
+Events = EventEmitter | Mapping[str, Callable[..., Any]] | None
+"""Per-request listeners: an emitter, or ``{event name: callback}``."""
+
+
+def _ms(since: float, now: float) -> float:
+    return (now - since) * 1000.0
+
+
+def _seconds(ms: int) -> float | None:
+    return ms / 1000.0 if ms else None
+
+
+class Call:
+    """A validated request: the unit the scheduler queues and a worker runs."""
+
+    __slots__ = (
+        "_abort",
+        "_aborted",
+        "_cache",
+        "_emitter",
+        "_headers",
+        "_lookup",
+        "_options",
+        "_started",
+        "_stream",
+        "_target",
+        "_transport",
+        "from_cache",
+        "host_key",
+        "priority",
+        "settled",
+        "settled_error",
+        "settled_result",
+        "url",
+    )
+
+    def __init__(
+        self,
+        url: str,
+        target: Target | None,
+        options: HttpRequestOptions,
+        emitter: EventEmitter | None,
+        transport: Transport,
+        started: float,
+        stream: bool,
+    ) -> None:
+        self.url = url
+        self.host_key = target.host if target is not None else ""
+        self.priority = options.priority
+        self.settled = False
+        self.settled_result: object = None
+        self.settled_error: BaseException | None = None
+        self.from_cache = False
+        self._target = target
+        self._options = options
+        self._emitter = emitter
+        self._transport = transport
+        self._started = started
+        self._stream = stream
+        self._aborted = False
+        self._abort: AbortSignal | None = None
+        self._headers: dict[str, str] | None = None
+        self._cache: HttpResponseCache | None = None
+        self._lookup: CacheLookup | None = None
+
+    def settle(self, result: object = None, error: BaseException | None = None) -> None:
+        """Finish before queueing: the scheduler resolves the future at submit."""
+        self.settled = True
+        self.settled_result = result
+        self.settled_error = error
+
+    def abort(self) -> None:
+        """Interrupt the exchange from any thread; ``run`` then ends with 2300042."""
+        self._aborted = True
+        signal = self._abort
+        if signal is not None:
+            signal.abort()
+
+    def run(self) -> object:
+        """Send, let the cache see the answer, and build the result (worker thread)."""
+        run_started = time.perf_counter()
+        signal = self._abort = AbortSignal()
+        if self._aborted:
+            raise HttpError.of(errors.ABORTED, "destroyed before it started")
+        prepared = self._prepare()
+        request_time = time.time()
+        response = self._transport.send(prepared, self._emitter, signal)
+        if self._stream:
+            if self._emitter is not None:
+                self._emitter.end()
+            return response.status
+        return self._respond(prepared, response, request_time, run_started)
+
+    def _prepare(self) -> PreparedRequest:
+        options, target = self._options, self._target
+        assert target is not None
+        headers = self._headers if self._headers is not None else build_headers(options)
+        body = encode_body(options, headers)
+        return PreparedRequest(
+            method=options.method.value,
+            url=_request_url(target, options),
+            headers=headers,
+            body=body,
+            body_size=len(body) if body else 0,
+            connect_timeout=_seconds(options.connect_timeout),
+            read_timeout=_seconds(options.read_timeout),
+            max_redirects=options.max_redirects,
+            max_body=None if self._stream else options.max_limit,
+            stream=self._stream,
+            ca_path=options.ca_path,
+            client_cert=options.client_cert,
+            pins=tuple(options.certificate_pinning or ()),  # type: ignore[arg-type]
+            proxy=options.using_proxy or None,
+            dns_servers=tuple(options.dns_servers or ()),
+            dns_over_https=options.dns_over_https,
+            protocol=options.using_protocol,
+            started=self._started,
+        )
+
+    def _respond(
+        self,
+        prepared: PreparedRequest,
+        response: TransportResponse,
+        request_time: float,
+        run_started: float,
+    ) -> HttpResponse:
+        status, headers, body = response.status, response.headers, response.body
+        from_cache = False
+        if self._cache is not None and self._lookup is not None:
+            cached = self._cache.complete(
+                self._lookup, status, list(headers.iteritems()), body, request_time, time.time()
+            )
+            if cached is not None:
+                status, body, from_cache = cached.status, cached.body, True
+                headers = HTTPHeaderDict(cached.headers)
+        t = response.timings
+        timing = PerformanceTiming(
+            dns_timing=t.dns,
+            tcp_timing=t.tcp,
+            tls_timing=t.tls,
+            first_send_timing=t.first_send,
+            first_receive_timing=t.first_receive,
+            total_finish_timing=t.total_finish,
+            redirect_timing=t.redirect,
+            response_header_timing=t.response_header,
+            response_body_timing=t.response_body,
+            total_timing=_ms(prepared.started, time.perf_counter()),
+            queue_timing=_ms(prepared.started, run_started),
+        )
+        return _response(status, headers, body, self._options, timing, response.url, from_cache)
+
+
+def _response(
+    status: int,
+    headers: HTTPHeaderDict,
+    body: bytes,
+    options: HttpRequestOptions,
+    timing: PerformanceTiming,
+    url: str,
+    from_cache: bool,
+) -> HttpResponse:
+    result, result_type = decode_result(body, headers.get("content-type"), options.expect_data_type)
+    return HttpResponse(
+        result=result,
+        result_type=result_type,
+        response_code=status,
+        header=headers,
+        cookies=join_cookies(headers),
+        performance_timing=timing,
+        url=url,
+        from_cache=from_cache,
+    )
+
+
+def _emitter(events: Events) -> EventEmitter | None:
+    if events is None or isinstance(events, EventEmitter):
+        return events
+    if isinstance(events, Mapping):
+        return EventEmitter.from_mapping(events)
+    raise HttpError.parameter(
+        f"events: expected a mapping of event names to callbacks, got {type(events).__name__}"
+    )
+
+
+def _installed_cache() -> HttpResponseCache | None:
+    from netstack.cache import installed_cache
+
+    return installed_cache()
+
+
+def _consult_cache(call: Call, store: HttpResponseCache) -> None:
+    """Answer from ``store`` when it can; else arm the call to revalidate and store."""
+    options, target = call._options, call._target
+    assert target is not None
+    headers = call._headers = build_headers(options)
+    url = _request_url(target, options)
+    lookup = store.lookup(options.method.value, url, headers, time.time())
+    cached = lookup.response
+    if lookup.action in ("fresh", "unsatisfiable") and cached is not None:
+        answer = HTTPHeaderDict(cached.headers)
+        if call._emitter is not None:
+            call._emitter.headers(answer)
+        elapsed = _ms(call._started, time.perf_counter())
+        timing = PerformanceTiming(total_timing=elapsed, total_finish_timing=elapsed)
+        call.from_cache = lookup.action == "fresh"
+        call.settle(
+            _response(cached.status, answer, cached.body, options, timing, url, call.from_cache)
+        )
+        return
+    headers.update(lookup.conditional_headers)
+    call._cache, call._lookup = store, lookup
+
+
+def prepare_call(
+    url: object,
+    options: OptionsInput,
+    *,
+    events: Events,
+    cache: HttpResponseCache | None,
+    transport: Transport,
+    stream: bool = False,
+) -> Call:
+    """Validate (401 raised here) and build the call; settle it now when it cannot run."""
+    started = time.perf_counter()
+    text = check_url(url)
+    resolved = resolve_options(options)
+    emitter = _emitter(events)
+    try:
+        target = parse_target(text)
+    except HttpError as error:
+        call = Call(text, None, resolved, emitter, transport, started, stream)
+        call.settle(error=error)
+        return call
+    call = Call(text, target, resolved, emitter, transport, started, stream)
+    if resolved.using_cache and not stream:
+        store = cache if cache is not None else _installed_cache()
+        if store is not None:
+            _consult_cache(call, store)
+    return call

@@ -1,0 +1,190 @@
+"""From ``request(url, options)`` to what goes on the wire: URL, headers, body.
+
+Rules from the seed: ``extra_data`` is the body of POST and PUT (str as
+UTF-8, a mapping as JSON or urlencoded per content-type, bytes raw); for the
+other methods a str or mapping is appended to the query and bytes are
+ignored. The default content-type is ``application/json`` for POST, PUT and
+DELETE, else ``application/x-www-form-urlencoded``. ``resume_from`` /
+``resume_to`` become ``Range: bytes=from-to`` on GET.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import SplitResult, urlencode, urlsplit
+
+from urllib3.fields import RequestField
+from urllib3.filepost import encode_multipart_formdata
+from urllib3.util.request import ACCEPT_ENCODING
+
+from netstack import errors
+from netstack.errors import HttpError
+from netstack.options import HttpRequestOptions, MultiFormData, RequestMethod
+
+USER_AGENT: Final = "netstack/0.1"
+_BODY_METHODS: Final = frozenset({RequestMethod.POST, RequestMethod.PUT})
+_JSON_DEFAULT_METHODS: Final = frozenset(
+    {RequestMethod.POST, RequestMethod.PUT, RequestMethod.DELETE}
+)
+_SCHEMES: Final = frozenset({"http", "https"})
+
+
+class Target:
+    """A checked URL: the string to send and the host it counts against."""
+
+    __slots__ = ("host", "url")
+
+    def __init__(self, url: str, host: str) -> None:
+        self.url = url
+        self.host = host
+
+
+def check_url(url: object) -> str:
+    """A URL must be a str without CR, LF or NUL (401); anything else is checked later."""
+    if not isinstance(url, str):
+        raise HttpError.parameter(f"url: must be a str, got {type(url).__name__}")
+    if "\r" in url or "\n" in url or "\x00" in url:
+        raise HttpError.parameter(f"url: must not contain CR, LF or NUL, got {url!r}")
+    return url
+
+
+def parse_target(url: str) -> Target:
+    """Split ``url``; 2300003 when malformed, 2300001 for a scheme other than http(s)."""
+    url = url.strip()
+    if not url:
+        raise HttpError.of(errors.BAD_URL, "the URL is empty")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise HttpError.of(errors.BAD_URL, f"{url!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if not scheme or "://" not in url:
+        raise HttpError.of(errors.BAD_URL, f"{url!r}: the URL needs http:// or https://")
+    if scheme not in _SCHEMES:
+        raise HttpError.of(errors.UNSUPPORTED_PROTOCOL, f"{url!r}: scheme {scheme!r}")
+    host = parts.hostname
+    if not host:
+        raise HttpError.of(errors.BAD_URL, f"{url!r}: the URL has no host")
+    del port
+    if parts.fragment:
+        url = url.partition("#")[0]
+    return Target(url, host)
+
+
+def _with_query(url: str, extra: object) -> str:
+    if isinstance(extra, str):
+        query = extra
+    elif isinstance(extra, Mapping):
+        query = urlencode({str(k): _query_value(v) for k, v in extra.items()}, doseq=True)
+    else:
+        return url  # bytes (and lists) are not appended, as the seed says
+    if not query:
+        return url
+    parts: SplitResult = urlsplit(url)
+    joined = f"{parts.query}&{query}" if parts.query else query
+    return parts._replace(query=joined).geturl()
+
+
+def _query_value(value: object) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return [_query_value(v) for v in value]
+    return value
+
+
+def _find(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def build_headers(options: HttpRequestOptions) -> dict[str, str]:
+    """The request headers: the caller's, plus defaults the caller did not set."""
+    headers = dict(options.header) if options.header else {}
+    if _find(headers, "content-type") is None:
+        json_default = options.method in _JSON_DEFAULT_METHODS
+        headers["Content-Type"] = (
+            "application/json" if json_default else "application/x-www-form-urlencoded"
+        )
+    if _find(headers, "accept-encoding") is None:
+        headers["Accept-Encoding"] = ACCEPT_ENCODING
+    if _find(headers, "user-agent") is None:
+        headers["User-Agent"] = USER_AGENT
+    if options.method is RequestMethod.GET and (
+        options.resume_from is not None or options.resume_to is not None
+    ):
+        start = "" if options.resume_from is None else str(options.resume_from)
+        end = "" if options.resume_to is None else str(options.resume_to)
+        headers["Range"] = f"bytes={start}-{end}"
+    return headers
+
+
+def request_url(target: Target, options: HttpRequestOptions) -> str:
+    """The URL to send: ``extra_data`` goes into the query for non-body methods."""
+    if options.extra_data is None or options.method in _BODY_METHODS:
+        return target.url
+    return _with_query(target.url, options.extra_data)
+
+
+def encode_body(options: HttpRequestOptions, headers: dict[str, str]) -> bytes | None:
+    """The request body for POST/PUT; may rewrite Content-Type (multipart boundary).
+
+    Reads ``multi_form_data_list`` files, so it runs on the worker thread;
+    an unreadable file is 2300026.
+    """
+    if options.method not in _BODY_METHODS:
+        return None
+    content_type = (_find(headers, "content-type") or "").lower()
+    if content_type.startswith("multipart/form-data") and options.multi_form_data_list:
+        body, full_type = encode_multipart_formdata(
+            [_form_field(part) for part in options.multi_form_data_list]
+        )
+        for key in [k for k in headers if k.lower() == "content-type"]:
+            del headers[key]
+        headers["Content-Type"] = full_type
+        return body
+    data = options.extra_data
+    if data is None:
+        return None
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if content_type.startswith("application/x-www-form-urlencoded") and isinstance(data, Mapping):
+        return urlencode({str(k): _query_value(v) for k, v in data.items()}, doseq=True).encode()
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _form_field(part: MultiFormData) -> RequestField:
+    data: bytes
+    if part.data is not None:
+        if isinstance(part.data, bytes):
+            data = part.data
+        elif isinstance(part.data, str):
+            data = part.data.encode("utf-8")
+        else:
+            data = json.dumps(part.data, ensure_ascii=False).encode("utf-8")
+    else:
+        path = part.file_path or ""
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except OSError as exc:
+            raise HttpError.of(errors.READ_LOCAL_FILE, f"{path}: {exc.strerror}") from exc
+    filename = part.remote_file_name
+    if filename is None and part.data is None and part.file_path:
+        filename = os.path.basename(part.file_path)
+    field = RequestField(name=part.name, data=data, filename=filename)
+    content_type = part.content_type or (
+        mimetypes.guess_type(filename)[0] if filename else None
+    )
+    field.make_multipart(content_type=content_type or "application/octet-stream")
+    return field
