@@ -1,0 +1,68 @@
+"""The RFC 9111 private response cache (seed: ``createHttpResponseCache``).
+
+Modules, one concept each: ``headers`` (Cache-Control and date parsing),
+``entry`` (``CacheEntry`` and its byte format), ``freshness`` (key, lifetime,
+age, Vary), ``policy`` (the sans-IO decisions), ``memory`` (the bytes-bounded
+LRU), ``storage`` (``CacheStorage``, ``FileStorage``, ``MemoryStorage``) and
+``cache`` (``HttpResponseCache``, the driver, and the process-wide install).
+
+The request pipeline drives a cache with two calls::
+
+    lookup = cache.lookup(method, url, request_headers, now)
+    # lookup.action is one of:
+    #   "fresh"          serve lookup.response (a CachedResponse, Age set); no network
+    #   "revalidate"     add lookup.conditional_headers (If-None-Match and/or
+    #                    If-Modified-Since) to the outgoing request
+    #   "miss"           send the request as is
+    #   "unsatisfiable"  only-if-cached and nothing fits: serve lookup.response,
+    #                    a synthesized 504 with an empty body
+    cached = cache.complete(lookup, status, headers, body, request_time, response_time)
+    # Call it after every network answer, whatever the method (unsafe methods
+    # invalidate). headers: the response's (name, value) pairs; body: already
+    # content-decoded; times: epoch seconds around the exchange. Returns a
+    # CachedResponse to serve instead of the network's answer only when a 304
+    # answered our conditional request (stored status and body, headers
+    # updated by the 304); else None: serve the network's answer.
+
+``CachedResponse(status, headers, body)`` is frozen; ``headers`` is a list of
+``(name, value)`` pairs keeping duplicates (``Set-Cookie``). Stored headers
+carry no ``Content-Encoding`` (the body is stored decoded) and a
+``Content-Length`` equal to ``len(body)``. After ``delete()``, ``lookup``
+always misses and ``complete`` stores nothing and returns ``None``.
+
+What is stored: ``GET`` responses with a final status other than 206 and 304,
+no ``no-store`` (request or response), no ``Vary: *``; with explicit freshness
+(``max-age``, ``Expires``), ``public``, or a heuristically cacheable status;
+with ``Authorization`` only when ``public``, ``must-revalidate`` or
+``s-maxage``. One response per URL: a response with another Vary snapshot
+replaces it. Requests carrying ``Range`` or their own validators
+(``If-None-Match`` ...) bypass the lookup. A request ``max-stale`` may be
+served a stale response without validation, unless it says
+``must-revalidate`` or ``no-cache``.
+"""
+
+from __future__ import annotations
+
+from netstack.cache.cache import (
+    DEFAULT_CACHE_SIZE,
+    HttpResponseCache,
+    create_http_response_cache,
+    installed_cache,
+)
+from netstack.cache.entry import CacheEntry
+from netstack.cache.policy import Action, CachedResponse, CacheLookup
+from netstack.cache.storage import CacheStorage, FileStorage, MemoryStorage
+
+__all__ = [
+    "DEFAULT_CACHE_SIZE",
+    "Action",
+    "CacheEntry",
+    "CacheLookup",
+    "CacheStorage",
+    "CachedResponse",
+    "FileStorage",
+    "HttpResponseCache",
+    "MemoryStorage",
+    "create_http_response_cache",
+    "installed_cache",
+]

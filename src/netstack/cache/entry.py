@@ -1,0 +1,113 @@
+"""``CacheEntry``: one stored response, and its self-describing byte format.
+
+Format (version 1)::
+
+    b"netstack-cache-entry 1\\n" + <one line of JSON> + b"\\n" + <body bytes>
+
+The JSON object holds everything but the body, plus ``body_length`` and
+``body_crc32`` so a truncated or damaged entry is detected on load. Never
+pickle: storage may be shared, and unpickling runs code.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Final
+
+_MAGIC: Final = b"netstack-cache-entry 1\n"
+_PAIR_OVERHEAD: Final = 4  # ": " and CRLF, as on the wire
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheEntry:
+    """A stored response to ``GET url``, as the cache keeps and persists it.
+
+    ``vary`` is the vary snapshot: for each field the response's ``Vary``
+    names (lower-cased), the normalised value the original request carried,
+    or ``None`` when it carried none. ``headers`` keep wire order and
+    duplicates (``Set-Cookie``); the body is content-decoded, so they hold no
+    ``Content-Encoding`` and a ``Content-Length`` matching ``body``.
+    ``request_time`` and ``response_time`` are epoch seconds.
+    """
+
+    key: str
+    url: str
+    method: str = "GET"
+    vary: tuple[tuple[str, str | None], ...] = ()
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = field(repr=False)
+    request_time: float
+    response_time: float
+
+    @property
+    def size(self) -> int:
+        """Bytes charged against ``cache_size``: body, header fields, key, vary snapshot."""
+        header_bytes = sum(len(n) + len(v) + _PAIR_OVERHEAD for n, v in self.headers)
+        vary_bytes = sum(len(n) + len(v or "") + _PAIR_OVERHEAD for n, v in self.vary)
+        return len(self.body) + header_bytes + vary_bytes + len(self.key)
+
+    def to_bytes(self) -> bytes:
+        """The entry in the version 1 format."""
+        meta = {
+            "key": self.key,
+            "url": self.url,
+            "method": self.method,
+            "vary": [list(pair) for pair in self.vary],
+            "status": self.status,
+            "headers": [list(pair) for pair in self.headers],
+            "request_time": self.request_time,
+            "response_time": self.response_time,
+            "body_length": len(self.body),
+            "body_crc32": zlib.crc32(self.body),
+        }
+        line = json.dumps(meta, separators=(",", ":")).encode("ascii")
+        return b"".join((_MAGIC, line, b"\n", self.body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CacheEntry:
+        """Parse :meth:`to_bytes` output; ``ValueError`` when it is not a whole entry."""
+        if not data.startswith(_MAGIC):
+            raise ValueError("not a netstack cache entry (bad magic or version)")
+        end = data.find(b"\n", len(_MAGIC))
+        if end < 0:
+            raise ValueError("truncated entry: no end of metadata")
+        try:
+            meta = json.loads(data[len(_MAGIC) : end])
+            body = data[end + 1 :]
+            if len(body) != meta["body_length"] or zlib.crc32(body) != meta["body_crc32"]:
+                raise ValueError("truncated or damaged entry: body does not match its checksum")
+            entry = cls(
+                key=_str(meta["key"]),
+                url=_str(meta["url"]),
+                method=_str(meta["method"]),
+                vary=tuple((_str(n), None if v is None else _str(v)) for n, v in meta["vary"]),
+                status=_int(meta["status"]),
+                headers=tuple((_str(n), _str(v)) for n, v in meta["headers"]),
+                body=body,
+                request_time=_float(meta["request_time"]),
+                response_time=_float(meta["response_time"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"malformed entry metadata: {exc}") from exc
+        return entry
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _float(value: object) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return float(value)

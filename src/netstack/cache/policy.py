@@ -1,0 +1,333 @@
+"""The cache's decisions, sans-IO: what to do before and after the network.
+
+:func:`lookup` takes the stored entry (or ``None``), the request and ``now``
+and returns a :class:`CacheLookup`; :func:`complete` takes that lookup and
+what the network answered and returns an :class:`Outcome` — what to store,
+what to invalidate, what to serve. Neither does I/O; ``HttpResponseCache``
+is the driver that applies them. Sections of
+`RFC 9111 <https://www.rfc-editor.org/rfc/rfc9111>`_, for a private cache:
+storing §3, updating stored headers §3.2, serving §4, validation §4.3,
+invalidation §4.4, request directives §5.2.1, response directives §5.2.2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final, Literal, TypeAlias
+from urllib.parse import urljoin
+
+from netstack.cache.entry import CacheEntry
+from netstack.cache.freshness import (
+    HEURISTIC_STATUSES,
+    cache_key,
+    current_age,
+    freshness_lifetime,
+    origin,
+    vary_matches,
+    vary_snapshot,
+)
+from netstack.cache.headers import (
+    CacheControl,
+    HeaderList,
+    get_all,
+    get_first,
+    parse_cache_control,
+    request_header,
+    split_list,
+)
+
+Action: TypeAlias = Literal["fresh", "revalidate", "miss", "unsatisfiable"]
+"""What the pipeline does next: serve ``response``; send the request with
+``conditional_headers`` added; send it as is; or answer the synthesized 504."""
+
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: Requests that carry their own validators or ask for a range bypass the cache.
+_BYPASS_HEADERS: Final = (
+    "range",
+    "if-range",
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+)
+#: Never stored (hop-by-hop, RFC 9110 §7.6.1) or no longer true of the stored,
+#: content-decoded body (its encoding and length; Content-Length is recomputed).
+_NOT_STORED: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "content-encoding",
+        "content-length",
+    }
+)
+#: Fields a 304 may not overwrite in the stored response (RFC 9111 §3.2).
+_NOT_UPDATED: Final = _NOT_STORED | {"content-range", "content-type"}
+_NO_BODY_STATUSES: Final = frozenset({204, 304})
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    """A response answered by the cache: status, header fields in order, body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = field(repr=False)
+
+
+#: The answer to ``Cache-Control: only-if-cached`` when nothing fits (§5.2.1.7).
+GATEWAY_TIMEOUT: Final = CachedResponse(504, [("Content-Length", "0")], b"")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheLookup:
+    """The decision before the network, and what :func:`complete` needs after it.
+
+    ``action`` and ``response`` / ``conditional_headers`` are for the
+    pipeline; the other fields carry the request and the entry being
+    revalidated (``stored``) to :func:`complete`.
+    """
+
+    action: Action
+    response: CachedResponse | None = None
+    conditional_headers: dict[str, str] = field(default_factory=dict)
+    method: str
+    url: str
+    key: str
+    request_headers: Mapping[str, str] = field(repr=False)
+    stored: CacheEntry | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the driver does after the network: remove, then store, then serve."""
+
+    store: CacheEntry | None = None
+    invalidate: tuple[str, ...] = ()
+    serve: CachedResponse | None = None
+
+
+def _request_cc(request_headers: Mapping[str, str]) -> CacheControl:
+    value = request_header(request_headers, "Cache-Control")
+    return parse_cache_control(() if value is None else (value,))
+
+
+def _response_cc(headers: HeaderList) -> CacheControl:
+    return parse_cache_control(get_all(headers, "Cache-Control"))
+
+
+def is_storable(
+    method: str, request_headers: Mapping[str, str], status: int, headers: HeaderList
+) -> bool:
+    """Whether a private cache may store this response (RFC 9111 §3, §3.5)."""
+    if method.upper() != "GET" or not 200 <= status < 600 or status in (206, 304):
+        return False
+    req_cc, res_cc = _request_cc(request_headers), _response_cc(headers)
+    if "no-store" in req_cc or "no-store" in res_cc:
+        return False
+    if "*" in split_list(get_all(headers, "Vary")):
+        return False
+    if request_header(request_headers, "Authorization") is not None and not (
+        "public" in res_cc or "must-revalidate" in res_cc or "s-maxage" in res_cc
+    ):
+        return False
+    return (
+        "public" in res_cc
+        or "max-age" in res_cc
+        or get_first(headers, "Expires") is not None
+        or status in HEURISTIC_STATUSES
+    )
+
+
+def with_age(entry: CacheEntry, now: float) -> CachedResponse:
+    """The stored response as served at ``now``, its ``Age`` field set (RFC 9111 §4)."""
+    age = str(int(max(0.0, current_age(entry, now))))
+    headers = [(n, v) for n, v in entry.headers if n.lower() != "age"]
+    headers.append(("Age", age))
+    return CachedResponse(entry.status, headers, entry.body)
+
+
+def conditional_headers(entry: CacheEntry) -> dict[str, str]:
+    """Validators for a conditional request about ``entry`` (RFC 9111 §4.3.1)."""
+    validators: dict[str, str] = {}
+    etag = get_first(entry.headers, "ETag")
+    if etag is not None:
+        validators["If-None-Match"] = etag
+    last_modified = get_first(entry.headers, "Last-Modified")
+    if last_modified is not None:
+        validators["If-Modified-Since"] = last_modified
+    return validators
+
+
+def _acceptable(entry: CacheEntry, req_cc: CacheControl, now: float) -> bool:
+    """Whether ``entry`` may be served without validation (§4.2, §5.2.1, §5.2.2)."""
+    res_cc = _response_cc(entry.headers)
+    if "no-cache" in res_cc or "no-cache" in req_cc:
+        return False
+    lifetime, age = freshness_lifetime(entry), current_age(entry, now)
+    max_age = req_cc.seconds("max-age")
+    if max_age is not None and age > max_age:
+        return False
+    if age < lifetime:
+        min_fresh = req_cc.seconds("min-fresh")
+        return min_fresh is None or lifetime - age >= min_fresh
+    if "max-stale" not in req_cc or "must-revalidate" in res_cc:
+        return False
+    max_stale = req_cc.seconds("max-stale")
+    return max_stale is None or age - lifetime <= max_stale
+
+
+def lookup(
+    stored: CacheEntry | None,
+    method: str,
+    url: str,
+    request_headers: Mapping[str, str],
+    now: float,
+) -> CacheLookup:
+    """Decide how to answer ``method url`` given the entry stored under its key."""
+    method = method.upper()
+    headers = MappingProxyType(dict(request_headers))
+    req_cc = _request_cc(headers)
+    base = CacheLookup(
+        action="miss", method=method, url=url, key=cache_key(url), request_headers=headers
+    )
+    bypass = method != "GET" or any(request_header(headers, n) is not None for n in _BYPASS_HEADERS)
+    if not bypass and stored is not None and vary_matches(stored, headers):
+        if _acceptable(stored, req_cc, now):
+            return dataclasses.replace(base, action="fresh", response=with_age(stored, now))
+        validators = conditional_headers(stored)
+        if validators and "only-if-cached" not in req_cc:
+            return dataclasses.replace(
+                base, action="revalidate", conditional_headers=validators, stored=stored
+            )
+    if "only-if-cached" in req_cc:
+        return dataclasses.replace(base, action="unsatisfiable", response=GATEWAY_TIMEOUT)
+    return base
+
+
+def headers_to_store(status: int, headers: HeaderList, body: bytes) -> tuple[tuple[str, str], ...]:
+    """Response fields as stored: hop-by-hop and encoding fields dropped, length recomputed."""
+    listed = {n.lower() for n in split_list(get_all(headers, "Connection"))}
+    kept = [(n, v) for n, v in headers if n.lower() not in _NOT_STORED and n.lower() not in listed]
+    if status not in _NO_BODY_STATUSES:
+        kept.append(("Content-Length", str(len(body))))
+    return tuple(kept)
+
+
+def merge_headers(stored: HeaderList, update: HeaderList) -> tuple[tuple[str, str], ...]:
+    """Stored fields updated by a 304's fields of the same name (RFC 9111 §3.2)."""
+    listed = {n.lower() for n in split_list(get_all(update, "Connection"))}
+    new: dict[str, list[tuple[str, str]]] = {}
+    for name, value in update:
+        lower = name.lower()
+        if lower not in _NOT_UPDATED and lower not in listed:
+            new.setdefault(lower, []).append((name, value))
+    merged: list[tuple[str, str]] = []
+    for name, value in stored:
+        lower = name.lower()
+        if lower not in new:
+            merged.append((name, value))
+        elif new[lower]:
+            merged.extend(new[lower])
+            new[lower] = []  # later stored lines of this name are replaced too
+    for pairs in new.values():
+        merged.extend(pairs)
+    return tuple(merged)
+
+
+def invalidation_keys(url: str, headers: HeaderList) -> tuple[str, ...]:
+    """Keys an unsafe request's non-error response invalidates (RFC 9111 §4.4)."""
+    keys = [cache_key(url)]
+    here = origin(url)
+    for name in ("Location", "Content-Location"):
+        value = get_first(headers, name)
+        if value is None:
+            continue
+        target = urljoin(url, value.strip())
+        if here is not None and origin(target) == here:
+            keys.append(cache_key(target))
+    return tuple(dict.fromkeys(keys))
+
+
+def _strong_etag_mismatch(stored: HeaderList, update: HeaderList) -> bool:
+    old, new = get_first(stored, "ETag"), get_first(update, "ETag")
+    if old is None or new is None:
+        return False
+    return old.strip().removeprefix("W/") != new.strip().removeprefix("W/")
+
+
+def complete(
+    lookup: CacheLookup,
+    status: int,
+    headers: HeaderList,
+    body: bytes,
+    *,
+    request_time: float,
+    response_time: float,
+) -> Outcome:
+    """Decide what the network's answer to ``lookup``'s request changes in the cache."""
+    if lookup.method not in SAFE_METHODS:
+        if 200 <= status < 400:
+            return Outcome(invalidate=invalidation_keys(lookup.url, headers))
+        return Outcome()
+    if lookup.method != "GET" or "no-store" in _request_cc(lookup.request_headers):
+        return Outcome()
+    times = (request_time, response_time)
+    if status == 304:
+        return _after_not_modified(lookup, headers, times)
+    if is_storable("GET", lookup.request_headers, status, headers):
+        stored_headers = headers_to_store(status, headers, body)
+        return Outcome(store=_entry(lookup, status, stored_headers, body, times))
+    # A server error or a partial answer leaves the stored entry to a later
+    # revalidation; any other unstorable answer supersedes it.
+    keep = status >= 500 or status == 206
+    return Outcome() if keep else Outcome(invalidate=(lookup.key,))
+
+
+def _after_not_modified(
+    lookup: CacheLookup, headers: HeaderList, times: tuple[float, float]
+) -> Outcome:
+    """A 304: freshen the entry we revalidated and serve it (RFC 9111 §4.3.3, §4.3.4)."""
+    stored = lookup.stored
+    if lookup.action != "revalidate" or stored is None:
+        return Outcome()  # the caller's own conditional request: theirs to handle
+    if _strong_etag_mismatch(stored.headers, headers):
+        return Outcome(invalidate=(lookup.key,))
+    merged = merge_headers(stored.headers, headers)
+    if not is_storable("GET", lookup.request_headers, stored.status, merged):
+        return Outcome(
+            invalidate=(lookup.key,), serve=CachedResponse(stored.status, list(merged), stored.body)
+        )
+    updated = _entry(lookup, stored.status, merged, stored.body, times)
+    return Outcome(store=updated, serve=with_age(updated, times[1]))
+
+
+def _entry(
+    lookup: CacheLookup,
+    status: int,
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+    times: tuple[float, float],
+) -> CacheEntry:
+    """A new entry for ``lookup``'s request; the response's Vary must not be ``*``."""
+    vary = vary_snapshot(headers, lookup.request_headers)
+    assert vary is not None, "is_storable() refuses Vary: *"
+    return CacheEntry(
+        key=lookup.key,
+        url=lookup.url,
+        vary=vary,
+        status=status,
+        headers=tuple(headers),
+        body=body,
+        request_time=times[0],
+        response_time=times[1],
+    )
