@@ -1,0 +1,147 @@
+"""RequestFuture: a ``concurrent.futures.Future`` that knows its queue entry.
+
+Memory matters here: queues of 10^5-10^6 requests are normal. A plain Future
+costs about 1.6 KB, most of it the ``threading.Condition`` (and its RLock)
+built by ``Future.__init__``. A RequestFuture does not call that ``__init__``:
+it sets the same attributes itself, in ``__slots__``, and builds the Condition
+on first access, which for a queued request is when a worker starts it.
+Every state change still goes through the standard ``Future`` methods, so
+``concurrent.futures.wait``, ``as_completed`` and ``asyncio.wrap_future`` see
+and wake up on it as on any Future.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from concurrent.futures._base import PENDING
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from netstack.scheduler.job import Job
+    from netstack.scheduler.queue import Entry
+    from netstack.scheduler.scheduler import Scheduler
+
+__all__ = ["RequestFuture"]
+
+#: Guards the lazy creation of every RequestFuture's Condition.
+_CONDITION_LOCK = threading.Lock()
+
+# Where a request is, as the scheduler sees it (mutated under its lock only).
+WAITING = 0  #: in the queue
+DISPATCHED = 1  #: taken by a worker, not yet marked running
+RUNNING = 2  #: job.run() in progress
+ABORTED = 3  #: _abort() resolved it while dispatched or running; run()'s outcome is dropped
+DONE = 4  #: resolved (or being resolved) by its owner
+
+
+class RequestFuture(Future[Any]):
+    """The future of one request: resolves to its result, or raises its HttpError.
+
+    Beyond ``Future``: ``priority``, ``set_priority(p)`` and ``request_id``;
+    ``cancel()`` takes a waiting request out of the queue in O(log n) and
+    returns False once it runs.
+    """
+
+    # The first five are the attributes Future.__init__ sets (CPython 3.10-3.13);
+    # as slots they need no per-instance dict.
+    __slots__ = (
+        "_cond",
+        "_done_callbacks",
+        "_entry",
+        "_exception",
+        "_job",
+        "_phase",
+        "_priority",
+        "_result",
+        "_scheduler",
+        "_state",
+        "_waiters",
+        "request_id",
+    )
+
+    _done_callbacks: list[Callable[[Future[Any]], object]]
+
+    def __init__(
+        self,
+        scheduler: Scheduler | None = None,
+        job: Job | None = None,
+        request_id: int = 0,
+        priority: int = 1,
+    ) -> None:
+        # Future.__init__ is deliberately not called: see the module docstring.
+        self._cond: threading.Condition | None = None
+        self._state = PENDING
+        self._result = None
+        self._exception = None
+        self._waiters = []
+        self._done_callbacks = []
+        self._scheduler = scheduler
+        self._job = job
+        self._entry: Entry[RequestFuture] | None = None
+        self._priority = priority
+        self._phase = WAITING
+        #: Unique in the process; the ``request_id`` of this request's log events.
+        self.request_id = request_id
+
+    @property
+    def _condition(self) -> threading.Condition:
+        """The Future's Condition, created on first use (thread-safe)."""
+        cond = self._cond
+        if cond is None:
+            with _CONDITION_LOCK:
+                cond = self._cond
+                if cond is None:
+                    cond = self._cond = threading.Condition()
+        return cond
+
+    @_condition.setter
+    def _condition(self, value: threading.Condition) -> None:
+        self._cond = value
+
+    @property
+    def priority(self) -> int:
+        """The current priority, 1..1000; larger runs first."""
+        return self._priority
+
+    def set_priority(self, priority: int) -> None:
+        """Re-queue this request at ``priority`` (1..1000) if it is still waiting.
+
+        It keeps its submission order among requests of its new priority.
+        Raises HttpError 401 for a value out of range; has no effect once the
+        request started or ended.
+        """
+        scheduler = self._scheduler
+        if scheduler is None:
+            from netstack.scheduler.scheduler import check_priority
+
+            check_priority(priority)
+            self._priority = priority
+            return
+        scheduler.set_priority(self, priority)
+
+    def cancel(self) -> bool:
+        """Cancel a request that has not started; False once it runs or ended."""
+        scheduler = self._scheduler
+        if scheduler is None or not scheduler._withdraw(self):
+            return super().cancel()
+        cancel_withdrawn(self)
+        return True
+
+    def __repr__(self) -> str:
+        return f"<RequestFuture #{self.request_id} priority={self._priority} state={self._state}>"
+
+
+def cancel_withdrawn(future: Future[Any]) -> None:
+    """Cancel a future that no worker will ever see, and wake its waiters.
+
+    ``Future.cancel()`` alone leaves it CANCELLED, which ``wait()`` and
+    ``as_completed()`` do not count as done until
+    ``set_running_or_notify_cancel()`` moves it to CANCELLED_AND_NOTIFIED;
+    a worker does that for a future it dequeues, so for one taken out of the
+    queue it is done here.
+    """
+    Future.cancel(future)
+    future.set_running_or_notify_cancel()
