@@ -1,0 +1,229 @@
+"""urllib3 connection classes that really time DNS, TCP connect and TLS.
+
+The pools use :class:`TimedHTTPConnection` / :class:`TimedHTTPSConnection`
+as their ``ConnectionCls``. While a request runs, the worker thread's
+:class:`~netstack.transport.context.RequestContext` receives the marks, all in
+milliseconds since ``request()``:
+
+- ``dns``: the name resolved (``socket.getaddrinfo`` returned);
+- ``tcp``: the TCP connection established;
+- ``tls``: the TLS handshake done (HTTPS only, else 0);
+- ``first_send``: about to write the first byte of the request;
+- ``first_receive``: the response's status line read.
+
+A pooled keep-alive connection has no DNS/TCP/TLS phase: ``dns``, ``tcp``
+(and ``tls`` for HTTPS) are then all set to the moment the connection was
+taken from the pool, so the marks stay cumulative and monotonic.
+
+Every socket is attached to the request's :class:`AbortSignal` as soon as it
+exists (before ``connect``; the TLS socket before its handshake), so an abort
+from another thread makes a blocked connect, handshake or recv return at once.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationParseError,
+    NameResolutionError,
+    NewConnectionError,
+)
+from urllib3.util.connection import allowed_gai_family
+
+from netstack.transport.context import RequestContext, current
+
+__all__ = [
+    "AbortableSSLSocket",
+    "ExchangeAborted",
+    "TimedHTTPConnection",
+    "TimedHTTPSConnection",
+]
+
+
+class ExchangeAborted(Exception):
+    """Raised inside the transport when the AbortSignal fired; mapped to 2300042."""
+
+
+class _TimedResponse(http.client.HTTPResponse):
+    """Marks ``first_receive`` once the status line has been read."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
+        ctx = current()
+        if ctx is not None and not ctx.received:
+            ctx.received = True
+            ctx.timings.first_receive = ctx.ms()
+        return status
+
+
+class AbortableSSLSocket(ssl.SSLSocket):
+    """Attaches itself to the current AbortSignal before the TLS handshake.
+
+    Set as ``sslsocket_class`` of the pools' SSLContexts: wrapping detaches
+    the plain socket, so the signal must learn about the TLS socket before the
+    handshake blocks, not after.
+    """
+
+    def do_handshake(self, block: bool = False) -> None:
+        ctx = current()
+        if ctx is not None:
+            ctx.abort.attach(self)
+            if ctx.abort.aborted:
+                raise ExchangeAborted
+        super().do_handshake(block)
+
+
+class TimedHTTPConnection(HTTPConnection):
+    """An urllib3 HTTPConnection that reports its phases to the current request."""
+
+    response_class = _TimedResponse
+    _ctx: RequestContext | None = None
+
+    def _new_conn(self) -> socket.socket:
+        ctx = current()
+        if ctx is None:
+            return super()._new_conn()
+        sock = _open_socket(self, ctx)
+        sys.audit("http.client.connect", self, self.host, self.port)
+        return sock
+
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        chunked: bool = False,
+        preload_content: bool = True,
+        decode_content: bool = True,
+        enforce_content_length: bool = True,
+    ) -> None:
+        ctx = self._ctx = current()
+        if ctx is not None and self.sock is not None:
+            if not ctx.connected:
+                # Taken from the pool: no DNS/TCP/TLS phase for this request.
+                ctx.reused = True
+                t = ctx.timings
+                t.dns = t.tcp = ctx.ms()
+                if isinstance(self, HTTPSConnection):
+                    t.tls = t.dns
+            ctx.abort.attach(self.sock)
+            if ctx.abort.aborted:
+                raise ExchangeAborted
+        super().request(
+            method,
+            url,
+            body=body,
+            headers=headers,
+            chunked=chunked,
+            preload_content=preload_content,
+            decode_content=decode_content,
+            enforce_content_length=enforce_content_length,
+        )
+
+    def send(self, data: Any) -> None:
+        if self.sock is None:
+            self.connect()  # what http.client's auto_open would do, before the mark
+        ctx = self._ctx
+        if ctx is None:
+            super().send(data)
+            return
+        if not ctx.sent:
+            ctx.sent = True
+            ctx.timings.first_send = ctx.ms()
+        try:
+            super().send(data)
+        except OSError:
+            ctx.send_failed = True
+            raise
+
+    def close(self) -> None:
+        self._ctx = None
+        super().close()
+
+
+class TimedHTTPSConnection(TimedHTTPConnection, HTTPSConnection):
+    """The HTTPS variant: also marks the end of the TLS handshake."""
+
+    def connect(self) -> None:
+        super().connect()
+        ctx = current()
+        if ctx is not None:
+            ctx.timings.tls = ctx.ms()
+            # TODO(issue 4): certificate_pinning — compare the SPKI hash of
+            # self.sock.getpeercert(binary_form=True) with ctx's pins here and
+            # raise ssl.SSLCertVerificationError (mapped to 2300060) on mismatch.
+
+
+def _open_socket(conn: HTTPConnection, ctx: RequestContext) -> socket.socket:
+    """Resolve (timed), create, attach to the AbortSignal, connect (timed)."""
+    abort = ctx.abort
+    infos = _resolve(conn, ctx)
+    ctx.timings.dns = ctx.ms()
+    if abort.aborted:
+        raise ExchangeAborted
+    timeout = conn.timeout
+    err: OSError | None = None
+    for family, socktype, proto, _canon, address in infos:
+        sock = socket.socket(family, socktype, proto)
+        try:
+            for option in conn.socket_options or ():
+                sock.setsockopt(*option)
+            sock.settimeout(timeout)
+            if conn.source_address:
+                sock.bind(conn.source_address)
+            abort.attach(sock)
+            if abort.aborted:
+                raise ExchangeAborted
+            sock.connect(address)
+            if abort.aborted:
+                raise ExchangeAborted
+        except OSError as exc:
+            sock.close()
+            if abort.aborted:
+                raise ExchangeAborted from exc
+            err = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        ctx.connected = True
+        ctx.timings.tcp = ctx.ms()
+        return sock
+    if isinstance(err, TimeoutError):
+        raise ConnectTimeoutError(
+            conn, f"Connection to {conn.host} timed out. (connect timeout={timeout})"
+        ) from err
+    raise NewConnectionError(conn, f"Failed to establish a new connection: {err}") from err
+
+
+_AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+
+
+def _resolve(conn: HTTPConnection, ctx: RequestContext) -> Sequence[_AddrInfo]:
+    """``getaddrinfo`` for the connection's host, as urllib3 would call it."""
+    host = conn._dns_host  # the name as given: a trailing dot matters to DNS
+    if host.startswith("["):
+        host = host.strip("[]")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise LocationParseError(f"'{host}', label empty or too long") from None
+    if ctx.abort.aborted:
+        raise ExchangeAborted
+    # TODO(issue 4): dns_servers / dns_over_https — resolve through the
+    # request's resolver here (and pass server_hostname/assert_hostname so SNI
+    # and verification keep using the URL's host; DESIGN.md §6).
+    try:
+        return socket.getaddrinfo(host, conn.port, allowed_gai_family(), socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise NameResolutionError(conn.host, conn, exc) from exc

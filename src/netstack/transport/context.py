@@ -1,0 +1,89 @@
+"""The per-request state that pooled connections read while a request runs.
+
+urllib3 builds and reuses connections deep inside its pools, so the timings
+being filled and the :class:`AbortSignal` cannot be passed to them as
+arguments. :meth:`Transport.send` binds a :class:`RequestContext` to the
+worker thread instead (one worker thread runs one request at a time), and the
+connection classes in :mod:`netstack.transport.connection` read it with
+:func:`current`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from netstack.transport.exchange import AbortSignal, Timings
+
+__all__ = ["RequestContext", "bind", "current"]
+
+
+class RequestContext:
+    """What one request's connection hooks record; reset per redirect hop."""
+
+    __slots__ = (
+        "abort",
+        "connected",
+        "host",
+        "port",
+        "received",
+        "reused",
+        "send_failed",
+        "sent",
+        "sent_reported",
+        "started",
+        "timings",
+    )
+
+    def __init__(self, started: float, abort: AbortSignal) -> None:
+        self.started = started
+        self.abort = abort
+        self.timings = Timings()
+        #: The peer of the current hop, for error messages.
+        self.host = ""
+        self.port = 0
+        #: Highest ``sent`` value reported to ``send_progress`` (kept across hops).
+        self.sent_reported = 0
+        self.new_hop("", 0)
+
+    def new_hop(self, host: str, port: int) -> None:
+        """Forget what the previous hop's connection did."""
+        self.host = host
+        self.port = port
+        #: A fresh connection was opened for this hop (DNS, TCP, maybe TLS).
+        self.connected = False
+        #: A pooled keep-alive connection was taken for this hop.
+        self.reused = False
+        #: First byte of the request written / status line read.
+        self.sent = False
+        self.received = False
+        #: A socket error happened while writing the request.
+        self.send_failed = False
+
+    def ms(self) -> float:
+        """Milliseconds since ``request()``: the unit of every timing mark."""
+        return (time.perf_counter() - self.started) * 1000.0
+
+    @property
+    def peer(self) -> str:
+        host = self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{host}:{self.port}"
+
+
+class _Local(threading.local):
+    ctx: RequestContext | None = None
+
+
+_local = _Local()
+
+
+def bind(ctx: RequestContext | None) -> None:
+    """Make ``ctx`` the current request of this thread (None: no request)."""
+    _local.ctx = ctx
+
+
+def current() -> RequestContext | None:
+    """The request this thread is running, if any."""
+    return _local.ctx

@@ -1,0 +1,213 @@
+"""Transport: one prepared request in, the final response (or an HttpError) out.
+
+``send`` runs on a worker thread, many at once. It binds the request's
+:class:`RequestContext` to the thread (the pooled connections record DNS,
+TCP, TLS, first send and first receive into it), follows redirects, reads
+the body and maps every failure to ``HttpError`` at this one boundary.
+
+Timings, milliseconds since ``request.started``; each a cumulative mark of the
+final hop (0 when the phase did not happen):
+
+- ``dns``, ``tcp``, ``tls``: name resolved, TCP connected, TLS handshake done
+  (``tls`` 0 for http). On a reused keep-alive connection these three are the
+  moment the connection was taken from the pool.
+- ``first_send``: about to write the request's first byte;
+- ``first_receive``: the status line read;
+- ``response_header``: the headers parsed (urllib3 returned the response);
+- ``response_body``: the body fully read;
+- ``total_finish``: the transfer over, connection back in its pool;
+- ``redirect``: the last followed redirect's response finished (0 if none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final, cast
+
+from urllib3 import BaseHTTPResponse, HTTPConnectionPool
+from urllib3.util import Timeout, make_headers, parse_url
+
+from netstack.errors import (
+    BAD_URL,
+    EMPTY_REPLY,
+    RECEIVE_FAILED,
+    SEND_FAILED,
+    TOO_MANY_REDIRECTS,
+    UNSUPPORTED_PROTOCOL,
+    HttpError,
+)
+from netstack.transport import body as _body
+from netstack.transport.connection import ExchangeAborted
+from netstack.transport.context import RequestContext, bind
+from netstack.transport.errormap import classify, to_http_error
+from netstack.transport.exchange import (
+    AbortSignal,
+    EventSink,
+    PreparedRequest,
+    TransportResponse,
+)
+from netstack.transport.pools import NO_RETRIES, Pools
+from netstack.transport.redirects import REDIRECT_STATUSES, Hop, next_hop
+
+__all__ = ["Transport"]
+
+_UrlopenBody = bytes | Iterable[bytes] | None
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_VERSIONS: Final = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2", 30: "HTTP/3"}
+_IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+#: A reused keep-alive connection that failed with one of these before any
+#: response byte was probably closed by the server meanwhile: retried once.
+_STALE: Final = frozenset({EMPTY_REPLY, RECEIVE_FAILED, SEND_FAILED})
+
+
+class Transport:
+    """Sends PreparedRequests through urllib3 pools; safe to share between threads."""
+
+    def __init__(self, *, max_per_host: int = 8) -> None:
+        self._pools = Pools(max_per_host=max_per_host)
+
+    def __repr__(self) -> str:
+        return f"<Transport max_per_host={self._pools.max_per_host}>"
+
+    def send(
+        self, request: PreparedRequest, sink: EventSink | None, abort: AbortSignal
+    ) -> TransportResponse:
+        """Send ``request`` (following redirects); raises ``HttpError`` only."""
+        ctx = RequestContext(request.started, abort)
+        bind(ctx)
+        try:
+            return self._send(request, sink, ctx)
+        except HttpError as exc:
+            if abort.aborted and exc.code != 2300042:
+                raise to_http_error(ExchangeAborted(), ctx) from exc
+            raise
+        except Exception as exc:
+            raise to_http_error(exc, ctx) from exc
+        finally:
+            bind(None)
+            abort.attach(None)
+
+    def close(self) -> None:
+        """Close every pooled connection; requests sent afterwards fail."""
+        self._pools.close()
+
+    def _send(
+        self, request: PreparedRequest, sink: EventSink | None, ctx: RequestContext
+    ) -> TransportResponse:
+        abort = ctx.abort
+        timeout = Timeout(connect=request.connect_timeout, read=request.read_timeout)
+        hop = Hop(request.method, request.url, request.headers, request.body, request.body_size)
+        redirects = 0
+        while True:
+            if abort.aborted:
+                raise ExchangeAborted
+            resp = self._open(request, hop, ctx, timeout, sink)
+            location = resp.headers.get("location") if resp.status in REDIRECT_STATUSES else None
+            if not location or request.max_redirects <= 0:
+                break
+            try:
+                if redirects >= request.max_redirects:
+                    raise HttpError.of(
+                        TOO_MANY_REDIRECTS, f"{ctx.peer}: more than {request.max_redirects}"
+                    )
+                hop = next_hop(hop, resp.status, location)
+                if hop.body is not None and not _body.replayable(hop.body):
+                    detail = f"{ctx.peer}: cannot resend a streamed body after {resp.status}"
+                    raise HttpError.of(SEND_FAILED, detail)
+            except BaseException:
+                _body.discard(resp)
+                raise
+            _body.release(resp)
+            redirects += 1
+            ctx.timings.redirect = ctx.ms()
+
+        timings = ctx.timings
+        timings.response_header = ctx.ms()
+        try:
+            if sink is not None:
+                sink.headers(resp.headers)
+            content = _body.read_body(resp, request, sink, ctx)
+        except BaseException:
+            _body.discard(resp)
+            raise
+        timings.response_body = timings.total_finish = ctx.ms()
+        return TransportResponse(
+            status=resp.status,
+            headers=resp.headers,
+            body=content,
+            url=hop.url,
+            timings=timings,
+            redirects=redirects,
+            http_version=_VERSIONS.get(resp.version, "HTTP/1.1"),
+        )
+
+    def _open(
+        self,
+        request: PreparedRequest,
+        hop: Hop,
+        ctx: RequestContext,
+        timeout: Timeout,
+        sink: EventSink | None,
+    ) -> BaseHTTPResponse:
+        """Send one hop; return the response with its headers read, body unread."""
+        url = parse_url(hop.url)
+        scheme = url.scheme or "http"
+        if scheme not in _DEFAULT_PORTS:
+            raise HttpError.of(UNSUPPORTED_PROTOCOL, f"{hop.url}: scheme {scheme!r}")
+        host = url.host
+        if not host:
+            raise HttpError.of(BAD_URL, f"{hop.url}: no host")
+        port = url.port or _DEFAULT_PORTS[scheme]
+        ctx.new_hop(host, port)
+        pool = self._pools.manager(request, scheme).connection_from_host(host, port, scheme)
+        headers = hop.headers
+        if url.auth and not any(k.lower() == "authorization" for k in headers):
+            headers = {**headers, **make_headers(basic_auth=url.auth)}
+        target = url.request_uri
+        try:
+            return self._urlopen(
+                pool, hop, target=target, headers=headers, ctx=ctx, timeout=timeout, sink=sink
+            )
+        except Exception as exc:
+            if not (
+                ctx.reused
+                and not ctx.received
+                and not ctx.abort.aborted
+                and hop.method in _IDEMPOTENT
+                and _body.replayable(hop.body)
+                and classify(exc, send_failed=ctx.send_failed)[0] in _STALE
+            ):
+                raise
+        ctx.new_hop(host, port)  # the pooled connection had gone stale: once more
+        return self._urlopen(
+            pool, hop, target=target, headers=headers, ctx=ctx, timeout=timeout, sink=sink
+        )
+
+    @staticmethod
+    def _urlopen(
+        pool: HTTPConnectionPool,
+        hop: Hop,
+        *,
+        target: str,
+        headers: dict[str, str],
+        ctx: RequestContext,
+        timeout: Timeout,
+        sink: EventSink | None,
+    ) -> BaseHTTPResponse:
+        body, headers = _body.outgoing(hop.body, hop.body_size, headers, ctx, sink)
+        resp = pool.urlopen(
+            hop.method,
+            target,
+            body=cast("_UrlopenBody", body),  # memoryview chunks: sendall takes any buffer
+            headers=headers,
+            retries=NO_RETRIES,
+            redirect=False,
+            assert_same_host=False,
+            timeout=timeout,
+            preload_content=False,
+            decode_content=True,
+            release_conn=False,
+        )
+        if body is not None:
+            _body.report_small(hop.body, ctx, sink)
+        return resp
