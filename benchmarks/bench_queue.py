@@ -24,7 +24,7 @@ import netstack
 class _Blocking(BaseHTTPRequestHandler):
     release = threading.Event()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:

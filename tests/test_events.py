@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.servers.streaming_origin import pattern, streaming_origin
 
 import netstack
 from netstack import DataReceiveProgressInfo, DataSendProgressInfo, HttpError, Scheduler
-from tests.servers.streaming_origin import pattern, streaming_origin
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,8 +48,11 @@ class Recorder:
     def names(self) -> list[str]:
         collapsed: list[str] = []
         for name, _ in self.events:
-            if not collapsed or collapsed[-1] != name or name not in ("dataReceive",
-                                                                      "dataReceiveProgress"):
+            if (
+                not collapsed
+                or collapsed[-1] != name
+                or name not in ("dataReceive", "dataReceiveProgress")
+            ):
                 collapsed.append(name)
         return collapsed
 
@@ -61,8 +64,14 @@ def stream(scheduler: Scheduler, url: str, options: Any = None) -> tuple[int, Re
     http = netstack.create_http(scheduler)
     recorder = Recorder(http)
     order: list[str] = []
-    future = http.request_in_stream(url, options, lambda err, code: order.append("callback"))
-    future.add_done_callback(lambda f: order.append("future"))
+    holder: list[netstack.RequestFuture] = []
+
+    def callback(err: Any, code: Any) -> None:
+        order.append("future resolved" if holder[0].done() else "future pending")
+        order.append("callback")
+
+    future = http.request_in_stream(url, options, callback)
+    holder.append(future)
     code = future.result(timeout=30)
     deadline = time.monotonic() + 5
     while "callback" not in order and time.monotonic() < deadline:
@@ -87,8 +96,9 @@ def test_stream_event_order_and_contents(origin: str, scheduler: Scheduler, path
     assert sizes[-1] == expected_size
     total = 0 if "chunked" in path else expected_size
     assert {p.total_size for p in progress} == {total}
-    assert recorder.threads and all("main" not in t.lower() for t in recorder.threads)
-    assert order == ["future", "callback"]
+    assert recorder.threads
+    assert all("main" not in t.lower() for t in recorder.threads)
+    assert order == ["future resolved", "callback"]
 
 
 @pytest.mark.parametrize(
@@ -165,13 +175,14 @@ def test_once_fires_once_and_off_removes(origin: str, scheduler: Scheduler) -> N
     assert seen.count("once") == 1
     assert "removed" not in seen
     assert seen.count("kept") >= 1
-    assert "end" not in seen and "end2" not in seen
+    assert "end" not in seen
+    assert "end2" not in seen
 
 
 def test_header_receive_is_a_deprecated_alias(origin: str, scheduler: Scheduler) -> None:
     http = netstack.create_http(scheduler)
     seen: list[Any] = []
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="headersReceive"):
         http.on("headerReceive", seen.append)
     http.request(origin + "/empty").result(timeout=30)
     assert len(seen) == 1
@@ -232,4 +243,5 @@ def test_destroy_of_a_queued_request_cancels_it(origin: str) -> None:
         http.destroy()
         assert queued.cancelled()
         assert blocker.result(timeout=10).response_code == 200
-        assert len(calls) == 1 and calls[0].code == 2300042
+        assert len(calls) == 1
+        assert calls[0].code == 2300042

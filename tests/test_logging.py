@@ -63,5 +63,3 @@ def test_enabling_the_netstack_logger_shows_request_events() -> None:
     for event in ("queued", "started", "finished", "failed"):
         assert event in result.stdout
     assert "request_id" in result.stdout
-
-

@@ -121,7 +121,9 @@ def test_seed_objects_from_camel_case_mappings() -> None:
         }
     )
     assert options.client_cert == ClientCert(
-        cert_path="/c.pem", key_path="/k.pem", cert_type="P12"  # type: ignore[arg-type]
+        cert_path="/c.pem",
+        key_path="/k.pem",
+        cert_type="P12",  # type: ignore[arg-type]
     )
     assert options.certificate_pinning == (CertificatePinning("abc="),)
     assert options.using_proxy == HttpProxy("127.0.0.1", 3128, ("*.local",))

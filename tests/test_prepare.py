@@ -73,15 +73,22 @@ def test_multipart_body_carries_every_part_and_the_boundary() -> None:
             "header": {"Content-Type": "multipart/form-data"},
             "multiFormDataList": [
                 {"name": "a", "contentType": "text/plain", "data": "hello"},
-                {"name": "f", "contentType": "text/plain", "data": b"xyz", "remoteFileName": "f.txt"},
+                {
+                    "name": "f",
+                    "contentType": "text/plain",
+                    "data": b"xyz",
+                    "remoteFileName": "f.txt",
+                },
             ],
         }
     )
     headers = build_headers(resolved)
     body = encode_body(resolved, headers) or b""
     assert headers["Content-Type"].startswith("multipart/form-data; boundary=")
-    assert b'name="a"' in body and b"hello" in body
-    assert b'filename="f.txt"' in body and b"xyz" in body
+    assert b'name="a"' in body
+    assert b"hello" in body
+    assert b'filename="f.txt"' in body
+    assert b"xyz" in body
 
 
 def test_multipart_unreadable_file_is_2300026(tmp_path: object) -> None:

@@ -254,4 +254,3 @@ def test_connection_refused_is_2300007(scheduler: Scheduler) -> None:
         fetch(scheduler, "http://127.0.0.1:1/")
     assert info.value.code == 2300007
     assert isinstance(info.value, ConnectionError)
-

@@ -34,6 +34,8 @@ class HttpRequest:
         self._events = EventEmitter()
         self._lock = threading.Lock()
         self._future: RequestFuture | None = None
+        self._running_on: Scheduler | None = None
+        self._claimed = False
         self._destroyed = False
 
     def __repr__(self) -> str:
@@ -57,15 +59,15 @@ class HttpRequest:
         """Send the request; the body comes only through ``dataReceive``; resolves to the code."""
         return self._start(url, options, callback, stream=True)
 
-    def on(self, type: str, callback: Callable[..., Any]) -> None:  # noqa: A002 - seed's name
+    def on(self, type: str, callback: Callable[..., Any]) -> None:
         """Subscribe ``callback`` to the event ``type``."""
         self._events.on(type, callback)
 
-    def once(self, type: str, callback: Callable[..., Any]) -> None:  # noqa: A002
+    def once(self, type: str, callback: Callable[..., Any]) -> None:
         """Subscribe ``callback`` to the next ``type`` event only."""
         self._events.on(type, callback, once=True)
 
-    def off(self, type: str, callback: Callable[..., Any] | None = None) -> None:  # noqa: A002
+    def off(self, type: str, callback: Callable[..., Any] | None = None) -> None:
         """Unsubscribe ``callback``, or every listener of ``type`` when omitted."""
         self._events.off(type, callback)
 
@@ -76,24 +78,26 @@ class HttpRequest:
         """
         with self._lock:
             self._destroyed = True
-            future = self._future
+            future, scheduler = self._future, self._running_on
         self._events.close()
-        if future is not None:
-            future._scheduler._abort(future)
+        if future is not None and scheduler is not None:
+            scheduler._abort(future)
 
     def _start(
         self, url: str, options: OptionsInput, callback: AsyncCallback | None, *, stream: bool
     ) -> RequestFuture:
         if callback is not None and not callable(callback):
             raise HttpError.parameter(f"callback: must be callable, got {callback!r}")
-        scheduler = self._scheduler or get_default_scheduler()
         with self._lock:
             if self._destroyed:
                 raise HttpError.parameter("this HttpRequest was destroyed; use create_http() again")
-            if self._future is not None:
+            if self._claimed:
                 raise HttpError.parameter(
                     "an HttpRequest runs one request (seed: not reusable); use create_http() again"
                 )
+            self._claimed = True
+        scheduler = self._scheduler or get_default_scheduler()
+        try:
             call = prepare_call(
                 url,
                 options,
@@ -102,8 +106,17 @@ class HttpRequest:
                 transport=scheduler.transport,
                 stream=stream,
             )
-            future = scheduler._submit_job(call, add_callback=_callback_adapter(callback))
-            self._future = future
+        except BaseException:
+            with self._lock:
+                self._claimed = False  # nothing was queued: the task is still unused
+            raise
+        # Outside the lock: a settled call runs the callback right here, and it may destroy().
+        future = scheduler._submit_job(call, add_callback=_callback_adapter(callback))
+        with self._lock:
+            self._future, self._running_on = future, scheduler
+            destroyed = self._destroyed
+        if destroyed:
+            scheduler._abort(future)
         return future
 
 
@@ -119,8 +132,10 @@ def _callback_adapter(
             data = None
         else:
             exc = future.exception()
-            error = exc if isinstance(exc, HttpError) or exc is None else HttpError.of(
-                2300999, repr(exc)
+            error = (
+                exc
+                if isinstance(exc, HttpError) or exc is None
+                else HttpError.of(2300999, repr(exc))
             )
             data = None if exc is not None else future.result()
         try:

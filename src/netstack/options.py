@@ -216,5 +216,3 @@ def resolve_options(options: OptionsInput) -> HttpRequestOptions:
     from netstack.validation import validate_fields
 
     return HttpRequestOptions(**validate_fields(values))
-
-

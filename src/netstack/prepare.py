@@ -183,8 +183,6 @@ def _form_field(part: MultiFormData) -> RequestField:
     if filename is None and part.data is None and part.file_path:
         filename = os.path.basename(part.file_path)
     field = RequestField(name=part.name, data=data, filename=filename)
-    content_type = part.content_type or (
-        mimetypes.guess_type(filename)[0] if filename else None
-    )
+    content_type = part.content_type or (mimetypes.guess_type(filename)[0] if filename else None)
     field.make_multipart(content_type=content_type or "application/octet-stream")
     return field

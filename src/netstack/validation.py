@@ -216,7 +216,9 @@ def _dns_servers(value: object) -> tuple[str, ...] | None:
         try:
             servers.append(str(ipaddress.ip_address(server)))
         except ValueError:
-            raise _fail("dns_servers", "each entry must be an IPv4 or IPv6 address", server) from None
+            raise _fail(
+                "dns_servers", "each entry must be an IPv4 or IPv6 address", server
+            ) from None
     return tuple(servers)
 
 

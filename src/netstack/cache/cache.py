@@ -111,7 +111,7 @@ class HttpResponseCache:
             stored = self._memory.get(cache_key(url))
         return policy.lookup(stored, method, url, request_headers, now)
 
-    def complete(  # noqa: PLR0917 -- the pipeline's positional contract
+    def complete(
         self,
         lookup: CacheLookup,
         status: int,
