@@ -1,7 +1,7 @@
 """A fast keep-alive HTTP/1.1 origin for benchmarks, run in its own process.
 
 It answers every request with a fixed small body; ``/delay/<ms>`` answers
-after that many milliseconds. Running it in a separate process keeps its CPU
+after that many milliseconds; ``/bytes/<n>`` streams n bytes (flow-controlled). Running it in a separate process keeps its CPU
 out of the client's measurements. ``python benchmarks/origin.py PORTFILE``
 writes the bound port to PORTFILE and serves until killed.
 """
@@ -27,17 +27,40 @@ RESPONSE = (
 )
 
 
+_BLOCK = b"\0" * (256 * 1024)
+
+
 class _Origin(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
         self.buffer = b""
+        self.can_write = asyncio.Event()
+        self.can_write.set()
+
+    def pause_writing(self) -> None:
+        self.can_write.clear()
+
+    def resume_writing(self) -> None:
+        self.can_write.set()
+
+    async def _stream(self, size: int) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n"
+        self.transport.write(head.encode() + b"Content-Type: application/octet-stream\r\n\r\n")
+        while size > 0:
+            await self.can_write.wait()
+            block = _BLOCK if size >= len(_BLOCK) else _BLOCK[:size]
+            self.transport.write(block)
+            size -= len(block)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while b"\r\n\r\n" in self.buffer:
             head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
             target = head.split(b" ", 2)[1] if b" " in head else b"/"
-            if target.startswith(b"/delay/"):
+            if target.startswith(b"/bytes/"):
+                size = int(target[7:].split(b"?")[0])
+                asyncio.get_running_loop().create_task(self._stream(size))
+            elif target.startswith(b"/delay/"):
                 delay = int(target[7:].split(b"?")[0]) / 1000
                 asyncio.get_running_loop().call_later(delay, self.transport.write, RESPONSE)
             else:

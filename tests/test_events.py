@@ -245,3 +245,23 @@ def test_destroy_of_a_queued_request_cancels_it(origin: str) -> None:
         assert blocker.result(timeout=10).response_code == 200
         assert len(calls) == 1
         assert calls[0].code == 2300042
+
+
+def test_fresh_cache_hit_replays_stream_events_without_the_network(origin: str) -> None:
+    from tests.servers.streaming_origin import _Handler
+
+    cache = netstack.HttpResponseCache(storage=netstack.MemoryStorage())
+    with Scheduler(max_workers=2, cache=cache, name="stream-cache") as cached:
+        first = netstack.create_http(cached).request(origin + "/cacheable").result(timeout=30)
+        assert first.from_cache is False
+        hits = _Handler.cacheable_hits
+        code, recorder, _ = stream(cached, origin + "/cacheable")
+        assert _Handler.cacheable_hits == hits
+    assert code == 200
+    assert recorder.body() == b"cached body"
+    assert [name for name, _ in recorder.events] == [
+        "headersReceive",
+        "dataReceive",
+        "dataReceiveProgress",
+        "dataEnd",
+    ]

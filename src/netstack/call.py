@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib3 import HTTPHeaderDict
 
 from netstack import errors
+from netstack.cache import installed_cache
 from netstack.errors import HttpError
 from netstack.events import EventEmitter
 from netstack.options import HttpRequestOptions, OptionsInput, resolve_options
@@ -212,14 +213,13 @@ def _emitter(events: Events) -> EventEmitter | None:
     )
 
 
-def _installed_cache() -> HttpResponseCache | None:
-    from netstack.cache import installed_cache
-
-    return installed_cache()
-
-
 def _consult_cache(call: Call, store: HttpResponseCache) -> None:
-    """Answer from ``store`` when it can; else arm the call to revalidate and store."""
+    """Answer from ``store`` when it can; else arm the call to revalidate and store.
+
+    A stream is answered only by a fresh hit, its events replayed from the
+    stored body; otherwise it goes to the network untouched (its body is not
+    kept, so it can be neither revalidated nor stored).
+    """
     options, target = call._options, call._target
     assert target is not None
     headers = call._headers = build_headers(options)
@@ -228,17 +228,27 @@ def _consult_cache(call: Call, store: HttpResponseCache) -> None:
     cached = lookup.response
     if lookup.action in ("fresh", "unsatisfiable") and cached is not None:
         answer = HTTPHeaderDict(cached.headers)
-        if call._emitter is not None:
-            call._emitter.headers(answer)
+        emitter = call._emitter
+        if emitter is not None:
+            emitter.headers(answer)
+        call.from_cache = lookup.action == "fresh"
+        if call._stream:
+            if emitter is not None:
+                if cached.body:
+                    emitter.data(cached.body)
+                    emitter.receive_progress(len(cached.body), len(cached.body))
+                emitter.end()
+            call.settle(cached.status)
+            return
         elapsed = _ms(call._started, time.perf_counter())
         timing = PerformanceTiming(total_timing=elapsed, total_finish_timing=elapsed)
-        call.from_cache = lookup.action == "fresh"
         call.settle(
             _response(cached.status, answer, cached.body, options, timing, url, call.from_cache)
         )
         return
-    headers.update(lookup.conditional_headers)
-    call._cache, call._lookup = store, lookup
+    if not call._stream:
+        headers.update(lookup.conditional_headers)
+        call._cache, call._lookup = store, lookup
 
 
 def prepare_call(
@@ -262,8 +272,8 @@ def prepare_call(
         call.settle(error=error)
         return call
     call = Call(text, target, resolved, emitter, transport, started, stream)
-    if resolved.using_cache and not stream:
-        store = cache if cache is not None else _installed_cache()
+    if resolved.using_cache:
+        store = cache if cache is not None else installed_cache()
         if store is not None:
             _consult_cache(call, store)
     return call

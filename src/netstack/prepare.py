@@ -10,20 +10,18 @@ DELETE, else ``application/x-www-form-urlencoded``. ``resume_from`` /
 
 from __future__ import annotations
 
+import functools
 import json
-import mimetypes
-import os
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import SplitResult, urlencode, urlsplit
 
-from urllib3.fields import RequestField
-from urllib3.filepost import encode_multipart_formdata
 from urllib3.util.request import ACCEPT_ENCODING
 
 from netstack import errors
 from netstack.errors import HttpError
-from netstack.options import HttpRequestOptions, MultiFormData, RequestMethod
+from netstack.multipart import MultipartBody, multipart_body
+from netstack.options import HttpRequestOptions, RequestMethod
 
 USER_AGENT: Final = "netstack/0.1"
 _BODY_METHODS: Final = frozenset({RequestMethod.POST, RequestMethod.PUT})
@@ -52,26 +50,37 @@ def check_url(url: object) -> str:
     return url
 
 
+@functools.lru_cache(maxsize=4096)
+def _host_of(scheme: str, netloc: str) -> str:
+    """The lower-cased host of ``netloc``; crawls reuse few netlocs, so this is cached."""
+    parts = urlsplit(f"{scheme}://{netloc}/")
+    parts.port  # noqa: B018 - raises ValueError for a bad port
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    return parts.hostname
+
+
 def parse_target(url: str) -> Target:
     """Split ``url``; 2300003 when malformed, 2300001 for a scheme other than http(s)."""
     url = url.strip()
     if not url:
         raise HttpError.of(errors.BAD_URL, "the URL is empty")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise HttpError.of(errors.BAD_URL, f"{url!r}: {exc}") from None
-    scheme = parts.scheme.lower()
-    if not scheme or "://" not in url:
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
         raise HttpError.of(errors.BAD_URL, f"{url!r}: the URL needs http:// or https://")
+    scheme = scheme.lower()
     if scheme not in _SCHEMES:
         raise HttpError.of(errors.UNSUPPORTED_PROTOCOL, f"{url!r}: scheme {scheme!r}")
-    host = parts.hostname
-    if not host:
-        raise HttpError.of(errors.BAD_URL, f"{url!r}: the URL has no host")
-    del port
-    if parts.fragment:
+    end = len(rest)
+    for mark in "/?#":
+        found = rest.find(mark)
+        if 0 <= found < end:
+            end = found
+    try:
+        host = _host_of(scheme, rest[:end])
+    except ValueError as exc:
+        raise HttpError.of(errors.BAD_URL, f"{url!r}: {exc}") from None
+    if "#" in url:
         url = url.partition("#")[0]
     return Target(url, host)
 
@@ -134,22 +143,22 @@ def request_url(target: Target, options: HttpRequestOptions) -> str:
     return _with_query(target.url, options.extra_data)
 
 
-def encode_body(options: HttpRequestOptions, headers: dict[str, str]) -> bytes | None:
+def encode_body(
+    options: HttpRequestOptions, headers: dict[str, str]
+) -> bytes | MultipartBody | None:
     """The request body for POST/PUT; may rewrite Content-Type (multipart boundary).
 
-    Reads ``multi_form_data_list`` files, so it runs on the worker thread;
-    an unreadable file is 2300026.
+    Opens ``multi_form_data_list`` files (they are streamed later, not read
+    here), so it runs on the worker thread; an unreadable file is 2300026.
     """
     if options.method not in _BODY_METHODS:
         return None
     content_type = (_find(headers, "content-type") or "").lower()
     if content_type.startswith("multipart/form-data") and options.multi_form_data_list:
-        body, full_type = encode_multipart_formdata(
-            [_form_field(part) for part in options.multi_form_data_list]
-        )
+        body = multipart_body(options.multi_form_data_list)
         for key in [k for k in headers if k.lower() == "content-type"]:
             del headers[key]
-        headers["Content-Type"] = full_type
+        headers["Content-Type"] = body.content_type
         return body
     data = options.extra_data
     if data is None:
@@ -161,28 +170,3 @@ def encode_body(options: HttpRequestOptions, headers: dict[str, str]) -> bytes |
     if content_type.startswith("application/x-www-form-urlencoded") and isinstance(data, Mapping):
         return urlencode({str(k): _query_value(v) for k, v in data.items()}, doseq=True).encode()
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _form_field(part: MultiFormData) -> RequestField:
-    data: bytes
-    if part.data is not None:
-        if isinstance(part.data, bytes):
-            data = part.data
-        elif isinstance(part.data, str):
-            data = part.data.encode("utf-8")
-        else:
-            data = json.dumps(part.data, ensure_ascii=False).encode("utf-8")
-    else:
-        path = part.file_path or ""
-        try:
-            with open(path, "rb") as file:
-                data = file.read()
-        except OSError as exc:
-            raise HttpError.of(errors.READ_LOCAL_FILE, f"{path}: {exc.strerror}") from exc
-    filename = part.remote_file_name
-    if filename is None and part.data is None and part.file_path:
-        filename = os.path.basename(part.file_path)
-    field = RequestField(name=part.name, data=data, filename=filename)
-    content_type = part.content_type or (mimetypes.guess_type(filename)[0] if filename else None)
-    field.make_multipart(content_type=content_type or "application/octet-stream")
-    return field

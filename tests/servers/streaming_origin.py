@@ -4,7 +4,8 @@ Endpoints (all GET unless noted):
 ``/chunked?n=K&size=S`` K chunks of S bytes, chunked encoding;
 ``/length?size=N`` N bytes with Content-Length; ``/empty`` 200 with no body;
 ``/nocontent`` 204; ``/notmodified`` 304; ``/slow?chunks=K&ms=D`` K chunks of
-1 KiB, D ms apart; ``/redirect?to=PATH`` 302; POST ``/upload`` reads the body
+1 KiB, D ms apart; ``/redirect?to=PATH`` 302; ``/cacheable`` fresh for 10 minutes (counted in
+``_Handler.cacheable_hits``); POST ``/upload`` reads the body
 and answers with its length.
 """
 
@@ -28,6 +29,8 @@ def pattern(size: int) -> bytes:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    #: How many times ``/cacheable`` reached the origin.
+    cacheable_hits = 0
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -75,6 +78,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"s" * 1024)
                 self.wfile.flush()
                 time.sleep(delay)
+        elif path == "/cacheable":
+            type(self).cacheable_hits += 1
+            body = b"cached body"
+            self._head(
+                200,
+                {"Content-Length": str(len(body)), "Cache-Control": "max-age=600", "ETag": '"c1"'},
+            )
+            self.wfile.write(body)
         elif path == "/redirect":
             self._head(302, {"Location": str(q.get("to", "/length")), "Content-Length": "0"})
         else:
