@@ -1,8 +1,9 @@
 """A fast keep-alive HTTP/1.1 origin for benchmarks, run in its own process.
 
 It answers every request with a fixed small body; ``/delay/<ms>`` answers
-after that many milliseconds; ``/bytes/<n>`` streams n bytes (flow-controlled). Running it in a separate process keeps its CPU
-out of the client's measurements. ``python benchmarks/origin.py PORTFILE``
+after that many milliseconds; ``/bytes/<n>`` streams n bytes (flow-controlled).
+Running it in a separate process keeps its CPU out of the client's
+measurements. ``python benchmarks/origin.py PORTFILE``
 writes the bound port to PORTFILE and serves until killed.
 """
 
