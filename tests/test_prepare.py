@@ -83,7 +83,11 @@ def test_multipart_body_carries_every_part_and_the_boundary() -> None:
         }
     )
     headers = build_headers(resolved)
-    body = encode_body(resolved, headers) or b""
+    encoded = encode_body(resolved, headers)
+    assert encoded is not None
+    assert not isinstance(encoded, bytes)  # a MultipartBody: streamed, its size known
+    body = b"".join(encoded)
+    assert len(body) == len(encoded)
     assert headers["Content-Type"].startswith("multipart/form-data; boundary=")
     assert b'name="a"' in body
     assert b"hello" in body

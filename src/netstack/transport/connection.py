@@ -39,6 +39,7 @@ from urllib3.exceptions import (
 from urllib3.util.connection import allowed_gai_family
 
 from netstack.transport.context import RequestContext, current
+from netstack.transport.tls import PinMismatch, check_pins
 
 __all__ = [
     "AbortableSSLSocket",
@@ -52,8 +53,21 @@ class ExchangeAborted(Exception):
     """Raised inside the transport when the AbortSignal fired; mapped to 2300042."""
 
 
+#: Largest response header block accepted, as curl's; http.client alone limits
+#: only the count (100) and each line (64 KiB). Beyond it: 2300008.
+MAX_HEADER_BYTES = 300 * 1024
+
+
 class _TimedResponse(http.client.HTTPResponse):
     """Marks ``first_receive`` once the status line has been read."""
+
+    def begin(self) -> None:
+        super().begin()
+        size = sum(len(name) + len(value) + 4 for name, value in self.msg.items())
+        if size > MAX_HEADER_BYTES:
+            raise http.client.HTTPException(
+                f"response headers exceed {MAX_HEADER_BYTES} bytes ({size})"
+            )
 
     def _read_status(self) -> tuple[str, int, str]:
         status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
@@ -159,9 +173,16 @@ class TimedHTTPSConnection(TimedHTTPConnection, HTTPSConnection):
         ctx = current()
         if ctx is not None:
             ctx.timings.tls = ctx.ms()
-            # TODO(issue 4): certificate_pinning — compare the SPKI hash of
-            # self.sock.getpeercert(binary_form=True) with ctx's pins here and
-            # raise ssl.SSLCertVerificationError (mapped to 2300060) on mismatch.
+            if self._tunnel_host is not None:
+                ctx.received = False  # the proxy's CONNECT reply is not the response
+        # Pins travel with the pool's context; checked before any request byte.
+        pins: frozenset[bytes] = getattr(self.ssl_context, "pins", frozenset())
+        if pins:
+            try:
+                check_pins(self.sock, pins)
+            except PinMismatch:
+                self.close()
+                raise
 
 
 def _open_socket(conn: HTTPConnection, ctx: RequestContext) -> socket.socket:
@@ -220,10 +241,13 @@ def _resolve(conn: HTTPConnection, ctx: RequestContext) -> Sequence[_AddrInfo]:
         raise LocationParseError(f"'{host}', label empty or too long") from None
     if ctx.abort.aborted:
         raise ExchangeAborted
-    # TODO(issue 4): dns_servers / dns_over_https — resolve through the
-    # request's resolver here (and pass server_hostname/assert_hostname so SNI
-    # and verification keep using the URL's host; DESIGN.md §6).
+    # The request's own resolver (dns_servers / DoH) only picks the address:
+    # conn.host keeps the name, so Host, SNI and verification use it (DESIGN.md §6).
     try:
+        if ctx.resolver is not None:
+            return ctx.resolver.resolve(
+                host, conn.port, allowed_gai_family(), ctx.abort, conn.timeout
+            )
         return socket.getaddrinfo(host, conn.port, allowed_gai_family(), socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise NameResolutionError(conn.host, conn, exc) from exc

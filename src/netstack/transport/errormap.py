@@ -42,6 +42,7 @@ from netstack.errors import (
     CONNECT_FAILED,
     EMPTY_REPLY,
     HOST_RESOLVE,
+    HTTP2_FRAMING,
     PARTIAL_FILE,
     PEER_CERT,
     PROXY_RESOLVE,
@@ -54,6 +55,7 @@ from netstack.errors import (
 )
 from netstack.transport.connection import ExchangeAborted
 from netstack.transport.context import RequestContext
+from netstack.transport.http2 import Http2Error
 
 __all__ = ["RULES", "classify", "to_http_error"]
 
@@ -80,6 +82,7 @@ RULES: Final[tuple[tuple[type[BaseException], int, int], ...]] = (
     (IncompleteRead, PARTIAL_FILE, PARTIAL_FILE),
     (http.client.IncompleteRead, PARTIAL_FILE, PARTIAL_FILE),
     (http.client.RemoteDisconnected, EMPTY_REPLY, SEND_FAILED),  # before its bases
+    (Http2Error, HTTP2_FRAMING, HTTP2_FRAMING),  # a ConnectionError: before it
     (ConnectionError, RECEIVE_FAILED, SEND_FAILED),  # reset, broken pipe, aborted
     (InvalidHeader, BAD_SERVER_RESPONSE, BAD_SERVER_RESPONSE),
     (HeaderParsingError, BAD_SERVER_RESPONSE, BAD_SERVER_RESPONSE),

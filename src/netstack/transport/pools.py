@@ -8,29 +8,33 @@ connection classes. Certificate verification is always on; trust comes from
 certifi's bundle, or the request's ``ca_path`` PEM file.
 
 HTTPS managers are keyed by everything that changes a TLS handshake or the
-route (``ca_path``, client certificate, pins, proxy, protocol); plain HTTP
-managers only by the proxy, so a missing ``ca_path`` never fails an
-``http://`` request.
+route (``ca_path``, client certificate, pins, proxy, protocol, DNS); plain
+HTTP managers only by the proxy and the DNS configuration, so a missing
+``ca_path`` never fails an ``http://`` request.
 """
 
 from __future__ import annotations
 
 import ssl
 import threading
+from collections.abc import Callable
 from typing import Final
 
-import certifi
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager
 from urllib3.util.retry import Retry
-from urllib3.util.ssl_ import create_urllib3_context
 
-from netstack.errors import CA_FILE, UNKNOWN, HttpError
+from netstack.errors import UNKNOWN, HttpError
 from netstack.transport.connection import (
     AbortableSSLSocket,
     TimedHTTPConnection,
     TimedHTTPSConnection,
 )
+from netstack.transport.dns import DnsConfig
 from netstack.transport.exchange import PreparedRequest
+from netstack.transport.http2 import H2HTTPSPool, wants_h2
+from netstack.transport.proxy import is_https as is_https_proxy
+from netstack.transport.proxy import manager_factory as proxy_manager
+from netstack.transport.tls import ALPN_H1, ALPN_H2, build_context
 
 __all__ = ["NO_RETRIES", "Pools"]
 
@@ -51,6 +55,8 @@ class _HTTPSPool(HTTPSConnectionPool):
 
 
 _POOL_CLASSES: Final = {"http": _HTTPPool, "https": _HTTPSPool}
+#: HTTP/2 (and HTTP/3's fallback) managers: ALPN-deciding https connections, h2c never.
+_H2_POOL_CLASSES: Final = {"http": _HTTPPool, "https": H2HTTPSPool}
 
 
 class Pools:
@@ -62,25 +68,36 @@ class Pools:
         self._managers: dict[_PoolKey, PoolManager] = {}
         self._closed = False
 
-    def manager(self, request: PreparedRequest, scheme: str) -> PoolManager:
-        """The manager for ``request``'s configuration (created on first use)."""
+    def manager(
+        self, request: PreparedRequest, scheme: str, proxy: str | None = None
+    ) -> PoolManager:
+        """The manager for ``request``'s configuration (created on first use).
+
+        ``proxy`` is the proxy URL chosen for this hop (``proxy.choose``), None
+        to go direct; the DNS configuration is part of the key too, so requests
+        with different resolvers never share a connection.
+        """
         if scheme == "https":
             key: _PoolKey = (
                 True,
                 request.ca_path,
                 request.client_cert,
                 request.pins,
-                request.proxy,
+                proxy,
                 request.protocol,
+                DnsConfig.of(request),
             )
         else:
-            key = (False, request.proxy)
+            trust = request.ca_path if is_https_proxy(proxy) else None
+            key = (False, proxy, trust, DnsConfig.of(request))
         manager = self._managers.get(key)
         if manager is None:
-            manager = self._create(key, request, scheme)
+            manager = self._create(key, request, scheme, proxy)
         return manager
 
-    def _create(self, key: _PoolKey, request: PreparedRequest, scheme: str) -> PoolManager:
+    def _create(
+        self, key: _PoolKey, request: PreparedRequest, scheme: str, proxy: str | None
+    ) -> PoolManager:
         with self._lock:
             manager = self._managers.get(key)
             if manager is not None:
@@ -91,20 +108,17 @@ class Pools:
             if scheme == "https":
                 kwargs["ssl_context"] = _ssl_context(request)
                 kwargs["cert_reqs"] = "CERT_REQUIRED"
-            # TODO(issue 4): request.proxy (True: the environment's, via
-            # urllib.request.getproxies/proxy_bypass; HttpProxy: that one minus
-            # its exclusion_list) -> a urllib3 ProxyManager with the same
-            # pool classes; a proxy name that does not resolve maps to 2300005.
-            # TODO(issue 4): request.protocol HTTP2 -> h2-capable pool classes
-            # for this manager only (never inject_into_urllib3: DESIGN.md §6).
-            manager = PoolManager(
+            factory = PoolManager if proxy is None else proxy_manager(proxy, _proxy_tls(request))
+            manager = factory(
                 num_pools=_NUM_POOLS,
                 maxsize=self.max_per_host,
                 block=False,
                 retries=NO_RETRIES,
                 **kwargs,  # type: ignore[arg-type]
             )
-            manager.pool_classes_by_scheme = _POOL_CLASSES
+            manager.pool_classes_by_scheme = (
+                _H2_POOL_CLASSES if wants_h2(request.protocol) else _POOL_CLASSES
+            )
             self._managers[key] = manager
             return manager
 
@@ -119,14 +133,18 @@ class Pools:
 
 
 def _ssl_context(request: PreparedRequest) -> ssl.SSLContext:
-    """A verifying context trusting certifi's bundle or ``ca_path``; 2300077 if unreadable."""
-    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-    cafile = request.ca_path or certifi.where()
-    try:
-        context.load_verify_locations(cafile=cafile)
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        raise HttpError.of(CA_FILE, f"{cafile}: {exc}") from exc
-    # TODO(issue 4): request.client_cert (PEM/DER/P12 via cryptography) ->
-    # context.load_cert_chain(...); failures raise HttpError 2300058.
-    context.sslsocket_class = AbortableSSLSocket
-    return context
+    """The manager's verifying context: trust, client cert, pins, ALPN (see ``tls``)."""
+    return build_context(
+        ca_path=request.ca_path,
+        client_cert=request.client_cert,
+        pins=request.pins,
+        alpn=ALPN_H2 if wants_h2(request.protocol) else ALPN_H1,
+        sslsocket_class=AbortableSSLSocket,
+    )
+
+
+def _proxy_tls(request: PreparedRequest) -> Callable[[], ssl.SSLContext]:
+    """How an https:// proxy itself is verified: the request's trust, nothing else."""
+    return lambda: build_context(
+        ca_path=request.ca_path, client_cert=None, sslsocket_class=AbortableSSLSocket
+    )
