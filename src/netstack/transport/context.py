@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from netstack.transport.exchange import AbortSignal, Timings
+
+if TYPE_CHECKING:
+    from netstack.transport.dns import Resolver
 
 __all__ = ["RequestContext", "bind", "current"]
 
@@ -27,6 +31,7 @@ class RequestContext:
         "host",
         "port",
         "received",
+        "resolver",
         "reused",
         "send_failed",
         "sent",
@@ -39,6 +44,8 @@ class RequestContext:
         self.started = started
         self.abort = abort
         self.timings = Timings()
+        #: The request's own resolver (dns_servers / DoH); None: the system's.
+        self.resolver: Resolver | None = None
         #: The peer of the current hop, for error messages.
         self.host = ""
         self.port = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +48,8 @@ class PreparedRequest:
     protocol: HttpProtocol | None = None
     #: ``time.perf_counter()`` at ``request()``: every timing is measured from it.
     started: float = 0.0
+    #: The scheduler's domain rules: False for a host no hop may go to (2300998).
+    host_allowed: Callable[[str], bool] | None = None
 
 
 @dataclass(slots=True)

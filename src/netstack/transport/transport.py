@@ -30,6 +30,7 @@ from urllib3.util import Timeout, make_headers, parse_url
 from netstack.errors import (
     BAD_URL,
     EMPTY_REPLY,
+    HOST_NOT_ALLOWED,
     RECEIVE_FAILED,
     SEND_FAILED,
     TOO_MANY_REDIRECTS,
@@ -37,8 +38,10 @@ from netstack.errors import (
     HttpError,
 )
 from netstack.transport import body as _body
+from netstack.transport import proxy as _proxy
 from netstack.transport.connection import ExchangeAborted
 from netstack.transport.context import RequestContext, bind
+from netstack.transport.dns import Resolvers
 from netstack.transport.errormap import classify, to_http_error
 from netstack.transport.exchange import (
     AbortSignal,
@@ -65,6 +68,7 @@ class Transport:
 
     def __init__(self, *, max_per_host: int = 8) -> None:
         self._pools = Pools(max_per_host=max_per_host)
+        self._resolvers = Resolvers()
 
     def __repr__(self) -> str:
         return f"<Transport max_per_host={self._pools.max_per_host}>"
@@ -76,6 +80,7 @@ class Transport:
         ctx = RequestContext(request.started, abort)
         bind(ctx)
         try:
+            ctx.resolver = self._resolvers.get(request)
             return self._send(request, sink, ctx)
         except HttpError as exc:
             if abort.aborted and exc.code != 2300042:
@@ -90,6 +95,7 @@ class Transport:
     def close(self) -> None:
         """Close every pooled connection; requests sent afterwards fail."""
         self._pools.close()
+        self._resolvers.close()
 
     def _send(
         self, request: PreparedRequest, sink: EventSink | None, ctx: RequestContext
@@ -157,13 +163,19 @@ class Transport:
         host = url.host
         if not host:
             raise HttpError.of(BAD_URL, f"{hop.url}: no host")
+        if request.host_allowed is not None and not request.host_allowed(host):
+            raise HttpError.of(HOST_NOT_ALLOWED, f"{hop.url}: host {host!r} is not allowed")
         port = url.port or _DEFAULT_PORTS[scheme]
         ctx.new_hop(host, port)
-        pool = self._pools.manager(request, scheme).connection_from_host(host, port, scheme)
+        route = _proxy.choose(request.proxy, scheme, host, port)
+        manager = self._pools.manager(request, scheme, route)
+        pool = manager.connection_from_host(host, port, scheme)
         headers = hop.headers
         if url.auth and not any(k.lower() == "authorization" for k in headers):
             headers = {**headers, **make_headers(basic_auth=url.auth)}
         target = url.request_uri
+        if route is not None and scheme == "http":
+            target = _proxy.absolute_form(url)  # forwarded by the proxy, not tunnelled
         try:
             return self._urlopen(
                 pool, hop, target=target, headers=headers, ctx=ctx, timeout=timeout, sink=sink
