@@ -10,7 +10,9 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cache_helpers import T0, URL, exchange
@@ -136,14 +138,16 @@ class TestPersistence:
         cache.flush().result()
         assert Counting.puts == 2
 
-    def test_unreadable_entry_is_dropped_on_load(self, caplog: pytest.LogCaptureFixture) -> None:
+    def test_unreadable_entry_is_dropped_on_load(
+        self, events: list[MutableMapping[str, Any]]
+    ) -> None:
         storage = MemoryStorage()
         storage.put(f"GET {URL}", b"not an entry")
-        with caplog.at_level(logging.WARNING, logger="netstack.cache"):
-            cache = HttpResponseCache(storage=storage)
+        cache = HttpResponseCache(storage=storage)
         assert len(cache) == 0
         assert len(storage) == 0
-        assert "unreadable entry" in caplog.text
+        (warning,) = [e for e in events if e["log_level"] == "warning"]
+        assert (warning["event"], warning["key"]) == ("cache_entry_unreadable", f"GET {URL}")
 
     def test_loading_fills_at_most_cache_size(self) -> None:
         storage = MemoryStorage()
@@ -219,26 +223,31 @@ class TestStorageTrouble:
     def test_unreadable_storage_starts_empty_with_a_warning(
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
+        """Storage trouble is a WARNING on the stdlib logger ``netstack``, whatever the config."""
+
         class Broken(MemoryStorage):
             def items(self):  # type: ignore[no-untyped-def]
                 raise OSError("permission denied")
 
-        with caplog.at_level(logging.WARNING, logger="netstack.cache"):
+        with caplog.at_level(logging.WARNING, logger="netstack"):
             cache = HttpResponseCache(storage=Broken())
         assert len(cache) == 0
-        assert "permission denied" in caplog.text
+        (record,) = caplog.records
+        assert record.levelno == logging.WARNING
+        assert "cache_load_failed" in record.getMessage()
+        assert "permission denied" in record.getMessage()
 
     def test_callback_exceptions_are_logged_not_raised(
-        self, caplog: pytest.LogCaptureFixture
+        self, events: list[MutableMapping[str, Any]]
     ) -> None:
         def boom(err: HttpError | None) -> None:
             raise RuntimeError("user bug")
 
         cache = HttpResponseCache(storage=MemoryStorage())
-        with caplog.at_level(logging.ERROR, logger="netstack.cache"):
-            assert cache.flush(boom).result() is None
-            assert cache.delete(boom).result() is None
-        assert len([r for r in caplog.records if r.exc_info]) == 2
+        assert cache.flush(boom).result() is None
+        assert cache.delete(boom).result() is None
+        failures = [e for e in events if e["event"] == "cache_callback_failed"]
+        assert [e["error"] for e in failures] == ["RuntimeError('user bug')"] * 2
 
     def test_success_prints_nothing(
         self, tmp_path: Path, capfd: pytest.CaptureFixture[str]

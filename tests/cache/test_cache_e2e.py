@@ -106,3 +106,23 @@ def test_using_cache_false_goes_to_the_network(origin: Origin, scheduler: Schedu
     again = fetch(scheduler, f"{origin.url}/fresh", {"usingCache": False})
     assert again.from_cache is False
     assert origin.hits["/fresh"] == 2
+
+
+def test_head_is_answered_by_the_stored_get(origin: Origin, scheduler: Scheduler) -> None:
+    fetch(scheduler, f"{origin.url}/fresh")
+    head = fetch(scheduler, f"{origin.url}/fresh", {"method": "HEAD"})
+    assert head.from_cache is True
+    assert head.result == ""
+    assert head.header["Content-Length"] == str(len("fresh 1"))
+    assert origin.hits["/fresh"] == 1
+
+
+def test_hits_and_misses_are_counted(origin: Origin, scheduler: Scheduler) -> None:
+    cache = scheduler.cache
+    assert cache is not None
+    for _ in range(3):
+        fetch(scheduler, f"{origin.url}/fresh")
+    fetch(scheduler, f"{origin.url}/validated")
+    fetch(scheduler, f"{origin.url}/validated")
+    stats = cache.stats()
+    assert (stats.hits, stats.misses, stats.revalidated) == (2, 3, 1)

@@ -432,3 +432,26 @@ class TestRequestDirectives:
             assert cache.lookup("GET", URL, {name: "x"}, T0).action == "miss", name
         exchange(cache, status=206, request_headers={"Range": "bytes=0-1"}, body=b"pa")
         assert stored(cache) is not None
+
+
+class TestHeadFromStoredGet:
+    """RFC 9110 §9.3.2: HEAD gets the header fields a GET would; RFC 9111 §4 lets a cache answer."""
+
+    def test_fresh_get_answers_head_without_body(self, cache: HttpResponseCache) -> None:
+        exchange(cache, headers=FRESH, body=b"the body")
+        lookup = cache.lookup("HEAD", URL, {}, T0 + 1)
+        assert lookup.action == "fresh"
+        assert lookup.response is not None
+        assert lookup.response.body == b""
+        assert ("Content-Length", "8") in lookup.response.headers
+        assert cache.lookup("GET", URL, {}, T0 + 1).response.body == b"the body"  # type: ignore[union-attr]
+
+    def test_stale_get_is_not_revalidated_for_head(self, cache: HttpResponseCache) -> None:
+        exchange(cache, headers=[("Cache-Control", "max-age=0"), ("ETag", '"e"')])
+        lookup = cache.lookup("HEAD", URL, {}, T0 + 1)
+        assert (lookup.action, lookup.conditional_headers) == ("miss", {})
+
+    def test_head_answer_stores_and_invalidates_nothing(self, cache: HttpResponseCache) -> None:
+        exchange(cache, headers=FRESH, body=b"kept")
+        exchange(cache, method="HEAD", headers=[("Cache-Control", "max-age=99")], body=b"")
+        assert cache.lookup("GET", URL, {}, T0 + 1).response.body == b"kept"  # type: ignore[union-attr]

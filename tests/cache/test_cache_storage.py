@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import logging
+import os
 import stat
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cache_helpers import T0, URL
 
+import netstack.cache.storage as storage_module
 from netstack.cache import CacheEntry, CacheStorage, FileStorage, MemoryStorage
 
 
@@ -96,7 +99,7 @@ class TestFileStorage:
 
     @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "flip"])
     def test_corrupt_file_is_skipped_and_removed(
-        self, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+        self, tmp_path: Path, damage: str, events: list[MutableMapping[str, Any]]
     ) -> None:
         storage = FileStorage(tmp_path)
         storage.put("good", b"fine")
@@ -110,10 +113,10 @@ class TestFileStorage:
             "flip": data[:-1] + bytes([data[-1] ^ 1]),
         }[damage]
         path.write_bytes(damaged)
-        with caplog.at_level(logging.WARNING, logger="netstack.cache"):
-            assert dict(storage.items()) == {"good": b"fine"}
+        assert dict(storage.items()) == {"good": b"fine"}
         assert not path.exists()
-        assert "unreadable cache file" in caplog.text
+        warnings = [e for e in events if e["log_level"] == "warning"]
+        assert [(e["event"], e["path"]) for e in warnings] == [("cache_file_unreadable", str(path))]
 
     def test_file_under_another_keys_name_is_removed(self, tmp_path: Path) -> None:
         storage = FileStorage(tmp_path)
@@ -139,3 +142,83 @@ class TestFileStorage:
         (tmp_path / "file").write_text("not a directory")
         with pytest.raises(OSError, match="file"):
             FileStorage(tmp_path / "file" / "cache").put("a", b"1")
+
+
+class TestBatchedWrites:
+    """``FileStorage.put_many``: one flush, each entry still atomic, one directory sync."""
+
+    def test_batches_larger_than_the_open_file_budget(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(storage_module, "_BATCH", 3)
+        storage = FileStorage(tmp_path / "c")
+        pairs = {f"k{i}": bytes([i]) * i for i in range(8)}
+        storage.put_many(pairs.items())
+        assert dict(storage.items()) == pairs
+        assert all(p.suffix == ".entry" for p in (tmp_path / "c").iterdir())
+
+    def test_one_directory_sync_per_call(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        syncs: list[Path] = []
+        monkeypatch.setattr(
+            FileStorage, "_sync_directory", lambda self: syncs.append(self.directory)
+        )
+        storage = FileStorage(tmp_path)
+        storage.put_many((f"k{i}", b"x") for i in range(10))
+        storage.delete_many(["k1", "k2", "absent"])
+        storage.put_many(())
+        storage.delete_many(["absent"])
+        assert syncs == [tmp_path, tmp_path]
+
+    def test_every_file_is_synced_before_any_rename(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        steps: list[str] = []
+        real_sync, real_replace = storage_module._sync_file, os.replace
+
+        def sync(fd: int) -> None:
+            steps.append("sync")
+            real_sync(fd)
+
+        def replace(src: str, dst: Path) -> None:
+            steps.append("rename")
+            real_replace(src, dst)
+
+        monkeypatch.setattr(storage_module, "_sync_file", sync)
+        monkeypatch.setattr(storage_module.os, "replace", replace)
+        FileStorage(tmp_path).put_many((f"k{i}", b"x") for i in range(3))  # inline syncs
+        FileStorage(tmp_path).put_many((f"k{i}", b"x") for i in range(20))  # on threads
+        assert steps == ["sync"] * 3 + ["rename"] * 3 + ["sync"] * 20 + ["rename"] * 20
+
+    def test_a_failure_leaves_whole_entries_and_no_temporary_file(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        storage = FileStorage(tmp_path)
+        storage.put_many([("a", b"old a"), ("b", b"old b"), ("c", b"old c")])
+        real_replace, calls = os.replace, []
+
+        def flaky(src: str, dst: Path) -> None:
+            calls.append(dst)
+            if len(calls) == 2:
+                raise OSError("disk full")
+            real_replace(src, dst)
+
+        monkeypatch.setattr(storage_module.os, "replace", flaky)
+        with pytest.raises(OSError, match="disk full"):
+            storage.put_many([("a", b"new a"), ("b", b"new b"), ("c", b"new c")])
+        assert dict(storage.items()) == {"a": b"new a", "b": b"old b", "c": b"old c"}
+        assert all(p.suffix == ".entry" for p in tmp_path.iterdir())
+
+
+def test_a_young_temporary_file_may_be_another_flush_and_stays(tmp_path: Path) -> None:
+    """Only temporaries older than an hour are swept: another process may own the rest."""
+    storage = FileStorage(tmp_path)
+    storage.put("a", b"1")
+    young, old = tmp_path / ".tmp-young", tmp_path / ".tmp-old"
+    young.write_bytes(b"being written")
+    old.write_bytes(b"crashed")
+    hour_ago = os.path.getmtime(young) - 3601
+    os.utime(old, (hour_ago, hour_ago))
+    assert dict(storage.items()) == {"a": b"1"}
+    assert (young.exists(), old.exists()) == (True, False)

@@ -35,7 +35,8 @@ no ``no-store`` (request or response), no ``Vary: *``; with explicit freshness
 (``max-age``, ``Expires``), ``public``, or a heuristically cacheable status;
 with ``Authorization`` only when ``public``, ``must-revalidate`` or
 ``s-maxage``. One response per URL: a response with another Vary snapshot
-replaces it. Requests carrying ``Range`` or their own validators
+replaces it. A ``HEAD`` is answered by a fresh stored ``GET`` response,
+without its body (never revalidated). Requests carrying ``Range`` or their own validators
 (``If-None-Match`` ...) bypass the lookup. A request ``max-stale`` may be
 served a stale response without validation, unless it says
 ``must-revalidate`` or ``no-cache``.
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 from netstack.cache.cache import (
     DEFAULT_CACHE_SIZE,
+    CacheStats,
     HttpResponseCache,
     create_http_response_cache,
     installed_cache,
@@ -58,6 +60,7 @@ __all__ = [
     "Action",
     "CacheEntry",
     "CacheLookup",
+    "CacheStats",
     "CacheStorage",
     "CachedResponse",
     "FileStorage",

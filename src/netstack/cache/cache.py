@@ -3,6 +3,12 @@
 The policy (:mod:`netstack.cache.policy`) decides; this class holds the state:
 the bytes-bounded memory tier, the storage, and which keys changed since the
 last ``flush()``. After a flush the storage holds exactly what memory holds.
+
+Logging (DEBUG, through :mod:`netstack.log`, silent unless the program turns
+it on): ``cache_fresh_hit``, ``cache_miss``, ``cache_revalidated``,
+``cache_stored``, ``cache_evicted``, ``cache_invalidated``, ``cache_loaded``,
+``cache_flushed``, ``cache_deleted``; storage trouble is a WARNING
+(``cache_entry_unreadable``, ``cache_load_failed``, ``cache_flush_failed`` ...).
 """
 
 from __future__ import annotations
@@ -10,8 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -22,13 +29,37 @@ from netstack.cache.memory import MemoryTier
 from netstack.cache.policy import CachedResponse, CacheLookup
 from netstack.cache.storage import CacheStorage, FileStorage
 from netstack.errors import WRITE_ERROR, HttpError
+from netstack.log import enabled, log_event
 
-logger = logging.getLogger("netstack.cache")
+_DEBUG: Final = logging.DEBUG
+#: Requests a stored GET response may answer: a HEAD gets its header fields.
+_LOOKUP_METHODS: Final = frozenset({"GET", "HEAD"})
 
 #: The seed's default (and, in the seed, maximum) cache size: 10 MiB.
 DEFAULT_CACHE_SIZE: Final = 10 * 1024 * 1024
 
 FlushCallback = Callable[[HttpError | None], object]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheStats:
+    """Counters of one :class:`HttpResponseCache` since it was created.
+
+    ``hits``: GET and HEAD lookups answered by a fresh stored response,
+    without the network. ``misses``: every other one (it went to the network,
+    conditionally or not, or got the ``only-if-cached`` 504). ``revalidated``:
+    stored responses a 304 confirmed and the cache then served. ``stored``:
+    responses stored or updated. ``evicted``: entries pushed out to stay
+    within ``cache_size``. ``entries`` and ``bytes``: what memory holds now.
+    """
+
+    hits: int
+    misses: int
+    revalidated: int
+    stored: int
+    evicted: int
+    entries: int
+    bytes: int
 
 
 def default_directory() -> Path:
@@ -50,7 +81,8 @@ class HttpResponseCache:
     raises for storage trouble: it logs a warning and starts empty.
 
     ``flush()`` and ``delete()`` run in the calling thread and return an
-    already completed future. Every method is thread-safe.
+    already completed future. Every method is thread-safe. ``hits``,
+    ``misses`` and :meth:`stats` count what the cache answered.
     """
 
     def __init__(
@@ -75,6 +107,9 @@ class HttpResponseCache:
         self._enabled = True
         self._dirty: set[str] = set()  # keys whose entry changed since the last flush
         self._persisted: set[str] = set()  # keys the storage holds
+        self._counts_lock = threading.Lock()
+        self._hits = self._misses = 0
+        self._revalidated = self._stored = self._evicted = 0  # under self._lock
         self._load()
 
     @property
@@ -92,6 +127,32 @@ class HttpResponseCache:
         """False once ``delete()`` ran: lookups miss and nothing is stored."""
         return self._enabled
 
+    @property
+    def hits(self) -> int:
+        """Lookups answered by a fresh stored response (see :class:`CacheStats`)."""
+        return self._hits
+
+    @property
+    def misses(self) -> int:
+        """GET or HEAD lookups the cache could not answer by itself (see :class:`CacheStats`)."""
+        return self._misses
+
+    def stats(self) -> CacheStats:
+        """A snapshot of the counters and of the memory tier's size."""
+        with self._lock:
+            revalidated, stored, evicted = self._revalidated, self._stored, self._evicted
+        with self._counts_lock:
+            hits, misses = self._hits, self._misses
+        return CacheStats(
+            hits=hits,
+            misses=misses,
+            revalidated=revalidated,
+            stored=stored,
+            evicted=evicted,
+            entries=len(self._memory),
+            bytes=self._memory.current_bytes,
+        )
+
     def __len__(self) -> int:
         return len(self._memory)
 
@@ -106,10 +167,22 @@ class HttpResponseCache:
         self, method: str, url: str, request_headers: Mapping[str, str], now: float
     ) -> CacheLookup:
         """Decide, before the network, how to answer this request (see the package docs)."""
+        key = cache_key(url)
         stored: CacheEntry | None = None
-        if self._enabled and method.upper() == "GET":
-            stored = self._memory.get(cache_key(url))
-        return policy.lookup(stored, method, url, request_headers, now)
+        if self._enabled and method.upper() in _LOOKUP_METHODS:
+            stored = self._memory.get(key)
+        decision = policy.lookup(stored, method, url, request_headers, now, key)
+        if decision.action == "fresh":
+            with self._counts_lock:
+                self._hits += 1
+            if enabled(_DEBUG):
+                log_event(_DEBUG, "cache_fresh_hit", key=key)
+        elif decision.method in _LOOKUP_METHODS:
+            with self._counts_lock:
+                self._misses += 1
+            if enabled(_DEBUG):
+                log_event(_DEBUG, "cache_miss", key=key, action=decision.action)
+        return decision
 
     def complete(
         self,
@@ -126,18 +199,59 @@ class HttpResponseCache:
         outcome = policy.complete(
             lookup, status, headers, body, request_time=request_time, response_time=response_time
         )
+        invalidated: list[str] = []
+        evicted: list[str] = []
+        stored = outcome.store
         with self._lock:
             if not self._enabled:
                 return None
             for key in outcome.invalidate:
-                self._memory.pop(key)
+                if self._memory.pop(key) is not None:
+                    invalidated.append(key)
                 self._dirty.discard(key)
-            if outcome.store is not None:
-                evicted = self._memory.put(outcome.store)
+            if stored is not None:
+                evicted = self._memory.put(stored)
                 self._dirty.difference_update(evicted)
-                if outcome.store.key not in evicted:
-                    self._dirty.add(outcome.store.key)
+                if stored.key in evicted:  # larger than the whole cache: not stored
+                    evicted.remove(stored.key)
+                    stored = None
+                else:
+                    self._dirty.add(stored.key)
+                    self._stored += 1
+                self._evicted += len(evicted)
+            if outcome.serve is not None:
+                self._revalidated += 1
+        if enabled(_DEBUG):
+            self._log_changes(lookup, outcome, stored, invalidated, evicted)
         return outcome.serve
+
+    def _log_changes(
+        self,
+        lookup: CacheLookup,
+        outcome: policy.Outcome,
+        stored: CacheEntry | None,
+        invalidated: Iterable[str],
+        evicted: Iterable[str],
+    ) -> None:
+        for key in invalidated:
+            log_event(_DEBUG, "cache_invalidated", key=key, by=f"{lookup.method} {lookup.url}")
+        if outcome.serve is not None:
+            log_event(_DEBUG, "cache_revalidated", key=lookup.key, status=outcome.serve.status)
+        if outcome.store is not None and stored is None:
+            log_event(
+                _DEBUG,
+                "cache_not_stored",
+                key=lookup.key,
+                reason="larger than cache_size",
+                size=outcome.store.size,
+                cache_size=self.cache_size,
+            )
+        if stored is not None:
+            log_event(
+                _DEBUG, "cache_stored", key=stored.key, status=stored.status, size=stored.size
+            )
+        for key in evicted:
+            log_event(_DEBUG, "cache_evicted", key=key, reason="lru")
 
     def flush(self, callback: FlushCallback | None = None) -> Future[None]:
         """Persist every cached entry to the storage, and drop what memory no longer holds.
@@ -153,20 +267,30 @@ class HttpResponseCache:
                 to_write = [current[key] for key in sorted(self._dirty & current.keys())]
                 to_remove = sorted(self._persisted - current.keys())
                 self._dirty.clear()
-            written: set[str] = set()
-            removed: set[str] = set()
+            attempted = {entry.key for entry in to_write}
             try:
-                for key in to_remove:
-                    self._storage.delete(key)
-                    removed.add(key)
-                for entry in to_write:
-                    self._storage.put(entry.key, entry.to_bytes())
-                    written.add(entry.key)
+                _delete_all(self._storage, to_remove)
+                _put_all(self._storage, ((entry.key, entry.to_bytes()) for entry in to_write))
             except Exception as exc:  # any storage failure becomes an HttpError
                 error = _storage_error("flush", self._storage, exc)
             with self._lock:
-                self._persisted = (self._persisted - removed) | written
-                self._dirty |= {e.key for e in to_write} - written
+                if error is None:
+                    self._persisted = (self._persisted - set(to_remove)) | attempted
+                else:  # unknown how far it got: rewrite every entry, delete again
+                    self._persisted |= attempted
+                    self._dirty |= attempted
+        if error is not None:
+            log_event(
+                logging.WARNING, "cache_flush_failed", storage=repr(self._storage), error=str(error)
+            )
+        elif enabled(_DEBUG):
+            log_event(
+                _DEBUG,
+                "cache_flushed",
+                storage=repr(self._storage),
+                written=len(to_write),
+                removed=len(to_remove),
+            )
         return _settle(error, callback)
 
     def delete(self, callback: FlushCallback | None = None) -> Future[None]:
@@ -188,6 +312,15 @@ class HttpResponseCache:
             else:
                 with self._lock:
                     self._persisted.clear()
+        if error is not None:
+            log_event(
+                logging.WARNING,
+                "cache_delete_failed",
+                storage=repr(self._storage),
+                error=str(error),
+            )
+        elif enabled(_DEBUG):
+            log_event(_DEBUG, "cache_deleted", storage=repr(self._storage))
         return _settle(error, callback)
 
     def _load(self) -> None:
@@ -200,22 +333,69 @@ class HttpResponseCache:
                     if entry.key != key:
                         raise ValueError(f"entry for {entry.key!r} stored under {key!r}")
                 except ValueError as exc:
-                    logger.warning("netstack cache: dropping unreadable entry %r: %s", key, exc)
+                    log_event(
+                        logging.WARNING,
+                        "cache_entry_unreadable",
+                        key=key,
+                        storage=repr(self._storage),
+                        error=str(exc),
+                        removed=True,
+                    )
                     self._forget(key)
                     continue
                 entries.append(entry)
                 self._persisted.add(key)
         except Exception as exc:  # creating a cache never fails for storage
-            logger.warning("netstack cache: cannot load %r, starting empty: %s", self._storage, exc)
+            log_event(
+                logging.WARNING,
+                "cache_load_failed",
+                storage=repr(self._storage),
+                error=repr(exc),
+                outcome="starting empty",
+            )
         for entry in sorted(entries, key=lambda e: e.response_time):
             self._memory.put(entry)
+        if enabled(_DEBUG):
+            log_event(
+                _DEBUG,
+                "cache_loaded",
+                storage=repr(self._storage),
+                entries=len(self._memory),
+                bytes=self._memory.current_bytes,
+            )
 
     def _forget(self, key: str) -> None:
         try:
             self._storage.delete(key)
         except Exception as exc:  # best effort; the next flush retries
-            logger.warning("netstack cache: cannot remove %r from %r: %s", key, self._storage, exc)
+            log_event(
+                logging.WARNING,
+                "cache_remove_failed",
+                key=key,
+                storage=repr(self._storage),
+                error=repr(exc),
+            )
             self._persisted.add(key)
+
+
+def _put_all(storage: CacheStorage, pairs: Iterable[tuple[str, bytes]]) -> None:
+    put_many: Callable[[Iterable[tuple[str, bytes]]], None] | None
+    put_many = getattr(storage, "put_many", None)
+    if put_many is not None:
+        put_many(pairs)
+        return
+    for key, data in pairs:
+        storage.put(key, data)
+
+
+def _delete_all(storage: CacheStorage, keys: Sequence[str]) -> None:
+    delete_many: Callable[[Iterable[str]], None] | None
+    delete_many = getattr(storage, "delete_many", None)
+    if delete_many is not None:
+        delete_many(keys)
+        return
+    for key in keys:
+        storage.delete(key)
 
 
 def _storage_error(operation: str, storage: CacheStorage, exc: BaseException) -> HttpError:
@@ -235,8 +415,8 @@ def _settle(error: HttpError | None, callback: FlushCallback | None) -> Future[N
     if callback is not None:
         try:
             callback(error)
-        except Exception:
-            logger.exception("netstack cache: the flush/delete callback raised")
+        except Exception as exc:  # a user bug never escapes flush() or delete()
+            log_event(logging.INFO, "cache_callback_failed", error=repr(exc))
     return future
 
 

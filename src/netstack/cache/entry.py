@@ -14,7 +14,11 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Final
+
+from netstack.cache import freshness
+from netstack.cache.headers import CacheControl, parse_cache_control, parse_http_date
 
 _MAGIC: Final = b"netstack-cache-entry 1\n"
 _PAIR_OVERHEAD: Final = 4  # ": " and CRLF, as on the wire
@@ -30,6 +34,10 @@ class CacheEntry:
     duplicates (``Set-Cookie``); the body is content-decoded, so they hold no
     ``Content-Encoding`` and a ``Content-Length`` matching ``body``.
     ``request_time`` and ``response_time`` are epoch seconds.
+
+    The cached properties (``header_index``, ``cache_control``, ``date`` ...) are
+    parsed once per entry, on first use: an entry is immutable, and a fresh
+    hit reads them on every lookup.
     """
 
     key: str
@@ -48,6 +56,44 @@ class CacheEntry:
         header_bytes = sum(len(n) + len(v) + _PAIR_OVERHEAD for n, v in self.headers)
         vary_bytes = sum(len(n) + len(v or "") + _PAIR_OVERHEAD for n, v in self.vary)
         return len(self.body) + header_bytes + vary_bytes + len(self.key)
+
+    @cached_property
+    def header_index(self) -> dict[str, tuple[str, ...]]:
+        """Header values by lower-cased field name, in wire order."""
+        index: dict[str, list[str]] = {}
+        for name, value in self.headers:
+            index.setdefault(name.lower(), []).append(value)
+        return {name: tuple(values) for name, values in index.items()}
+
+    def first(self, name: str) -> str | None:
+        """The first value of the lower-cased field ``name``, or ``None``."""
+        values = self.header_index.get(name)
+        return values[0] if values else None
+
+    @cached_property
+    def cache_control(self) -> CacheControl:
+        """The response's Cache-Control directives."""
+        return parse_cache_control(self.header_index.get("cache-control", ()))
+
+    @cached_property
+    def date(self) -> float | None:
+        """The response's ``Date`` as epoch seconds; ``None`` when missing or invalid."""
+        return parse_http_date(self.first("date"))
+
+    @cached_property
+    def lifetime(self) -> float:
+        """Seconds it stays fresh: :func:`~netstack.cache.freshness.freshness_lifetime`."""
+        return freshness.freshness_lifetime(self)
+
+    @cached_property
+    def initial_age(self) -> float:
+        """Its age on arrival: :func:`~netstack.cache.freshness.corrected_initial_age`."""
+        return freshness.corrected_initial_age(self)
+
+    @cached_property
+    def headers_without_age(self) -> tuple[tuple[str, str], ...]:
+        """``headers`` less ``Age``, which the cache sets anew on every serve."""
+        return tuple((n, v) for n, v in self.headers if n.lower() != "age")
 
     def to_bytes(self) -> bytes:
         """The entry in the version 1 format."""

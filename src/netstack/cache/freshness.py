@@ -8,21 +8,22 @@ key §2, Vary §4.1, freshness lifetime §4.2.1, heuristics §4.2.2, age §4.2.3
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from functools import lru_cache
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
-from netstack.cache.entry import CacheEntry
 from netstack.cache.headers import (
     HeaderList,
     get_all,
-    get_first,
     normalise_value,
-    parse_cache_control,
     parse_delta_seconds,
     parse_http_date,
     request_header,
     split_list,
 )
+
+if TYPE_CHECKING:
+    from netstack.cache.entry import CacheEntry
 
 #: Statuses a cache may store and give a heuristic lifetime without explicit
 #: freshness (RFC 9110 §15.1). 206 is left out: partial content is never stored.
@@ -34,6 +35,7 @@ HEURISTIC_FRACTION: Final = 0.1
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
+@lru_cache(maxsize=4096)  # pure, and a hit asks for the same URL again and again
 def normalise_url(url: str) -> str:
     """``url`` without fragment, with lower-case scheme and host, no default port, path ``/``."""
     url = url.strip()
@@ -71,7 +73,7 @@ def origin(url: str) -> tuple[str, str, int | None] | None:
 
 def _date(entry: CacheEntry) -> float:
     """The response's Date, or the time it arrived when Date is missing or invalid."""
-    date = parse_http_date(get_first(entry.headers, "Date"))
+    date = entry.date
     return entry.response_time if date is None else date
 
 
@@ -83,26 +85,30 @@ def freshness_lifetime(entry: CacheEntry) -> float:
     either, a heuristically cacheable status (or ``public``) with a
     ``Last-Modified`` gets 10% of ``Date - Last-Modified``, capped at a day.
     """
-    cc = parse_cache_control(get_all(entry.headers, "Cache-Control"))
+    cc = entry.cache_control
     if "max-age" in cc:
         return float(cc.seconds("max-age") or 0)
-    expires = get_first(entry.headers, "Expires")
+    expires = entry.first("expires")
     if expires is not None:
         when = parse_http_date(expires)
         return 0.0 if when is None else max(0.0, when - _date(entry))
-    last_modified = parse_http_date(get_first(entry.headers, "Last-Modified"))
+    last_modified = parse_http_date(entry.first("last-modified"))
     if last_modified is not None and (entry.status in HEURISTIC_STATUSES or "public" in cc):
         return min(HEURISTIC_CAP, max(0.0, (_date(entry) - last_modified) * HEURISTIC_FRACTION))
     return 0.0
 
 
-def current_age(entry: CacheEntry, now: float) -> float:
-    """The response's age at ``now`` in seconds, as RFC 9111 §4.2.3 computes it."""
-    age_value = parse_delta_seconds(get_first(entry.headers, "Age")) or 0
+def corrected_initial_age(entry: CacheEntry) -> float:
+    """The response's age when it arrived, in seconds (RFC 9111 §4.2.3)."""
+    age_value = parse_delta_seconds(entry.first("age")) or 0
     apparent_age = max(0.0, entry.response_time - _date(entry))
     response_delay = max(0.0, entry.response_time - entry.request_time)
-    corrected_initial_age = max(apparent_age, age_value + response_delay)
-    return corrected_initial_age + (now - entry.response_time)
+    return max(apparent_age, age_value + response_delay)
+
+
+def current_age(entry: CacheEntry, now: float) -> float:
+    """The response's age at ``now`` in seconds, as RFC 9111 §4.2.3 computes it."""
+    return entry.initial_age + (now - entry.response_time)
 
 
 def vary_names(headers: HeaderList) -> list[str]:
@@ -122,6 +128,6 @@ def vary_snapshot(
 
 def vary_matches(entry: CacheEntry, request_headers: Mapping[str, str]) -> bool:
     """Whether ``entry`` may answer a request with these headers (RFC 9111 §4.1)."""
-    if entry.vary == () and get_first(entry.headers, "Vary") is None:
+    if entry.vary == () and "vary" not in entry.header_index:
         return True
     return vary_snapshot(entry.headers, request_headers) == entry.vary

@@ -12,7 +12,6 @@ invalidation §4.4, request directives §5.2.1, response directives §5.2.2.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -24,7 +23,6 @@ from netstack.cache.freshness import (
     HEURISTIC_STATUSES,
     cache_key,
     current_age,
-    freshness_lifetime,
     origin,
     vary_matches,
     vary_snapshot,
@@ -44,14 +42,18 @@ Action: TypeAlias = Literal["fresh", "revalidate", "miss", "unsatisfiable"]
 ``conditional_headers`` added; send it as is; or answer the synthesized 504."""
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: Methods a stored GET response may answer.
+_LOOKUP_METHODS: Final = frozenset({"GET", "HEAD"})
 #: Requests that carry their own validators or ask for a range bypass the cache.
-_BYPASS_HEADERS: Final = (
-    "range",
-    "if-range",
-    "if-none-match",
-    "if-modified-since",
-    "if-match",
-    "if-unmodified-since",
+_BYPASS_HEADERS: Final = frozenset(
+    {
+        "range",
+        "if-range",
+        "if-none-match",
+        "if-modified-since",
+        "if-match",
+        "if-unmodified-since",
+    }
 )
 #: Never stored (hop-by-hop, RFC 9110 §7.6.1) or no longer true of the stored,
 #: content-decoded body (its encoding and length; Content-Length is recomputed).
@@ -148,32 +150,39 @@ def is_storable(
     )
 
 
-def with_age(entry: CacheEntry, now: float) -> CachedResponse:
-    """The stored response as served at ``now``, its ``Age`` field set (RFC 9111 §4)."""
-    age = str(int(max(0.0, current_age(entry, now))))
-    headers = [(n, v) for n, v in entry.headers if n.lower() != "age"]
-    headers.append(("Age", age))
+def with_age(entry: CacheEntry, now: float, age: float | None = None) -> CachedResponse:
+    """The stored response as served at ``now``, its ``Age`` field set (RFC 9111 §4).
+
+    ``age`` is ``current_age(entry, now)`` when the caller already has it.
+    """
+    if age is None:
+        age = current_age(entry, now)
+    headers = list(entry.headers_without_age)
+    headers.append(("Age", str(int(max(0.0, age)))))
     return CachedResponse(entry.status, headers, entry.body)
 
 
 def conditional_headers(entry: CacheEntry) -> dict[str, str]:
     """Validators for a conditional request about ``entry`` (RFC 9111 §4.3.1)."""
     validators: dict[str, str] = {}
-    etag = get_first(entry.headers, "ETag")
+    etag = entry.first("etag")
     if etag is not None:
         validators["If-None-Match"] = etag
-    last_modified = get_first(entry.headers, "Last-Modified")
+    last_modified = entry.first("last-modified")
     if last_modified is not None:
         validators["If-Modified-Since"] = last_modified
     return validators
 
 
-def _acceptable(entry: CacheEntry, req_cc: CacheControl, now: float) -> bool:
-    """Whether ``entry`` may be served without validation (§4.2, §5.2.1, §5.2.2)."""
-    res_cc = _response_cc(entry.headers)
+def _acceptable(entry: CacheEntry, req_cc: CacheControl, age: float) -> bool:
+    """Whether ``entry``, ``age`` seconds old, may be served without validation.
+
+    RFC 9111 §4.2, §5.2.1, §5.2.2.
+    """
+    res_cc = entry.cache_control
     if "no-cache" in res_cc or "no-cache" in req_cc:
         return False
-    lifetime, age = freshness_lifetime(entry), current_age(entry, now)
+    lifetime = entry.lifetime
     max_age = req_cc.seconds("max-age")
     if max_age is not None and age > max_age:
         return False
@@ -192,26 +201,56 @@ def lookup(
     url: str,
     request_headers: Mapping[str, str],
     now: float,
+    key: str | None = None,
 ) -> CacheLookup:
-    """Decide how to answer ``method url`` given the entry stored under its key."""
+    """Decide how to answer ``method url`` given the entry stored under its key.
+
+    ``key`` is ``cache_key(url)`` when the caller already has it. A ``HEAD``
+    is answered by a fresh stored ``GET`` response, without its body
+    (RFC 9110 §9.3.2); it is never revalidated.
+    """
     method = method.upper()
     headers = MappingProxyType(dict(request_headers))
     req_cc = _request_cc(headers)
-    base = CacheLookup(
-        action="miss", method=method, url=url, key=cache_key(url), request_headers=headers
+    key = cache_key(url) if key is None else key
+    bypass = method not in _LOOKUP_METHODS or not _BYPASS_HEADERS.isdisjoint(
+        n.lower() for n in headers
     )
-    bypass = method != "GET" or any(request_header(headers, n) is not None for n in _BYPASS_HEADERS)
     if not bypass and stored is not None and vary_matches(stored, headers):
-        if _acceptable(stored, req_cc, now):
-            return dataclasses.replace(base, action="fresh", response=with_age(stored, now))
+        age = current_age(stored, now)
+        if _acceptable(stored, req_cc, age):
+            response = with_age(stored, now, age)
+            if method == "HEAD":
+                response = CachedResponse(response.status, response.headers, b"")
+            return CacheLookup(
+                action="fresh",
+                response=response,
+                method=method,
+                url=url,
+                key=key,
+                request_headers=headers,
+            )
         validators = conditional_headers(stored)
-        if validators and "only-if-cached" not in req_cc:
-            return dataclasses.replace(
-                base, action="revalidate", conditional_headers=validators, stored=stored
+        if validators and method == "GET" and "only-if-cached" not in req_cc:
+            return CacheLookup(
+                action="revalidate",
+                conditional_headers=validators,
+                method=method,
+                url=url,
+                key=key,
+                request_headers=headers,
+                stored=stored,
             )
     if "only-if-cached" in req_cc:
-        return dataclasses.replace(base, action="unsatisfiable", response=GATEWAY_TIMEOUT)
-    return base
+        return CacheLookup(
+            action="unsatisfiable",
+            response=GATEWAY_TIMEOUT,
+            method=method,
+            url=url,
+            key=key,
+            request_headers=headers,
+        )
+    return CacheLookup(action="miss", method=method, url=url, key=key, request_headers=headers)
 
 
 def headers_to_store(status: int, headers: HeaderList, body: bytes) -> tuple[tuple[str, str], ...]:

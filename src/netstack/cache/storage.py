@@ -13,12 +13,14 @@ import os
 import struct
 import tempfile
 import threading
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
-logger = logging.getLogger("netstack.cache")
+from netstack.log import log_event
 
 
 @runtime_checkable
@@ -29,6 +31,10 @@ class CacheStorage(Protocol):
     serialised entries. Methods may raise ``OSError`` (or any exception) on
     failure; the cache turns that into an ``HttpError``. ``items()`` should
     skip, and may remove, values it cannot read back whole.
+
+    A storage may also offer ``put_many(pairs)`` and ``delete_many(keys)``
+    (see :class:`FileStorage`); ``flush()`` uses them when present, so a
+    storage can make one durable commit of a whole flush.
     """
 
     def get(self, key: str) -> bytes | None:
@@ -93,6 +99,14 @@ _MAGIC: Final = b"NSCACHE1"
 _HEADER: Final = struct.Struct(">II")
 _SUFFIX: Final = ".entry"
 _TEMP_PREFIX: Final = ".tmp-"
+#: Temporary files a batched write keeps open at once (well below usual fd limits).
+_BATCH: Final = 256
+#: Flushes a file's data and size, not its times: all a reader needs.
+_sync_file = getattr(os, "fdatasync", os.fsync)
+#: A temporary file this old (seconds) belongs to no running flush: a crash left it.
+_STALE_TEMPORARY: Final = 3600.0
+#: Syncs in flight at once when a batch is large: the device overlaps them.
+_SYNC_THREADS: Final = 8
 
 
 class FileStorage:
@@ -104,6 +118,11 @@ class FileStorage:
     or a second process writing the same key never leaves a torn file. Files
     are mode 0600; a directory this storage creates is mode 0700. The
     directory is created on the first write, never by the constructor.
+
+    :meth:`put_many` keeps those guarantees for a whole flush at a fraction of
+    the cost: it writes every temporary file of a batch, then syncs them
+    (several at once, so the device overlaps them), then renames them, and
+    syncs the directory once at the end.
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -131,35 +150,79 @@ class FileStorage:
         return found[1]
 
     def put(self, key: str, data: bytes) -> None:
-        self._ensure_directory()
-        key_bytes = key.encode("utf-8", "surrogatepass")
-        header = _HEADER.pack(len(key_bytes), zlib.crc32(data, zlib.crc32(key_bytes)))
-        fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=self._directory)
+        self.put_many(((key, data),))
+
+    def put_many(self, pairs: Iterable[tuple[str, bytes]]) -> None:
+        """Store every ``(key, data)`` pair, each atomically, with one directory sync.
+
+        On failure the pairs renamed so far are stored whole, the others not
+        at all (an older value of theirs stays), and no temporary file is left.
+        """
+        batch: list[tuple[str, bytes]] = []
+        wrote = False
+        for pair in pairs:
+            if not wrote:
+                self._ensure_directory()
+                wrote = True
+            batch.append(pair)
+            if len(batch) == _BATCH:
+                self._commit(batch)
+                batch = []
+        if batch:
+            self._commit(batch)
+        if wrote:
+            self._sync_directory()
+
+    def _commit(self, batch: list[tuple[str, bytes]]) -> None:
+        """Write, sync, then rename the temporary files of ``batch``."""
+        temps: list[tuple[int, str, Path]] = []  # (fd, temporary path, final path)
+        renamed = 0
         try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(b"".join((_MAGIC, header, key_bytes, data)))
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, self.path_for(key))
-        except BaseException:
-            _unlink(Path(temp))
-            raise
-        self._sync_directory()
+            for key, data in batch:
+                fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=self._directory)
+                temps.append((fd, temp, self.path_for(key)))
+                _write_all(fd, _encode(key, data))
+            _sync_all([fd for fd, _, _ in temps])
+            for _, temp, final in temps:
+                os.replace(temp, final)
+                renamed += 1
+        finally:
+            for index, (fd, temp, _) in enumerate(temps):
+                os.close(fd)
+                if index >= renamed:
+                    _unlink(Path(temp))
 
     def delete(self, key: str) -> None:
-        path = self.path_for(key)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return
-        self._sync_directory()
+        self.delete_many((key,))
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """Remove every key (missing keys are not an error), with one directory sync."""
+        removed = False
+        for key in keys:
+            try:
+                self.path_for(key).unlink()
+            except FileNotFoundError:
+                continue
+            removed = True
+        if removed:
+            self._sync_directory()
 
     def items(self) -> Iterator[tuple[str, bytes]]:
-        """Every readable entry; a corrupt or truncated file is logged and removed."""
+        """Every readable entry; a corrupt or truncated file is logged and removed.
+
+        Temporary files older than an hour, left by a flush that crashed, are
+        removed too; younger ones may belong to another process's flush.
+        """
         try:
-            paths = sorted(self._directory.glob(f"*{_SUFFIX}"))
+            names = sorted(os.listdir(self._directory))
         except FileNotFoundError:
             return
+        self._sweep(name for name in names if name.startswith(_TEMP_PREFIX))
+        paths = [
+            self._directory / name
+            for name in names
+            if name.endswith(_SUFFIX) and not name.startswith(".")
+        ]
         for path in paths:
             try:
                 raw = path.read_bytes()
@@ -167,7 +230,7 @@ class FileStorage:
                 continue  # removed by another process meanwhile
             found = _decode(raw)
             if found is None or self.path_for(found[0]) != path:
-                logger.warning("netstack cache: removing unreadable cache file %s", path)
+                log_event(logging.WARNING, "cache_file_unreadable", path=str(path), removed=True)
                 _unlink(path)
                 continue
             yield found
@@ -185,6 +248,19 @@ class FileStorage:
             self._directory.rmdir()
         except OSError:
             self._sync_directory()  # not empty: someone else's files live there too
+
+    def _sweep(self, temporaries: Iterable[str]) -> None:
+        """Remove the temporary files no running flush can still own."""
+        stale_before = time.time() - _STALE_TEMPORARY
+        for name in temporaries:
+            path = self._directory / name
+            try:
+                if path.stat().st_mtime >= stale_before:
+                    continue
+            except FileNotFoundError:
+                continue
+            log_event(logging.WARNING, "cache_stale_temporary_removed", path=str(path))
+            _unlink(path)
 
     def _ensure_directory(self) -> None:
         if self._directory.is_dir():
@@ -209,6 +285,30 @@ class FileStorage:
         return f"FileStorage({str(self._directory)!r})"
 
 
+def _encode(key: str, data: bytes) -> bytes:
+    """A file's bytes for ``(key, data)``: the inverse of :func:`_decode`."""
+    key_bytes = key.encode("utf-8", "surrogatepass")
+    header = _HEADER.pack(len(key_bytes), zlib.crc32(data, zlib.crc32(key_bytes)))
+    return b"".join((_MAGIC, header, key_bytes, data))
+
+
+def _sync_all(fds: list[int]) -> None:
+    """Sync every file; raises the first failure once all syncs ended."""
+    if len(fds) < _SYNC_THREADS:
+        for fd in fds:
+            _sync_file(fd)
+        return
+    with ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="netstack-cache-sync") as pool:
+        for _ in pool.map(_sync_file, fds):
+            pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _decode(raw: bytes) -> tuple[str, bytes] | None:
     """``(key, data)`` from a file's bytes, or ``None`` when it is not a whole entry."""
     start = len(_MAGIC) + _HEADER.size
@@ -227,5 +327,5 @@ def _decode(raw: bytes) -> tuple[str, bytes] | None:
 def _unlink(path: Path) -> None:
     try:
         path.unlink(missing_ok=True)
-    except OSError:
-        logger.warning("netstack cache: could not remove %s", path, exc_info=True)
+    except OSError as exc:
+        log_event(logging.WARNING, "cache_file_remove_failed", path=str(path), error=repr(exc))
