@@ -28,6 +28,7 @@ from netstack.transport import AbortSignal, PreparedRequest, Transport, Transpor
 
 if TYPE_CHECKING:
     from netstack.cache import CacheLookup, HttpResponseCache
+    from netstack.scheduler.retry import RetryPolicy
 
 Events = EventEmitter | Mapping[str, Callable[..., Any]] | None
 """Per-request listeners: an emitter, or ``{event name: callback}``."""
@@ -50,12 +51,14 @@ class Call:
         "_cache",
         "_emitter",
         "_headers",
+        "_host_allowed",
         "_lookup",
         "_options",
         "_started",
         "_stream",
         "_target",
         "_transport",
+        "attempts",
         "from_cache",
         "host_key",
         "priority",
@@ -78,6 +81,8 @@ class Call:
         self.url = url
         self.host_key = target.host if target is not None else ""
         self.priority = options.priority
+        #: Runs so far (``run()`` counts itself): ``HttpResponse.attempts``.
+        self.attempts = 0
         self.settled = False
         self.settled_result: object = None
         self.settled_error: BaseException | None = None
@@ -93,6 +98,26 @@ class Call:
         self._headers: dict[str, str] | None = None
         self._cache: HttpResponseCache | None = None
         self._lookup: CacheLookup | None = None
+        self._host_allowed: Callable[[str], bool] | None = None
+
+    @property
+    def options(self) -> HttpRequestOptions:
+        """The validated options (what ``Scheduler.shutdown(persist=...)`` writes)."""
+        return self._options
+
+    @property
+    def method(self) -> str:
+        """For the retry policy's idempotency rule."""
+        return self._options.method.value
+
+    @property
+    def retry(self) -> RetryPolicy | int | None:
+        """The option ``retry`` (None: the scheduler's policy); a stream never retries."""
+        return 0 if self._stream else self._options.retry
+
+    @property
+    def tag(self) -> str | None:
+        return self._options.tag
 
     def settle(self, result: object = None, error: BaseException | None = None) -> None:
         """Finish before queueing: the scheduler resolves the future at submit."""
@@ -110,6 +135,7 @@ class Call:
     def run(self) -> object:
         """Send, let the cache see the answer, and build the result (worker thread)."""
         run_started = time.perf_counter()
+        self.attempts += 1
         signal = self._abort = AbortSignal()
         if self._aborted:
             raise HttpError.of(errors.ABORTED, "destroyed before it started")
@@ -146,6 +172,7 @@ class Call:
             dns_over_https=options.dns_over_https,
             protocol=options.using_protocol,
             started=self._started,
+            host_allowed=self._host_allowed,
         )
 
     def _respond(
@@ -163,7 +190,7 @@ class Call:
             )
             if cached is not None:
                 status, body, from_cache = cached.status, cached.body, True
-                headers = HTTPHeaderDict(cached.headers)
+                headers = _header_dict(cached.headers)
         t = response.timings
         timing = PerformanceTiming(
             dns_timing=t.dns,
@@ -178,7 +205,9 @@ class Call:
             total_timing=_ms(prepared.started, time.perf_counter()),
             queue_timing=_ms(prepared.started, run_started),
         )
-        return _response(status, headers, body, self._options, timing, response.url, from_cache)
+        return _response(
+            status, headers, body, self._options, timing, response.url, from_cache, self.attempts
+        )
 
 
 def _response(
@@ -189,6 +218,7 @@ def _response(
     timing: PerformanceTiming,
     url: str,
     from_cache: bool,
+    attempts: int = 1,
 ) -> HttpResponse:
     result, result_type = decode_result(body, headers.get("content-type"), options.expect_data_type)
     return HttpResponse(
@@ -200,7 +230,16 @@ def _response(
         performance_timing=timing,
         url=url,
         from_cache=from_cache,
+        attempts=attempts,
     )
+
+
+def _header_dict(pairs: list[tuple[str, str]]) -> HTTPHeaderDict:
+    """Stored header pairs as a case-insensitive mapping (``add`` skips extend's type checks)."""
+    headers = HTTPHeaderDict()
+    for name, value in pairs:
+        headers.add(name, value)
+    return headers
 
 
 def _emitter(events: Events) -> EventEmitter | None:
@@ -227,7 +266,7 @@ def _consult_cache(call: Call, store: HttpResponseCache) -> None:
     lookup = store.lookup(options.method.value, url, headers, time.time())
     cached = lookup.response
     if lookup.action in ("fresh", "unsatisfiable") and cached is not None:
-        answer = HTTPHeaderDict(cached.headers)
+        answer = _header_dict(cached.headers)
         emitter = call._emitter
         if emitter is not None:
             emitter.headers(answer)
@@ -259,8 +298,13 @@ def prepare_call(
     cache: HttpResponseCache | None,
     transport: Transport,
     stream: bool = False,
+    host_allowed: Callable[[str], bool] | None = None,
 ) -> Call:
-    """Validate (401 raised here) and build the call; settle it now when it cannot run."""
+    """Validate (401 raised here) and build the call; settle it now when it cannot run.
+
+    ``host_allowed`` (the scheduler's domain rules) is checked for every
+    redirect target by the transport; the scheduler checks the first host.
+    """
     started = time.perf_counter()
     text = check_url(url)
     resolved = resolve_options(options)
@@ -272,6 +316,7 @@ def prepare_call(
         call.settle(error=error)
         return call
     call = Call(text, target, resolved, emitter, transport, started, stream)
+    call._host_allowed = host_allowed
     if resolved.using_cache:
         store = cache if cache is not None else installed_cache()
         if store is not None:
