@@ -27,6 +27,8 @@ from netstack.options import (
     MultiFormData,
     RequestMethod,
 )
+from netstack.scheduler.retry import RetryPolicy
+from netstack.scheduler.tags import check_tag
 
 _TOKEN: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _FORBIDDEN_VALUE_CHARS: Final = re.compile(r"[\r\n\x00]")
@@ -90,7 +92,7 @@ def _keys(*names: str) -> dict[str, str]:
 
 def check_header_name(field: str, name: object) -> str:
     """A header name must be a non-empty HTTP token (no CR/LF, spaces or colons)."""
-    if not isinstance(name, str) or not _TOKEN.match(name):
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):  # "$" would let "X\n" pass
         raise _fail(field, "header names must be non-empty HTTP tokens", name)
     return name
 
@@ -247,6 +249,20 @@ def _form(value: object) -> tuple[MultiFormData, ...] | None:
     return tuple(parts)
 
 
+def _retry(value: object) -> RetryPolicy | int | None:
+    if value is None or isinstance(value, RetryPolicy):
+        return value
+    if value == 0 and isinstance(value, int) and not isinstance(value, bool):
+        return 0
+    if isinstance(value, Mapping):  # as persisted, or written by hand
+        names = (
+            "attempts", "backoff", "max_backoff", "jitter",
+            "statuses", "errors", "methods", "max_retry_after",
+        )  # fmt: skip
+        return _seed_object("retry", value, RetryPolicy, _keys(*names))
+    raise _fail("retry", "must be a RetryPolicy, 0 (no retries) or None", value)
+
+
 _VALIDATORS: Final[dict[str, Callable[[Any], Any]]] = {
     "method": lambda v: _enum("method", v, RequestMethod),
     "extra_data": _extra_data,
@@ -268,6 +284,8 @@ _VALIDATORS: Final[dict[str, Callable[[Any], Any]]] = {
     "multi_form_data_list": _form,
     "certificate_pinning": _pins,
     "max_redirects": lambda v: _int("max_redirects", v, 0),
+    "retry": _retry,
+    "tag": lambda v: None if v is None else check_tag(v),
 }
 
 
