@@ -66,7 +66,26 @@ class Pools:
         self.max_per_host = max_per_host
         self._lock = threading.Lock()
         self._managers: dict[_PoolKey, PoolManager] = {}
+        self._pools: dict[tuple[PoolManager, str, str, int], HTTPConnectionPool] = {}
         self._closed = False
+
+    def pool(
+        self, request: PreparedRequest, scheme: str, host: str, port: int, proxy: str | None
+    ) -> HTTPConnectionPool:
+        """The connection pool for one origin under ``request``'s configuration.
+
+        Remembered per (manager, origin) so the hot path skips urllib3's pool-key
+        normalisation; a pool the manager has since evicted (and closed) is
+        looked up again.
+        """
+        manager = self.manager(request, scheme, proxy)
+        key = (manager, scheme, host, port)
+        pool = self._pools.get(key)
+        if pool is None or pool.pool is None:
+            if len(self._pools) > 4 * _NUM_POOLS:
+                self._pools.clear()
+            pool = self._pools[key] = manager.connection_from_host(host, port, scheme)
+        return pool
 
     def manager(
         self, request: PreparedRequest, scheme: str, proxy: str | None = None
@@ -127,6 +146,7 @@ class Pools:
         with self._lock:
             managers = list(self._managers.values())
             self._managers.clear()
+            self._pools.clear()
             self._closed = True
         for manager in managers:
             manager.clear()

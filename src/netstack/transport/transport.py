@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Final, cast
 
 from urllib3 import BaseHTTPResponse, HTTPConnectionPool
-from urllib3.util import Timeout, make_headers, parse_url
+from urllib3.util import Timeout, make_headers
 
 from netstack.errors import (
     BAD_URL,
@@ -51,6 +51,7 @@ from netstack.transport.exchange import (
 )
 from netstack.transport.pools import NO_RETRIES, Pools
 from netstack.transport.redirects import REDIRECT_STATUSES, Hop, next_hop
+from netstack.transport.urls import split_url
 
 __all__ = ["Transport"]
 
@@ -61,6 +62,19 @@ _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 #: A reused keep-alive connection that failed with one of these before any
 #: response byte was probably closed by the server meanwhile: retried once.
 _STALE: Final = frozenset({EMPTY_REPLY, RECEIVE_FAILED, SEND_FAILED})
+
+
+_TIMEOUTS: dict[tuple[float | None, float | None], Timeout] = {}
+
+
+def _timeout(connect: float | None, read: float | None) -> Timeout:
+    """A shared Timeout per pair (urllib3 clones it per request, so sharing is safe)."""
+    timeout = _TIMEOUTS.get((connect, read))
+    if timeout is None:
+        if len(_TIMEOUTS) > 256:
+            _TIMEOUTS.clear()
+        timeout = _TIMEOUTS[(connect, read)] = Timeout(connect=connect, read=read)
+    return timeout
 
 
 class Transport:
@@ -101,7 +115,7 @@ class Transport:
         self, request: PreparedRequest, sink: EventSink | None, ctx: RequestContext
     ) -> TransportResponse:
         abort = ctx.abort
-        timeout = Timeout(connect=request.connect_timeout, read=request.read_timeout)
+        timeout = _timeout(request.connect_timeout, request.read_timeout)
         hop = Hop(request.method, request.url, request.headers, request.body, request.body_size)
         redirects = 0
         while True:
@@ -156,7 +170,7 @@ class Transport:
         sink: EventSink | None,
     ) -> BaseHTTPResponse:
         """Send one hop; return the response with its headers read, body unread."""
-        url = parse_url(hop.url)
+        url = split_url(hop.url)
         scheme = url.scheme or "http"
         if scheme not in _DEFAULT_PORTS:
             raise HttpError.of(UNSUPPORTED_PROTOCOL, f"{hop.url}: scheme {scheme!r}")
@@ -168,8 +182,7 @@ class Transport:
         port = url.port or _DEFAULT_PORTS[scheme]
         ctx.new_hop(host, port)
         route = _proxy.choose(request.proxy, scheme, host, port)
-        manager = self._pools.manager(request, scheme, route)
-        pool = manager.connection_from_host(host, port, scheme)
+        pool = self._pools.pool(request, scheme, host, port, route)
         headers = hop.headers
         if url.auth and not any(k.lower() == "authorization" for k in headers):
             headers = {**headers, **make_headers(basic_auth=url.auth)}
