@@ -117,6 +117,8 @@ def _find(headers: Mapping[str, str], name: str) -> str | None:
 
 def build_headers(options: HttpRequestOptions) -> dict[str, str]:
     """The request headers: the caller's, plus defaults the caller did not set."""
+    if not options.header and options.resume_from is None and options.resume_to is None:
+        return dict(_default_headers(options.method))  # the common case, precomputed
     headers = dict(options.header) if options.header else {}
     if _find(headers, "content-type") is None:
         json_default = options.method in _JSON_DEFAULT_METHODS
@@ -134,6 +136,17 @@ def build_headers(options: HttpRequestOptions) -> dict[str, str]:
         end = "" if options.resume_to is None else str(options.resume_to)
         headers["Range"] = f"bytes={start}-{end}"
     return headers
+
+
+@functools.cache
+def _default_headers(method: RequestMethod) -> dict[str, str]:
+    """The headers of a request that sets none (copied by the caller, never mutated)."""
+    json_default = method in _JSON_DEFAULT_METHODS
+    return {
+        "Content-Type": "application/json" if json_default else "application/x-www-form-urlencoded",
+        "Accept-Encoding": ACCEPT_ENCODING,
+        "User-Agent": USER_AGENT,
+    }
 
 
 def request_url(target: Target, options: HttpRequestOptions) -> str:

@@ -9,6 +9,7 @@ not JSON), ARRAY_BUFFER -> bytes.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,9 +58,13 @@ class HttpResponse:
     url: str = ""
     #: True when the body came from the response cache (fresh hit or 304 revalidation).
     from_cache: bool = False
+    #: Beyond the seed: attempts made, the answered one included (see ``RetryPolicy``).
+    attempts: int = 1
 
 
+@functools.lru_cache(maxsize=256)
 def _media_type(content_type: str | None) -> tuple[str, str | None]:
+    """(lower-cased media type, charset) of a Content-Type; responses reuse few values."""
     if not content_type:
         return "", None
     media, _, params = content_type.partition(";")

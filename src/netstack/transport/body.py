@@ -119,6 +119,8 @@ def read_body(
     size = len(first)
     if limit is not None and size > limit:
         raise _too_big(ctx, limit)
+    if resp.length_remaining == 0 and "content-encoding" not in resp.headers:
+        return first  # all of Content-Length arrived, nothing left to decode
     chunk = resp.read(CHUNK)
     if abort.aborted:
         raise ExchangeAborted

@@ -63,7 +63,10 @@ class _TimedResponse(http.client.HTTPResponse):
 
     def begin(self) -> None:
         super().begin()
-        size = sum(len(name) + len(value) + 4 for name, value in self.msg.items())
+        # The raw (name, value) pairs: Message.items() would run every value
+        # through the email policy, a cost per header on every response.
+        raw: list[tuple[str, str]] = getattr(self.msg, "_headers", None) or self.msg.items()
+        size = sum(len(name) + len(value) + 4 for name, value in raw)
         if size > MAX_HEADER_BYTES:
             raise http.client.HTTPException(
                 f"response headers exceed {MAX_HEADER_BYTES} bytes ({size})"
