@@ -13,6 +13,8 @@ from netstack.cache import (
     MemoryStorage,
     create_http_response_cache,
 )
+from netstack.distributed.redis_queue import RedisQueue
+from netstack.distributed.redis_storage import RedisStorage
 from netstack.errors import HttpError
 from netstack.events import DataReceiveProgressInfo, DataSendProgressInfo
 from netstack.options import (
@@ -28,7 +30,15 @@ from netstack.options import (
     ResponseCode,
 )
 from netstack.response import HttpResponse, PerformanceTiming
-from netstack.scheduler import RequestFuture, Scheduler, SchedulerStats, get_default_scheduler
+from netstack.scheduler import (
+    PolitenessPolicy,
+    RequestFuture,
+    RetryPolicy,
+    Scheduler,
+    SchedulerStats,
+    TagStats,
+    get_default_scheduler,
+)
 
 __version__ = "0.1.0"
 
@@ -51,11 +61,16 @@ __all__ = [
     "MemoryStorage",
     "MultiFormData",
     "PerformanceTiming",
+    "PolitenessPolicy",
+    "RedisQueue",
+    "RedisStorage",
     "RequestFuture",
     "RequestMethod",
     "ResponseCode",
+    "RetryPolicy",
     "Scheduler",
     "SchedulerStats",
+    "TagStats",
     "create_http",
     "create_http_response_cache",
     "get_default_scheduler",

@@ -105,6 +105,7 @@ class HttpRequest:
                 cache=scheduler.cache,
                 transport=scheduler.transport,
                 stream=stream,
+                host_allowed=scheduler._host_check,
             )
         except BaseException:
             with self._lock:

@@ -13,9 +13,12 @@ import dataclasses
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from netstack.errors import HttpError
+
+if TYPE_CHECKING:
+    from netstack.scheduler.retry import RetryPolicy
 
 MIB: Final = 1024 * 1024
 MAX_LIMIT_CEILING: Final = 100 * MIB
@@ -170,6 +173,10 @@ class HttpRequestOptions:
     multi_form_data_list: Sequence[MultiFormData] | None = None
     certificate_pinning: CertificatePinning | Sequence[CertificatePinning] | None = None
     max_redirects: int = 30
+    #: Beyond the seed: a RetryPolicy, 0 for no retries, None for the scheduler's policy.
+    retry: RetryPolicy | int | None = None
+    #: Beyond the seed: a group name for ``Scheduler.cancel_all`` / ``set_priority_all`` / stats.
+    tag: str | None = None
 
 
 OptionsInput: TypeAlias = HttpRequestOptions | Mapping[str, Any] | None

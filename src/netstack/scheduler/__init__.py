@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from netstack.scheduler.default import get_default_scheduler
 from netstack.scheduler.future import RequestFuture
+from netstack.scheduler.politeness import PolitenessPolicy
+from netstack.scheduler.retry import RetryPolicy
 from netstack.scheduler.scheduler import Scheduler, SchedulerStats
+from netstack.scheduler.tags import TagStats
 
-__all__ = ["RequestFuture", "Scheduler", "SchedulerStats", "get_default_scheduler"]
+__all__ = [
+    "PolitenessPolicy",
+    "RequestFuture",
+    "RetryPolicy",
+    "Scheduler",
+    "SchedulerStats",
+    "TagStats",
+    "get_default_scheduler",
+]

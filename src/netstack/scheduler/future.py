@@ -35,6 +35,7 @@ DISPATCHED = 1  #: taken by a worker, not yet marked running
 RUNNING = 2  #: job.run() in progress
 ABORTED = 3  #: _abort() resolved it while dispatched or running; run()'s outcome is dropped
 DONE = 4  #: resolved (or being resolved) by its owner
+BACKOFF = 5  #: between two attempts, waiting out its retry backoff in the scheduler's timers
 
 
 class RequestFuture(Future[Any]):
@@ -58,6 +59,7 @@ class RequestFuture(Future[Any]):
         "_result",
         "_scheduler",
         "_state",
+        "_tag",
         "_waiters",
         "request_id",
     )
@@ -70,6 +72,7 @@ class RequestFuture(Future[Any]):
         job: Job | None = None,
         request_id: int = 0,
         priority: int = 1,
+        tag: str | None = None,
     ) -> None:
         # Future.__init__ is deliberately not called: see the module docstring.
         self._cond: threading.Condition | None = None
@@ -83,6 +86,7 @@ class RequestFuture(Future[Any]):
         self._entry: Entry[RequestFuture] | None = None
         self._priority = priority
         self._phase = WAITING
+        self._tag = tag
         #: Unique in the process; the ``request_id`` of this request's log events.
         self.request_id = request_id
 
@@ -106,6 +110,11 @@ class RequestFuture(Future[Any]):
         """The current priority, 1..1000; larger runs first."""
         return self._priority
 
+    @property
+    def tag(self) -> str | None:
+        """The request's ``tag`` option (None when untagged)."""
+        return self._tag
+
     def set_priority(self, priority: int) -> None:
         """Re-queue this request at ``priority`` (1..1000) if it is still waiting.
 
@@ -115,7 +124,7 @@ class RequestFuture(Future[Any]):
         """
         scheduler = self._scheduler
         if scheduler is None:
-            from netstack.scheduler.scheduler import check_priority
+            from netstack.scheduler.admission import check_priority
 
             check_priority(priority)
             self._priority = priority
@@ -123,7 +132,10 @@ class RequestFuture(Future[Any]):
         scheduler.set_priority(self, priority)
 
     def cancel(self) -> bool:
-        """Cancel a request that has not started; False once it runs or ended."""
+        """Cancel a request that has not started; False once it runs or ended.
+
+        A request between two attempts (see ``RetryPolicy``) has started: False.
+        """
         scheduler = self._scheduler
         if scheduler is None or not scheduler._withdraw(self):
             return super().cancel()

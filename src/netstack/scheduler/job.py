@@ -3,6 +3,13 @@
 The scheduler knows nothing of HTTP beyond ``host_key``. ``netstack.call``
 builds jobs (validation, cache lookup, transport, cache store); the scheduler
 queues them by ``(priority, submission order)`` per host and runs them.
+
+Optional attributes, read with ``getattr`` (a job without them gets the
+defaults), serve the scheduler's policies: ``retry`` (a ``RetryPolicy``, 0
+for none, None for the scheduler's), ``method`` (for the retry policy's
+idempotency rule), ``attempts`` (runs so far; ``run()`` increments it),
+``tag`` (str or None) and ``options`` (what ``shutdown(persist=...)``
+writes). ``run()`` may be called again for a retry.
 """
 
 from __future__ import annotations

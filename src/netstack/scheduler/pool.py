@@ -12,30 +12,60 @@ Workers are daemon threads, started one at a time as work arrives (up to
 ``max_workers``); they leave only after shutdown, once nothing they could run
 is left. At interpreter exit, every live pool is shut down with ``wait=True``
 (before the interpreter joins non-daemon threads), so queued work finishes.
+
+Delayed work never holds a worker. A :class:`~netstack.scheduler.ticker.Ticker`
+(one thread, started on first use) hands back, when due, a request waiting
+out its retry backoff (it re-enters the queue at its priority) and a host
+held by politeness (it rejoins the ready hosts). Between two attempts a
+request's future is already RUNNING (``Future`` cannot go back); its last
+outcome is kept in ``_between`` so that whoever stops it early resolves it
+with that outcome.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 import threading
+import time
 import weakref
 from concurrent.futures import InvalidStateError
+from concurrent.futures._base import RUNNING as FUTURE_RUNNING
 from typing import TYPE_CHECKING, Any
 
 from netstack.errors import UNKNOWN, HttpError
 from netstack.log import enabled, log_event
 from netstack.scheduler.future import ABORTED as PHASE_ABORTED
-from netstack.scheduler.future import DISPATCHED, DONE, RUNNING, RequestFuture
+from netstack.scheduler.future import (
+    BACKOFF,
+    DISPATCHED,
+    DONE,
+    RUNNING,
+    WAITING,
+    RequestFuture,
+)
 from netstack.scheduler.queue import HostQueue
+from netstack.scheduler.tags import CANCELLED, COMPLETED, FAILED, TagIndex
+from netstack.scheduler.ticker import Ticker
 
 if TYPE_CHECKING:
+    from netstack.scheduler.aging import Aging
     from netstack.scheduler.job import Job
+    from netstack.scheduler.politeness import Pacer
     from netstack.scheduler.queue import Entry
+    from netstack.scheduler.retry import RetryPolicy
 
-__all__ = ["WorkerPool"]
+__all__ = ["Outcome", "WorkerPool"]
 
 _DEBUG = logging.DEBUG
 _INFO = logging.INFO
+_monotonic = time.monotonic
+#: Retry jitter from a private generator: the application's ``random`` state is its own.
+_jitter = random.Random()  # noqa: S311  (jitter, not cryptography)
+
+Outcome = tuple[object, BaseException | None]
+"""An attempt's ``(result, error)``."""
 
 
 class WorkerPool:
@@ -57,6 +87,21 @@ class WorkerPool:
         self._failed = 0
         self._cancelled = 0
         self._cache_hits = 0
+        # Features (the Scheduler sets them): None / empty costs one test per request.
+        self._retry: RetryPolicy | None = None
+        self._pacer: Pacer | None = None
+        self._aging: Aging | None = None
+        self._tags: TagIndex[RequestFuture] = TagIndex()
+        #: Retried requests between two attempts -> the last attempt's outcome.
+        self._between: dict[RequestFuture, Outcome] = {}
+        self._backing_off = 0  # of those, the ones in the ticker (phase BACKOFF)
+        self._stop_retries = False
+        #: ``submit`` callers blocked by ``max_queue`` (on_full="block").
+        self._not_full = threading.Condition(self._lock)
+        self._full_waiters = 0
+        self._ticker: Ticker[RequestFuture | str, list[Entry[RequestFuture]]] = Ticker(
+            self._lock, f"{name}-timer", self._on_due, self._after_due
+        )
         _LIVE.add(self)
 
     def shutdown(self, wait: bool = True, *, cancel_pending: bool = False) -> None:
@@ -92,8 +137,9 @@ class WorkerPool:
                 return []
             stranded = self._queue.drain()
             for entry in stranded:
-                self._forget(entry.item)
-            self._failed += len(stranded)
+                future = entry.item
+                self._between.pop(future, None)
+                self._end(future, FAILED)
             return stranded
         self._threads.append(thread)
         return []
@@ -103,7 +149,16 @@ class WorkerPool:
         for entry in stranded:
             error = HttpError.of(UNKNOWN, f"cannot start a worker thread: {cause}")
             error.__cause__ = cause
-            entry.item.set_exception(error)
+            with contextlib.suppress(InvalidStateError):
+                entry.item.set_exception(error)
+
+    def _may_leave(self) -> bool:
+        """Under the lock, after shutdown: nothing is left that this worker could run later."""
+        return not self._backing_off and (not self._queue.held_hosts or not len(self._queue))
+
+    def _shutdown_at_exit(self) -> None:
+        """Interpreter exit: queued requests still run, as with ThreadPoolExecutor."""
+        self.shutdown(wait=True)
 
     def _work(self) -> None:
         """A worker's life: take the best runnable request, run it, repeat until shut down."""
@@ -113,7 +168,7 @@ class WorkerPool:
             with lock:
                 entry = queue.pop()
                 while entry is None:
-                    if self._shutdown:
+                    if self._shutdown and self._may_leave():
                         return
                     self._idle += 1
                     self._wakeup.wait()
@@ -122,7 +177,38 @@ class WorkerPool:
                 future._entry = None
                 future._phase = DISPATCHED
                 self._running += 1
+                if self._pacer is not None:
+                    self._pace(entry.host.name)
+                if future._tag is not None:
+                    self._tags.started(future._tag)
+                if self._between:
+                    self._between.pop(future, None)
+                if self._full_waiters:
+                    self._not_full.notify()
             self._run(future)
+
+    def _pace(self, host: str) -> None:
+        """Under the lock: a request of ``host`` starts; hold the host until its next is due.
+
+        A host with nothing waiting is not held: a later push checks it (``_pace_push``).
+        """
+        assert self._pacer is not None
+        now = _monotonic()
+        due = self._pacer.started(host, now)
+        if due > now and self._queue.waiting(host) and self._ticker.schedule(due, host):
+            self._queue.hold(host)
+
+    def _pace_push(self, host: str) -> None:
+        """Under the lock, before a push for ``host``: hold it if it is not due yet."""
+        assert self._pacer is not None
+        due = self._pacer.due(host)
+        if (
+            due is not None
+            and due > _monotonic()
+            and not self._queue.is_held(host)
+            and self._ticker.schedule(due, host)
+        ):
+            self._queue.hold(host)
 
     def _run(self, future: RequestFuture) -> None:
         """Run one dispatched request on this worker thread."""
@@ -145,32 +231,113 @@ class WorkerPool:
             result = job.run()
         except BaseException as exc:  # a worker never dies: the future carries it
             error = exc
+        retry = self._retry_delay(job, result, error)
         with self._lock:
             self._release(host)
             dropped = future._phase == PHASE_ABORTED  # _abort() already failed it
-            if not dropped:
-                if error is None:
-                    self._completed += 1
+            if dropped:
+                self._forget(future)
+            else:
+                if future._tag is not None:
+                    self._tags.stopped(future._tag)
+                if retry is not None and self._retry_later(future, retry[0]):
+                    future._phase = BACKOFF
+                    self._between[future] = (result, error)
                 else:
-                    self._failed += 1
-            self._forget(future)
-        if not dropped:
-            self._resolve(future, job, result, error)
+                    self._end(future, COMPLETED if error is None else FAILED)
+                    retry = None
+        if dropped:
+            return
+        if retry is not None:
+            log_event(
+                _INFO,
+                "retry_scheduled",
+                request_id=future.request_id,
+                url=job.url,
+                priority=future.priority,
+                attempt=getattr(job, "attempts", 1),
+                delay=round(retry[0], 3),
+                reason=retry[1],
+            )
+            return
+        self._resolve(future, job, result, error)
+
+    def _retry_delay(
+        self, job: Job, result: object, error: BaseException | None
+    ) -> tuple[float, str] | None:
+        """Outside the lock: ``(seconds, reason)`` if this attempt is to be retried.
+
+        Only jobs that count their ``attempts`` can be retried.
+        """
+        policy: RetryPolicy | int | None = getattr(job, "retry", None)
+        if policy is None:
+            policy = self._retry
+        if not policy or self._stop_retries or isinstance(policy, int):
+            return None
+        attempts = getattr(job, "attempts", None)
+        if not isinstance(attempts, int):
+            return None
+        return policy.next_delay(
+            attempts,
+            getattr(job, "method", "GET"),
+            result,
+            error,
+            wall_now=time.time(),
+            rand=_jitter.random(),
+        )
+
+    def _retry_later(self, future: RequestFuture, delay: float) -> bool:
+        """Under the lock: put ``future`` in the ticker for ``delay`` seconds."""
+        if self._stop_retries or not self._ticker.schedule(_monotonic() + delay, future):
+            return False
+        self._backing_off += 1
+        return True
+
+    def _on_due(self, items: list[RequestFuture | str]) -> list[Entry[RequestFuture]]:
+        """Under the lock, on the ticker: due hosts rejoin the ready ones, due retries the queue."""
+        queue = self._queue
+        stranded: list[Entry[RequestFuture]] = []
+        for item in items:
+            if isinstance(item, str):
+                queue.release(item)
+            else:
+                if item._phase != BACKOFF or item._job is None:
+                    continue  # stopped meanwhile
+                self._backing_off -= 1
+                item._phase = WAITING
+                host = item._job.host_key
+                if self._pacer is not None:
+                    self._pace_push(host)
+                item._entry = queue.push(item, host, item._priority, self._base())
+            stranded += self._wake_or_spawn()
+        if self._shutdown:
+            self._idle = 0
+            self._wakeup.notify_all()  # leaving may be allowed now, or there is work again
+        return stranded
+
+    def _after_due(self, stranded: list[Entry[RequestFuture]]) -> None:
+        if stranded:
+            self._fail_stranded(stranded)
+
+    def _base(self) -> float:
+        """The queue rank base of a request enqueued now (0 without aging)."""
+        aging = self._aging
+        return 0 if aging is None else aging.base(_monotonic())
 
     def _mark_running(self, future: RequestFuture, host: str) -> bool:
         """Move a dispatched request to running; False if it was cancelled or aborted."""
-        started = future.set_running_or_notify_cancel()
+        # A retry is RUNNING already (its first attempt moved it there).
+        started = future._state == FUTURE_RUNNING or future.set_running_or_notify_cancel()
         with self._lock:
             if started and future._phase != PHASE_ABORTED:
                 future._phase = RUNNING
                 return True
             # Cancelled (or aborted) between leaving the queue and starting.
             self._release(host)
-            if started:
-                self._failed += 1  # _abort() lost the race to cancel it: it fails it
-            else:
-                self._cancelled += 1
-            self._forget(future)
+            if future._tag is not None:
+                self._tags.stopped(future._tag)
+            # _abort() lost the race to cancel it: it fails it.
+            self._end(future, FAILED if started else CANCELLED)
             return False
 
     def _resolve(
@@ -193,6 +360,7 @@ class WorkerPool:
                 request_id=future.request_id,
                 url=job.url,
                 priority=future.priority,
+                attempts=getattr(job, "attempts", 1),
             )
 
     def _release(self, host: str) -> None:
@@ -203,6 +371,18 @@ class WorkerPool:
         if self._idle and queue.ready_hosts:
             self._idle -= 1
             self._wakeup.notify()
+
+    def _end(self, future: RequestFuture, outcome: int) -> None:
+        """Under the lock: count the request's outcome (tag included) and forget it."""
+        if outcome == COMPLETED:
+            self._completed += 1
+        elif outcome == FAILED:
+            self._failed += 1
+        else:
+            self._cancelled += 1
+        if future._tag is not None:
+            self._tags.ended(future._tag, future, outcome)
+        self._forget(future)
 
     def _forget(self, future: RequestFuture) -> None:
         """Under the lock: the request ended; drop what it no longer needs."""
@@ -219,6 +399,7 @@ class WorkerPool:
                 request_id=future.request_id,
                 url=job.url,
                 priority=future.priority,
+                attempts=getattr(job, "attempts", 1),
                 error=repr(error),
             )
 
@@ -231,7 +412,7 @@ _LIVE: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 def _shutdown_all() -> None:
     """At exit, before non-daemon threads are joined: let every queued request finish."""
     for pool in list(_LIVE):
-        pool.shutdown(wait=True)
+        pool._shutdown_at_exit()
 
 
 def _register_exit_hook() -> None:

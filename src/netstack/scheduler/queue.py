@@ -1,14 +1,18 @@
 """HostQueue: a host-aware max-priority queue. Pure: no threads, no clock.
 
-Entries run by ``(-priority, seq)``: larger priority first, then submission
-order (``seq`` is a queue-wide counter that an entry keeps for life, also when
-its priority changes). A host with ``max_per_host`` entries in flight is
-*saturated*: its entries wait without blocking other hosts, and the best of
-them is dispatched as soon as :meth:`HostQueue.done` frees a slot.
+Entries run by ``(rank, seq)``, smallest first: ``rank`` is ``base - priority``
+(``base`` is 0 unless the caller ages requests, see ``aging.py``), so larger
+priority runs first, then submission order (``seq`` is a queue-wide counter
+that an entry keeps for life, also when its priority changes). A host with
+``max_per_host`` entries in flight is *saturated*: its entries wait without
+blocking other hosts, and the best of them is dispatched as soon as
+:meth:`HostQueue.done` frees a slot. A host may also be *held*
+(:meth:`HostQueue.hold`, for politeness): it is not ready, and so not
+dispatched, until :meth:`HostQueue.release`.
 
 Structure: one binary heap per host and one heap of *ready* hosts (not
 saturated, with waiting entries), keyed by each host's best entry. Heap items
-are tuples ``(-priority, seq, owner)``; ``seq`` is unique, so comparisons never
+are tuples ``(rank, seq, owner)``; ``seq`` is unique, so comparisons never
 reach ``owner``. Removal and re-prioritisation are lazy: an item is live only
 while its owner points back at it (``entry.key is item``, ``host.rkey is
 item``); dead items are skipped when they reach a heap's top, and a heap is
@@ -18,7 +22,7 @@ O(log n) and memory stays within a constant factor of the live entries.
 
 from __future__ import annotations
 
-from heapq import heapify, heappop, heappush
+from heapq import heapify, heappop, heappush, heapreplace
 from typing import Generic, TypeVar
 
 __all__ = ["Entry", "HostQueue"]
@@ -40,7 +44,7 @@ class Entry(Generic[T]):
         self.priority = priority
         self.seq = seq
         #: The live heap item while waiting; None once popped or removed.
-        self.key: tuple[int, int, Entry[T]] | None = None
+        self.key: tuple[float, int, Entry[T]] | None = None
 
     @property
     def waiting(self) -> bool:
@@ -59,30 +63,32 @@ class Entry(Generic[T]):
 class _Host(Generic[T]):
     """Per-host state: its heap of entries, in-flight count, ready-heap item."""
 
-    __slots__ = ("heap", "inflight", "live", "name", "rkey")
+    __slots__ = ("heap", "held", "inflight", "live", "name", "rkey")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.heap: list[tuple[int, int, Entry[T]]] = []
+        self.heap: list[tuple[float, int, Entry[T]]] = []
         self.live = 0
         self.inflight = 0
+        self.held = False
         #: The live item in the ready-host heap, or None when not ready.
-        self.rkey: tuple[int, int, _Host[T]] | None = None
+        self.rkey: tuple[float, int, _Host[T]] | None = None
 
 
 class HostQueue(Generic[T]):
     """Max-priority queue with a per-host in-flight limit. Not thread-safe."""
 
-    __slots__ = ("_hosts", "_len", "_max", "_nready", "_ready", "_saturated", "_seq")
+    __slots__ = ("_held", "_hosts", "_len", "_max", "_nready", "_ready", "_saturated", "_seq")
 
     def __init__(self, max_per_host: int) -> None:
         if max_per_host < 1:
             raise ValueError(f"max_per_host must be >= 1, got {max_per_host}")
         self._max = max_per_host
         self._hosts: dict[str, _Host[T]] = {}
-        self._ready: list[tuple[int, int, _Host[T]]] = []
+        self._ready: list[tuple[float, int, _Host[T]]] = []
         self._nready = 0
         self._saturated = 0
+        self._held = 0
         self._len = 0
         self._seq = 0
 
@@ -106,6 +112,15 @@ class HostQueue(Generic[T]):
         """Hosts with ``max_per_host`` entries in flight."""
         return self._saturated
 
+    @property
+    def held_hosts(self) -> int:
+        """Hosts held by :meth:`hold` and not yet released."""
+        return self._held
+
+    def is_held(self, host: str) -> bool:
+        h = self._hosts.get(host)
+        return h is not None and h.held
+
     def in_flight(self, host: str) -> int:
         h = self._hosts.get(host)
         return 0 if h is None else h.inflight
@@ -116,15 +131,15 @@ class HostQueue(Generic[T]):
 
     # -- operations ------------------------------------------------------------
 
-    def push(self, item: T, host: str, priority: int) -> Entry[T]:
-        """Queue ``item`` for ``host``; returns its handle."""
+    def push(self, item: T, host: str, priority: int, base: float = 0) -> Entry[T]:
+        """Queue ``item`` for ``host`` at rank ``base - priority``; returns its handle."""
         h = self._hosts.get(host)
         if h is None:
             h = self._hosts[host] = _Host(host)
         seq = self._seq
         self._seq = seq + 1
         entry = Entry(item, h, priority, seq)
-        key = entry.key = (-priority, seq, entry)
+        key = entry.key = (base - priority, seq, entry)
         heappush(h.heap, key)
         h.live += 1
         self._len += 1
@@ -136,12 +151,11 @@ class HostQueue(Generic[T]):
         """Take the best entry of any ready host and count it in flight; None if none."""
         ready = self._ready
         while ready:
-            rkey = heappop(ready)
+            rkey = ready[0]
             h = rkey[2]
             if h.rkey is not rkey:
-                continue  # stale
-            h.rkey = None
-            self._nready -= 1
+                heappop(ready)  # stale
+                continue
             entry = heappop(h.heap)[2]  # a host's top is always live
             entry.key = None
             h.live -= 1
@@ -150,7 +164,15 @@ class HostQueue(Generic[T]):
             if h.inflight == self._max:
                 self._saturated += 1
             self._clean_top(h)
-            self._rekey(h)
+            if h.live and h.inflight < self._max and not h.held:
+                # Still ready: re-key it in place, one sift instead of a pop and a push.
+                top = h.heap[0]
+                h.rkey = new = (top[0], top[1], h)
+                heapreplace(ready, new)
+            else:
+                heappop(ready)
+                h.rkey = None
+                self._nready -= 1
             return entry
         return None
 
@@ -168,15 +190,18 @@ class HostQueue(Generic[T]):
     def set_priority(self, entry: Entry[T], priority: int) -> bool:
         """Re-queue a waiting entry at ``priority``, keeping its ``seq``.
 
+        Its rank moves by the priority change (an aged entry keeps its age).
         Returns False (and does nothing) if the entry is no longer waiting.
         """
-        if entry.key is None:
+        old = entry.key
+        if old is None:
             return False
         if priority == entry.priority:
             return True
         h = entry.host
+        rank = old[0] + entry.priority - priority
         entry.priority = priority
-        key = entry.key = (-priority, entry.seq, entry)
+        key = entry.key = (rank, entry.seq, entry)
         heappush(h.heap, key)
         self._clean_top(h)
         self._compact(h)
@@ -196,6 +221,26 @@ class HostQueue(Generic[T]):
         self._rekey(h)
         self._forget_if_idle(h)
         return True
+
+    def hold(self, host: str) -> None:
+        """Keep ``host`` off the ready hosts until :meth:`release` (it may hold nothing yet)."""
+        h = self._hosts.get(host)
+        if h is None:
+            h = self._hosts[host] = _Host(host)
+        if not h.held:
+            h.held = True
+            self._held += 1
+            self._rekey(h)
+
+    def release(self, host: str) -> None:
+        """Undo :meth:`hold`: ``host``'s waiting entries may be dispatched again."""
+        h = self._hosts.get(host)
+        if h is None or not h.held:
+            return
+        h.held = False
+        self._held -= 1
+        self._rekey(h)
+        self._forget_if_idle(h)
 
     def drain(self) -> list[Entry[T]]:
         """Remove every waiting entry; returns them in dispatch order.
@@ -232,7 +277,7 @@ class HostQueue(Generic[T]):
     def _rekey(self, h: _Host[T]) -> None:
         """Make ``h``'s ready-heap item match its best entry and readiness."""
         rkey = h.rkey
-        if h.live and h.inflight < self._max:
+        if h.live and h.inflight < self._max and not h.held:
             top = h.heap[0]
             if rkey is not None and rkey[1] == top[1] and rkey[0] == top[0]:
                 return
@@ -250,11 +295,11 @@ class HostQueue(Generic[T]):
             heapify(self._ready)
 
     def _forget_if_idle(self, h: _Host[T]) -> None:
-        if not h.live and not h.inflight and self._hosts.get(h.name) is h:
+        if not h.live and not h.inflight and not h.held and self._hosts.get(h.name) is h:
             del self._hosts[h.name]
 
     def __repr__(self) -> str:
         return (
             f"<HostQueue waiting={self._len} hosts={len(self._hosts)} "
-            f"ready={self._nready} saturated={self._saturated}>"
+            f"ready={self._nready} saturated={self._saturated} held={self._held}>"
         )

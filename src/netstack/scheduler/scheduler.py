@@ -3,70 +3,77 @@
 Requests wait in a :class:`~netstack.scheduler.queue.HostQueue` (priority,
 then submission order, at most ``max_per_host`` in flight per host) and run on
 the :class:`~netstack.scheduler.pool.WorkerPool`'s threads; see ``pool.py``
-for the locking and counting rules this module follows too.
+for the locking and counting rules this module follows too. The policies for
+crawlers and batch jobs each live in their own module: ``retry.py``,
+``politeness.py``, ``rules.py`` (allowed and blocked hosts), ``tags.py``,
+``aging.py``, ``persist.py`` (resumable queues); none costs anything per
+request unless configured. The class is layered: ``WorkerPool`` (pool.py:
+workers, dispatch, retries and pacing via the ``Ticker``) <- ``Withdrawals``
+(withdraw.py: cancel, abort, drain, persist) <- ``Admission`` (admission.py:
+rules, backpressure, push) <- ``Scheduler`` (this module: the public API).
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
+import os
 import threading
-from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from netstack.errors import ABORTED, UNKNOWN, HttpError
-from netstack.log import enabled, log_event
-from netstack.scheduler.future import ABORTED as PHASE_ABORTED
+from netstack.errors import HttpError
+from netstack.scheduler.admission import (
+    Admission,
+    QueueFullError,
+    SchedulerShutdownError,
+    check_priority,
+)
+from netstack.scheduler.aging import Aging
 from netstack.scheduler.future import (
-    DISPATCHED,
-    DONE,
-    RUNNING,
+    BACKOFF,
     WAITING,
     RequestFuture,
-    cancel_withdrawn,
 )
-from netstack.scheduler.pool import WorkerPool
+from netstack.scheduler.politeness import Pacer, PolitenessPolicy
+from netstack.scheduler.retry import RetryPolicy
+from netstack.scheduler.rules import HostRules
+from netstack.scheduler.tags import TagStats, check_tag
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping
+    from concurrent.futures import Future
     from types import TracebackType
 
     from typing_extensions import Self
 
     from netstack.cache import HttpResponseCache
     from netstack.call import Events
+    from netstack.distributed.producer import Producer
+    from netstack.distributed.redis_queue import RedisQueue
     from netstack.options import OptionsInput
     from netstack.scheduler.job import Job
-    from netstack.scheduler.queue import Entry
     from netstack.transport import Transport
 
 __all__ = ["QueueFullError", "Scheduler", "SchedulerShutdownError", "SchedulerStats"]
 
 _DEBUG = logging.DEBUG
 _INFO = logging.INFO
+_ON_FULL: Final = ("raise", "block")
 
 _TRANSPORT_LOCK = threading.Lock()
-
-#: Process-wide request ids, shared by every scheduler (they appear in logs).
-_request_ids = itertools.count(1)
-
-
-class SchedulerShutdownError(HttpError, RuntimeError):
-    """2300999: the scheduler was shut down and accepts no more requests."""
-
-
-class QueueFullError(HttpError):
-    """2300999: ``max_queue`` requests are already waiting; try again later."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class SchedulerStats:
     """A snapshot of a scheduler's counters.
 
-    ``queued`` are waiting, ``running`` hold a worker. Every request ends as
-    exactly one of ``completed`` (cache hits included), ``failed`` or
-    ``cancelled``, so once all have ended their sum equals ``submitted``.
+    ``queued`` are waiting, ``running`` hold a worker, ``retrying`` wait out
+    a retry backoff (they hold nothing). Every request ends as exactly one of
+    ``completed`` (cache hits included), ``failed`` or ``cancelled``, so once
+    all have ended their sum equals ``submitted``. ``tags`` has the same
+    counts for each tag (``queued`` there includes ``retrying``).
     """
 
     submitted: int
@@ -76,26 +83,35 @@ class SchedulerStats:
     failed: int
     cancelled: int
     cache_hits: int
+    retrying: int = 0
+    tags: Mapping[str, TagStats] = field(default_factory=dict)
 
 
-def check_priority(priority: object) -> int:
-    """Return ``priority`` if it is an int in [1, 1000], else raise HttpError 401."""
-    if isinstance(priority, int) and not isinstance(priority, bool) and 1 <= priority <= 1000:
-        return priority
-    raise HttpError.parameter(f"priority: must be an int in [1, 1000], got {priority!r}")
-
-
-class Scheduler(WorkerPool):
+class Scheduler(Admission):
     """Runs requests on a pool of worker threads, by priority, with a per-host limit.
 
     ``cache=None`` uses the response cache installed process-wide (if any) at
-    request time. ``max_queue`` caps the requests waiting: beyond it,
-    ``submit`` raises :class:`QueueFullError` (an HttpError 2300999, not a
-    401: the request is valid, the scheduler is momentarily full). After
+    request time. ``max_queue`` caps the requests waiting; beyond it,
+    ``on_full="raise"`` (the default) makes ``submit`` raise
+    :class:`QueueFullError` (an HttpError 2300999, not a 401: the request is
+    valid, the scheduler is momentarily full) and ``on_full="block"`` makes it
+    wait for room (up to its ``timeout``, then QueueFullError). After
     ``shutdown()``, ``submit`` raises :class:`SchedulerShutdownError`
     (HttpError 2300999, also a RuntimeError). Use it as a context manager, or
     call ``shutdown()``: workers are daemon threads, and at interpreter exit
     every live scheduler is shut down with ``wait=True`` (queued work runs).
+
+    Keyword-only policies, all off by default: ``retry`` (a
+    :class:`RetryPolicy` for every request; the option ``retry`` overrides
+    it), ``politeness`` (a :class:`PolitenessPolicy`), ``allowed_hosts`` /
+    ``blocked_hosts`` (exact or ``*.suffix`` patterns; any other host ends
+    with HttpError 2300998 before a connection is made, redirects included),
+    ``aging`` (seconds of waiting worth one priority step; see ``aging.py``).
+
+    ``queue=RedisQueue(url, name)`` makes this scheduler a producer for
+    ``netstack worker`` processes: requests are validated (and answered by a
+    fresh hit of this scheduler's cache) here, then run on the workers, with
+    their ``--workers`` and ``--per-host``; see ``netstack.distributed``.
     """
 
     def __init__(
@@ -105,6 +121,14 @@ class Scheduler(WorkerPool):
         cache: HttpResponseCache | None = None,
         max_queue: int | None = None,
         name: str = "netstack",
+        *,
+        on_full: Literal["raise", "block"] = "raise",
+        retry: RetryPolicy | None = None,
+        politeness: PolitenessPolicy | None = None,
+        allowed_hosts: Iterable[str] | None = None,
+        blocked_hosts: Iterable[str] | None = None,
+        aging: float | None = None,
+        queue: RedisQueue | None = None,
     ) -> None:
         _check_count("max_workers", max_workers)
         _check_count("max_per_host", max_per_host)
@@ -112,10 +136,28 @@ class Scheduler(WorkerPool):
             _check_count("max_queue", max_queue)
         if not isinstance(name, str):
             raise HttpError.parameter(f"name: must be a str, got {name!r}")
+        if on_full not in _ON_FULL:
+            raise HttpError.parameter(f"on_full: must be 'raise' or 'block', got {on_full!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise HttpError.parameter(f"retry: must be a RetryPolicy or None, got {retry!r}")
+        if politeness is not None and not isinstance(politeness, PolitenessPolicy):
+            raise HttpError.parameter(
+                f"politeness: must be a PolitenessPolicy or None, got {politeness!r}"
+            )
+        rules = HostRules.build(allowed_hosts, blocked_hosts)
+        aging_policy = None if aging is None else Aging(aging, time.monotonic())
         super().__init__(max_workers, max_per_host, name)
         self._cache = cache
         self._max_queue = max_queue
+        self._block_when_full = on_full == "block"
         self._transport: Transport | None = None
+        self._rules = rules
+        self._retry = retry
+        self._pacer = Pacer(politeness) if politeness is not None and politeness.limits else None
+        self._politeness = politeness
+        self._aging = aging_policy
+        #: With ``queue=RedisQueue(...)``: requests go to Redis (see netstack.distributed).
+        self._remote: Producer | None = None if queue is None else queue._attach(self)
 
     @property
     def name(self) -> str:
@@ -135,6 +177,15 @@ class Scheduler(WorkerPool):
         return self._cache
 
     @property
+    def retry(self) -> RetryPolicy | None:
+        """The retry policy of requests without a ``retry`` option."""
+        return self._retry
+
+    @property
+    def politeness(self) -> PolitenessPolicy | None:
+        return self._politeness
+
+    @property
     def transport(self) -> Transport:
         """The Transport of this scheduler's requests, created on first use.
 
@@ -150,220 +201,152 @@ class Scheduler(WorkerPool):
                     transport = self._transport = Transport(max_per_host=self.max_per_host)
         return transport
 
+    def host_allowed(self, host: str) -> bool:
+        """Whether requests and redirects may go to ``host`` (allowed_hosts, blocked_hosts)."""
+        return self._rules is None or self._rules.allows(host)
+
+    @property
+    def _host_check(self) -> Callable[[str], bool] | None:
+        """What each request checks its redirect targets with (None: no rules)."""
+        return None if self._rules is None else self._rules.allows
+
     # -- submitting ------------------------------------------------------------
 
     def submit(
-        self, url: str, options: OptionsInput = None, *, events: Events = None
+        self,
+        url: str,
+        options: OptionsInput = None,
+        *,
+        events: Events = None,
+        timeout: float | None = None,
     ) -> RequestFuture:
         """Queue a request; its future resolves to an HttpResponse or raises HttpError.
 
         ``events`` maps event names (``"headersReceive"``, ``"dataSendProgress"``)
-        to callbacks. Bad input raises HttpError 401 here, before anything is queued.
+        to callbacks. Bad input raises HttpError 401 here, before anything is
+        queued. ``timeout`` bounds the wait for room with ``on_full="block"``.
         """
         if self._shutdown:
             raise self._shutdown_error()
-        from netstack.call import prepare_call
+        return self._submit_job(self._prepare(url, options, events), timeout=timeout)
 
-        job = prepare_call(
-            url, options, events=events, cache=self._cache, transport=self.transport, stream=False
-        )
-        return self._submit_job(job)
-
-    def submit_batch(self, items: Iterable[str | tuple[str, OptionsInput]]) -> list[RequestFuture]:
+    def submit_batch(
+        self, items: Iterable[str | tuple[str, OptionsInput]], *, timeout: float | None = None
+    ) -> list[RequestFuture]:
         """Submit many requests: each item is a url or a ``(url, options)`` pair.
 
-        Every item is validated first, so a 401 leaves nothing queued.
+        A list or tuple is validated first, so a 401 leaves nothing queued;
+        with ``on_full="raise"`` it is queued all at once or not at all, with
+        ``"block"`` item by item as room appears (``timeout`` bounds each wait).
+        Any other iterable (a generator) is consumed lazily, one item at a
+        time, and never held in memory: a 401 or a full queue stops it there,
+        the items before stay queued.
         """
         if self._shutdown:
             raise self._shutdown_error()
+        if isinstance(items, Sequence) and not isinstance(items, str):
+            jobs = [self._prepare(*_split(item)) for item in items]
+            if self._block_when_full and self._max_queue is not None:
+                return [self._submit_job(job, timeout=timeout) for job in jobs]
+            return self._submit_jobs(jobs)
+        return [self._submit_job(self._prepare(*_split(item)), timeout=timeout) for item in items]
+
+    def resume(self, path: str | os.PathLike[str]) -> list[RequestFuture]:
+        """Submit the requests ``shutdown(persist=path)`` wrote, in their order.
+
+        They keep their priority and tag (listeners are not persisted). The
+        file is left in place.
+        """
+        from netstack.scheduler.persist import read_queue
+
+        return self.submit_batch(read_queue(path))
+
+    def _prepare(self, url: str, options: OptionsInput, events: Events = None) -> Job:
         from netstack.call import prepare_call
 
-        transport = self.transport
-        jobs = []
-        for item in items:
-            url, options = item if isinstance(item, tuple) else (item, None)
-            jobs.append(
-                prepare_call(
-                    url, options, events=None, cache=self._cache, transport=transport, stream=False
-                )
-            )
-        return self._submit_jobs(jobs)
+        return prepare_call(
+            url,
+            options,
+            events=events,
+            cache=self._cache,
+            transport=self.transport,
+            stream=False,
+            host_allowed=self._host_check,
+        )
 
-    def _submit_jobs(self, jobs: Sequence[Job]) -> list[RequestFuture]:
-        """Queue prepared jobs all at once: either every one is queued, or none.
-
-        Settled jobs are resolved after the others are queued.
-        """
-        futures = [
-            RequestFuture(self, job, next(_request_ids), check_priority(job.priority))
-            for job in jobs
-        ]
-        queued = [(f, j) for f, j in zip(futures, jobs, strict=True) if not j.settled]
-        stranded: list[Entry[RequestFuture]] = []
-        with self._lock:
-            if self._shutdown:
-                raise self._shutdown_error()
-            queue = self._queue
-            if self._max_queue is not None and len(queue) + len(queued) > self._max_queue:
-                raise QueueFullError(
-                    UNKNOWN,
-                    None,
-                    f"max_queue: the queue is full ({len(queue)} waiting, "
-                    f"{len(queued)} more submitted)",
-                )
-            for future, job in queued:
-                future._entry = queue.push(future, job.host_key, future._priority)
-                stranded += self._wake_or_spawn()
-            self._submitted += len(queued)
-        if stranded:
-            self._fail_stranded(stranded)
-        debug = enabled(_DEBUG)
-        for future, job in zip(futures, jobs, strict=True):
-            if job.settled:
-                self._settle(future, job)
-            elif debug:
-                log_event(
-                    _DEBUG,
-                    "queued",
-                    request_id=future.request_id,
-                    url=job.url,
-                    priority=future._priority,
-                )
-        return futures
+    # With a RedisQueue, prepared jobs go to Redis instead of the local queue.
 
     def _submit_job(
-        self, job: Job, *, add_callback: Callable[[Future[Any]], object] | None = None
+        self,
+        job: Job,
+        *,
+        add_callback: Callable[[Future[Any]], object] | None = None,
+        timeout: float | None = None,
     ) -> RequestFuture:
-        """Queue a prepared job, or resolve its future now if the job is ``settled``.
+        if self._remote is not None:
+            return self._remote.submit_job(job, add_callback)
+        return super()._submit_job(job, add_callback=add_callback, timeout=timeout)
 
-        ``add_callback`` is attached as a done-callback before the future can
-        resolve, so it runs exactly once even for a settled job.
-        """
-        priority = check_priority(job.priority)
-        future = RequestFuture(self, job, next(_request_ids), priority)
-        if add_callback is not None:
-            future._done_callbacks.append(add_callback)  # not yet visible to anyone
-        if job.settled:
-            return self._settle(future, job)
-        stranded: list[Entry[RequestFuture]] = []
-        with self._lock:
-            if self._shutdown:
-                raise self._shutdown_error()
-            queue = self._queue
-            if self._max_queue is not None and len(queue) >= self._max_queue:
-                raise QueueFullError(
-                    UNKNOWN, None, f"max_queue: the queue is full ({len(queue)} waiting)"
-                )
-            future._entry = queue.push(future, job.host_key, priority)
-            self._submitted += 1
-            stranded = self._wake_or_spawn()
-        if stranded:
-            self._fail_stranded(stranded)
-        if enabled(_DEBUG):
-            log_event(
-                _DEBUG, "queued", request_id=future.request_id, url=job.url, priority=priority
-            )
-        return future
+    def _submit_jobs(self, jobs: Sequence[Job]) -> list[RequestFuture]:
+        if self._remote is not None:
+            return self._remote.submit_jobs(jobs)
+        return super()._submit_jobs(jobs)
 
-    def _settle(self, future: RequestFuture, job: Job) -> RequestFuture:
-        error = job.settled_error
-        with self._lock:
-            if self._shutdown:
-                raise self._shutdown_error()
-            self._submitted += 1
-            if error is None:
-                self._completed += 1
-                if job.from_cache:
-                    self._cache_hits += 1
-            else:
-                self._failed += 1
-            future._phase = DONE
-            future._job = None
-        if error is None:
-            future.set_result(job.settled_result)
-            if job.from_cache and enabled(_DEBUG):
-                log_event(
-                    _DEBUG,
-                    "cache_hit",
-                    request_id=future.request_id,
-                    url=job.url,
-                    priority=future.priority,
-                )
-        else:
-            future.set_exception(error)
-            self._log_failed(future, job, error)
-        return future
+    def _abort(self, future: RequestFuture) -> None:
+        if self._remote is not None:
+            self._remote.abort(future)
+            return
+        super()._abort(future)
 
     # -- changing queued requests ----------------------------------------------
 
     def set_priority(self, future: RequestFuture, priority: int) -> None:
         """Re-queue a waiting request at ``priority`` (1..1000), keeping its submission order.
 
-        No effect once it started or ended. Raises HttpError 401 for a value
-        out of range or a future of another scheduler.
+        A request waiting out a retry backoff re-enters at ``priority``. No
+        effect once it runs or ended. Raises HttpError 401 for a value out of
+        range or a future of another scheduler.
         """
         check_priority(priority)
         if not isinstance(future, RequestFuture) or future._scheduler is not self:
             raise HttpError.parameter("future: not a request of this scheduler")
+        if self._remote is not None:
+            self._remote.set_priority(future, priority)
+            return
         with self._lock:
-            if future._phase == WAITING and future._entry is not None:
-                self._queue.set_priority(future._entry, priority)
-                future._priority = priority
+            self._reprioritise(future, priority)
 
-    def _withdraw(self, future: RequestFuture) -> bool:
-        """Take a waiting request out of the queue; True if the caller must cancel it."""
-        with self._lock:
-            if future._phase != WAITING or future._entry is None:
-                return False
-            self._queue.remove(future._entry)
-            self._forget(future)
-            self._cancelled += 1
-            return True
+    def cancel_all(self, tag: str) -> int:
+        """Stop every request tagged ``tag`` that is not running; returns how many.
 
-    def _abort(self, future: RequestFuture) -> None:
-        """Interrupt a request (``HttpRequest.destroy()``).
-
-        Waiting: cancelled. Running: ``job.abort()`` and the future fails now
-        with HttpError 2300042; the worker and the host slot are freed when
-        ``run()`` returns, and its outcome is dropped. Ended: nothing.
+        Waiting ones are cancelled; one between two attempts ends with its
+        last attempt's outcome (it has run). Running ones finish.
         """
-        job = None
+        check_tag(tag)
+        return self._cancel_tagged(tag)
+
+    def set_priority_all(self, tag: str, priority: int) -> int:
+        """``set_priority`` every waiting request tagged ``tag``; returns how many changed."""
+        check_tag(tag)
+        check_priority(priority)
         with self._lock:
-            phase = future._phase
-            if phase == WAITING and future._entry is not None:
-                self._queue.remove(future._entry)
-                self._forget(future)
-                self._cancelled += 1
-            elif phase == DISPATCHED:
-                future._phase = PHASE_ABORTED  # the worker counts it, cancelled or failed
-            elif phase == RUNNING:
-                future._phase = PHASE_ABORTED
-                self._failed += 1
-                job = future._job
-            else:
-                return
-        if phase == WAITING:
-            cancel_withdrawn(future)
-            return
-        if phase == DISPATCHED and Future.cancel(future):
-            return  # it never started
-        if job is not None:
-            try:
-                job.abort()
-            except Exception as exc:  # abort() must not keep the future pending
-                log_event(_INFO, "abort_failed", request_id=future.request_id, error=repr(exc))
-        error = HttpError.of(ABORTED)
-        try:
-            future.set_exception(error)
-        except InvalidStateError:
-            return
-        if job is not None:
-            self._log_failed(future, job, error)
+            return sum(self._reprioritise(f, priority) for f in self._tags.members(tag))
+
+    def _reprioritise(self, future: RequestFuture, priority: int) -> bool:
+        """Under the lock."""
+        if future._phase == WAITING and future._entry is not None:
+            self._queue.set_priority(future._entry, priority)
+        elif future._phase != BACKOFF:
+            return False
+        future._priority = priority
+        return True
 
     # -- state -----------------------------------------------------------------
 
     def stats(self) -> SchedulerStats:
         """A consistent snapshot of the counters."""
+        if self._remote is not None:
+            return self._remote.stats()
         with self._lock:
             return SchedulerStats(
                 submitted=self._submitted,
@@ -373,27 +356,47 @@ class Scheduler(WorkerPool):
                 failed=self._failed,
                 cancelled=self._cancelled,
                 cache_hits=self._cache_hits,
+                retrying=self._backing_off,
+                tags=self._tags.snapshot() if self._tags else {},
             )
 
-    def shutdown(self, wait: bool = True, *, cancel_pending: bool = False) -> None:
+    def shutdown(
+        self,
+        wait: bool = True,
+        *,
+        cancel_pending: bool = False,
+        persist: str | os.PathLike[str] | None = None,
+    ) -> None:
         """Stop accepting requests. Idempotent.
 
-        With ``cancel_pending``, every waiting request is cancelled; otherwise
-        queued requests still run. ``wait`` joins the workers (so, without
-        ``cancel_pending``, waits for the queue to empty), then closes the
-        transport's connection pools.
+        With ``cancel_pending``, every waiting request is cancelled (one
+        between two attempts ends with its last outcome) and no retry starts;
+        otherwise queued requests and retries still run. With ``persist``,
+        the waiting requests are first written to that path (see
+        ``persist.py``; :meth:`resume` submits them again), then end as with
+        ``cancel_pending``; if the file cannot be written they stay queued
+        and run, and the OSError propagates. ``wait`` joins the workers (so,
+        without ``cancel_pending``, waits for the queue to empty), then closes
+        the transport's connection pools.
         """
+        stop = cancel_pending or persist is not None
         with self._lock:
             self._shutdown = True
-            drained: list[Entry[RequestFuture]] = self._queue.drain() if cancel_pending else []
-            for entry in drained:
-                self._forget(entry.item)
-            self._cancelled += len(drained)
+            taken = self._detach_all() if stop else []
+            self._ticker.stop()
+            records = self._records(taken) if persist is not None else None
+            if records is None:
+                self._end_detached(taken)
             self._idle = 0
             self._wakeup.notify_all()
+            self._not_full.notify_all()
             threads = list(self._threads)
-        for entry in drained:
-            cancel_withdrawn(entry.item)
+        if records is not None:
+            assert persist is not None
+            self._persist(persist, taken, records)
+        self._finish_detached(taken)
+        if self._remote is not None:
+            self._remote.shutdown(wait, stop)
         if not wait:
             return
         me = threading.current_thread()
@@ -403,6 +406,18 @@ class Scheduler(WorkerPool):
         transport = self._transport
         if transport is not None and me not in threads:
             transport.close()  # nothing runs any more
+
+    def _shutdown_at_exit(self) -> None:
+        """Interpreter exit. With a Redis queue the requests live in Redis and run on
+        the workers whatever this process does, so their outcomes are not awaited
+        (a dead worker or Redis would hang the exit): the futures still waiting end
+        with 2300042. Local queues finish their work, as ThreadPoolExecutor does."""
+        remote = self._remote
+        if remote is None:
+            self.shutdown(wait=True)
+            return
+        self.shutdown(wait=False)
+        remote.close()
 
     def __enter__(self) -> Self:
         return self
@@ -419,18 +434,17 @@ class Scheduler(WorkerPool):
         with self._lock:
             queue = self._queue
             state = " shut down" if self._shutdown else ""
+            retrying = f", {self._backing_off} retrying" if self._backing_off else ""
+            held = f", {queue.held_hosts} held" if queue.held_hosts else ""
             return (
                 f"<Scheduler {self._name!r}{state} [Requests: {self._running} running, "
-                f"{len(queue)} queued | Hosts: {queue.ready_hosts} ready, "
-                f"{queue.saturated_hosts} saturated]>"
+                f"{len(queue)} queued{retrying} | Hosts: {queue.ready_hosts} ready, "
+                f"{queue.saturated_hosts} saturated{held}]>"
             )
 
-    # -- helpers ---------------------------------------------------------------
 
-    def _shutdown_error(self) -> SchedulerShutdownError:
-        return SchedulerShutdownError(
-            UNKNOWN, None, f"scheduler {self._name!r} is shut down: it accepts no requests"
-        )
+def _split(item: str | tuple[str, OptionsInput]) -> tuple[str, OptionsInput]:
+    return item if isinstance(item, tuple) else (item, None)
 
 
 def _check_count(field: str, value: object) -> None:
