@@ -1,4 +1,4 @@
-"""The ``netstack`` command: ``get``, ``batch`` and ``demo``.
+"""The ``netstack`` command: ``get``, ``batch``, ``worker`` and ``demo``.
 
 ``main`` is the console script's entry point (``netstack.cli:main``). Each
 command lives in its own module; logging is configured here, for this
@@ -24,6 +24,7 @@ examples:
   netstack demo                                   an offline tour (no network needed)
   netstack get -i https://example.org/            one request
   netstack batch urls.jsonl > results.jsonl       many, from JSON Lines
+  netstack worker --redis redis://host/0          run a shared Redis queue's requests
 
 Run `netstack COMMAND --help` for a command's flags and more examples.
 """
@@ -56,7 +57,7 @@ def _logging_flags(parser: argparse.ArgumentParser, *, default: object) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from netstack.cli import batch, get
+    from netstack.cli import batch, get, worker
 
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -86,6 +87,23 @@ def _parser() -> argparse.ArgumentParser:
         description="Many requests from JSON Lines (a file or stdin), results as JSON Lines.",
     )
     batch.add_arguments(batch_parser)
+    batch_parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="enqueue the lines into a shared Redis queue for `netstack worker`s, then exit",
+    )
+    batch_parser.add_argument(
+        "--queue", default="netstack", metavar="NAME", help="with --redis: the queue name"
+    )
+    worker_parser = commands.add_parser(
+        "worker",
+        parents=[common],
+        formatter_class=formatter,
+        epilog=worker.EXAMPLES,
+        help="run the requests of a shared Redis queue until SIGTERM",
+        description="Run the requests of a shared Redis queue until SIGTERM.",
+    )
+    worker.add_arguments(worker_parser)
     demo_parser = commands.add_parser(
         "demo",
         parents=[common],
@@ -112,9 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return get.run(args)
         if args.command == "batch":
-            from netstack.cli import batch
+            from netstack.cli import batch, enqueue
 
-            return batch.run(args)
+            return enqueue.run(args) if args.redis else batch.run(args)
+        if args.command == "worker":
+            from netstack.cli import worker
+
+            return worker.run(args)
         from netstack import demo
 
         if args.requests < 1:

@@ -1,0 +1,153 @@
+"""The Redis queue's cost per request, and throughput with 1 and 2 worker processes.
+
+Issue 9, Performance. One run, same origin (``benchmarks/origin.py``, its
+own process), a throwaway redis-server (no persistence):
+
+1. per-request overhead, requests one at a time (submit, wait, next):
+   latency (median, p90) and CPU per request of the in-memory Scheduler
+   against ``Scheduler(queue=RedisQueue(...))`` with one ``netstack worker``
+   process; for Redis the CPU is split into producer (this process),
+   worker process and redis-server (from /proc);
+2. throughput: N requests submitted at once, drained by 1, then 2 worker
+   processes (``--workers 16`` each); requests per second and the ratio.
+
+    PYTHONPATH=src:. python benchmarks/bench_redis.py [--sequential 300] [--batch 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import wait
+
+from tests.distributed.servers import RedisServer, child_env, worker_command
+
+from benchmarks.origin import running_origin
+from netstack import RedisQueue, Scheduler
+
+
+def _cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _workers(url: str, name: str, count: int, threads: int) -> list[subprocess.Popen[bytes]]:
+    processes = [
+        subprocess.Popen(
+            worker_command(url, name, "--workers", str(threads), "--per-host", "64"),
+            env=child_env(),
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+    time.sleep(1.5)  # imported and polling
+    return processes
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.wait(30)
+
+
+def _sequential(scheduler: Scheduler, url: str, n: int) -> list[float]:
+    latencies = []
+    for _ in range(n):
+        start = time.perf_counter()
+        scheduler.submit(url).result(timeout=30)
+        latencies.append((time.perf_counter() - start) * 1000)
+    return latencies
+
+
+def _summary(label: str, latencies: list[float], cpu: str) -> None:
+    q = statistics.quantiles(latencies, n=10)
+    print(
+        f"  {label:<26} median {statistics.median(latencies):6.2f} ms   "
+        f"p90 {q[8]:6.2f} ms   CPU/request {cpu}"
+    )
+
+
+def overhead(redis: RedisServer, origin: str, n: int) -> None:
+    print(f"1. one request at a time, {n} requests (after 50 warm-up)")
+    url = f"{origin}/"
+    with Scheduler(max_workers=4) as memory:
+        _sequential(memory, url, 50)
+        cpu = time.process_time()
+        latencies = _sequential(memory, url, n)
+        cpu = (time.process_time() - cpu) / n * 1e6
+    _summary("in-memory queue", latencies, f"{cpu:5.0f} us")
+
+    assert redis.process is not None
+    workers = _workers(redis.url, "bench-seq", 1, 4)
+    try:
+        queue = RedisQueue(redis.url, "bench-seq")
+        with Scheduler(queue=queue) as remote:
+            _sequential(remote, url, 50)
+            own, worker, server = time.process_time(), _cpu(workers[0].pid), _cpu(redis.process.pid)
+            latencies = _sequential(remote, url, n)
+            own = (time.process_time() - own) / n * 1e6
+            worker = (_cpu(workers[0].pid) - worker) / n * 1e6
+            server = (_cpu(redis.process.pid) - server) / n * 1e6
+    finally:
+        _stop(workers)
+    _summary(
+        "Redis queue, 1 worker",
+        latencies,
+        f"{own + worker + server:5.0f} us (producer {own:.0f} + worker {worker:.0f} "
+        f"+ redis-server {server:.0f}; /proc ticks are 10 ms)",
+    )
+
+
+def throughput(redis: RedisServer, origin: str, n: int) -> None:
+    print(f"2. throughput: {n} requests submitted at once, 16 threads per worker process")
+    rates = []
+    for count in (1, 2):
+        name = f"bench-tp{count}"
+        workers = _workers(redis.url, name, count, 16)
+        assert redis.process is not None
+        server = _cpu(redis.process.pid)
+        try:
+            queue = RedisQueue(redis.url, name)
+            with Scheduler(queue=queue) as scheduler:
+                start = time.perf_counter()
+                futures = scheduler.submit_batch([f"{origin}/"] * n)
+                wait(futures, timeout=300)
+                elapsed = time.perf_counter() - start
+                failed = sum(1 for f in futures if f.exception() is not None)
+            server = (_cpu(redis.process.pid) - server) / n * 1e6
+        finally:
+            _stop(workers)
+        rates.append(n / elapsed)
+        print(
+            f"  {count} worker process{'es' if count > 1 else '  '}  {n / elapsed:7.0f} req/s"
+            f"   ({elapsed:.2f} s, {failed} failed; redis-server CPU {server:.0f} us/request)"
+        )
+    print(f"  scaling 1 -> 2 processes: x{rates[1] / rates[0]:.2f} on {os.cpu_count()} cores")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sequential", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=3000)
+    args = parser.parse_args()
+    print(f"command: PYTHONPATH=src:. {sys.executable} benchmarks/bench_redis.py "
+          f"--sequential {args.sequential} --batch {args.batch}")  # fmt: skip
+    redis = RedisServer()
+    redis.start()
+    try:
+        with running_origin() as origin:
+            overhead(redis, origin, args.sequential)
+            throughput(redis, origin, args.batch)
+    finally:
+        redis.close()
+
+
+if __name__ == "__main__":
+    main()

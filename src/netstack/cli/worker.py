@@ -1,0 +1,120 @@
+"""``netstack worker --redis URL``: run the requests of a shared RedisQueue until SIGTERM.
+
+A long-running process (see ``netstack.distributed.worker``): leases
+requests, runs them with ``--workers`` threads, ``--per-host`` at most per
+host across every worker of the queue, records each outcome in Redis.
+SIGTERM or Ctrl-C stops it gracefully: running requests get ``--grace``
+seconds to finish, the rest go back to the queue; none is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Final
+
+from rich.console import Console
+
+from netstack import HttpError
+from netstack.cli.common import EXIT_OK, EXIT_USAGE, report_error
+
+__all__ = ["EXAMPLES", "add_arguments", "run"]
+
+EXAMPLES: Final = """\
+delivery is at least once: a worker killed mid-request (kill -9, a crash)
+loses its lease after --lease seconds and the request runs again on another
+worker; its outcome is recorded once. Needs the extra: pip install 'netstack[redis]'.
+
+examples:
+  netstack worker --redis redis://localhost:6379/0
+  netstack -v worker --redis redis://queue.internal/0 --queue crawl --workers 64 --per-host 4
+  netstack worker --redis redis://localhost/0 --cache      share one response cache in Redis
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``worker``."""
+    parser.add_argument("--redis", required=True, metavar="URL", help="redis:// URL of the queue")
+    parser.add_argument(
+        "--queue", default="netstack", metavar="NAME", help="queue name (default netstack)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=8, metavar="N", help="requests run at once (default 8)"
+    )
+    parser.add_argument(
+        "--per-host",
+        type=int,
+        metavar="N",
+        help="requests in flight per host across all workers (default: as set, else 8)",
+    )
+    parser.add_argument(
+        "--lease",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a dead worker's requests run again after this (default 30)",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM, wait this long for running requests (default 30)",
+    )
+    parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="a response cache shared by every worker, in the same Redis",
+    )
+    parser.add_argument(
+        "--health",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="log a health line this often, with -v (default 30)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``worker`` until SIGTERM/SIGINT; return the exit status."""
+    console = Console(stderr=True)
+    for name in ("workers", "per_host"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            console.print(f"[red]netstack: --{name.replace('_', '-')} must be >= 1[/]")
+            return EXIT_USAGE
+    from netstack.distributed.worker import Worker, run_until_signal
+
+    try:
+        cache = None
+        if args.cache:
+            from netstack.distributed import RedisStorage, SharedResponseCache
+
+            prefix = f"netstack:{{{args.queue}}}:cache"
+            cache = SharedResponseCache(storage=RedisStorage(args.redis, prefix))
+        worker = Worker(
+            args.redis,
+            args.queue,
+            workers=args.workers,
+            per_host=args.per_host,
+            lease=args.lease,
+            grace=args.grace,
+            cache=cache,
+            health_interval=args.health,
+        )
+    except HttpError as error:
+        return report_error(console, error, where="worker")
+    print(
+        f"netstack worker {worker.token}: queue {args.queue!r}, {args.workers} workers, "
+        f"{worker.per_host} per host; SIGTERM stops it gracefully",
+        file=sys.stderr,
+        flush=True,
+    )
+    counts = run_until_signal(worker)
+    print(
+        f"netstack worker {worker.token}: stopped; {counts.completed} completed, "
+        f"{counts.failed} failed, {counts.returned} returned to the queue",
+        file=sys.stderr,
+        flush=True,
+    )
+    return EXIT_OK

@@ -1,0 +1,390 @@
+"""Producer: the Scheduler side of a RedisQueue, and the futures it hands out.
+
+``submit`` runs the usual ``prepare_call`` on the caller's thread (401s,
+the producer's own cache), then pushes the request to Redis in one script
+call. Outcomes come back on this producer's own list in Redis
+(``reply:<token>``): one listener thread BLPOPs it and resolves the futures,
+outside the producer's lock (done-callbacks may submit). The listener runs
+while results are due and stops when none are; Redis lost makes it retry
+with backoff (outcomes wait in Redis meanwhile), never spin.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import itertools
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import Future, InvalidStateError
+from typing import TYPE_CHECKING, Any, Final
+
+from netstack.distributed.connect import Backoff, is_redis_error, redis_error
+from netstack.distributed.redis_queue import RESULT_TTL
+from netstack.distributed.wire import decode_outcome, encode_request
+from netstack.errors import ABORTED, HttpError
+from netstack.log import log_event
+from netstack.scheduler.admission import check_priority
+from netstack.scheduler.future import RequestFuture, cancel_withdrawn
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from netstack.distributed.redis_queue import RedisQueue
+    from netstack.response import HttpResponse
+    from netstack.scheduler import Scheduler, SchedulerStats
+    from netstack.scheduler.job import Job
+
+__all__ = ["Producer", "RemoteFuture"]
+
+_INFO: Final = logging.INFO
+_WARNING: Final = logging.WARNING
+#: Requests pushed per script call (a batch larger than this is several calls).
+_CHUNK: Final = 1000
+#: Seconds the listener blocks on its list before checking whether to stop.
+_LISTEN: Final = 1.0
+_STOP: Final = b"stop"
+
+_local_ids = itertools.count(1)
+
+
+class RemoteFuture(RequestFuture):
+    """A request queued in Redis: ``request_id`` is its id there.
+
+    ``cancel()`` and ``set_priority()`` act in Redis while the request waits.
+    """
+
+    __slots__ = ("_producer",)
+
+    def __init__(
+        self, producer: Producer, scheduler: Scheduler, priority: int, tag: str | None
+    ) -> None:
+        super().__init__(scheduler, None, 0, priority, tag)
+        self._producer = producer
+
+    def set_priority(self, priority: int) -> None:
+        self._producer.set_priority(self, priority)
+
+    def cancel(self) -> bool:
+        return self._producer.cancel(self)
+
+
+class Producer:
+    """Submits to a RedisQueue and resolves futures from the outcomes workers record."""
+
+    def __init__(self, queue: RedisQueue, scheduler: Scheduler) -> None:
+        self._queue = queue
+        self._ops = queue._ops
+        self._url = queue._url
+        self._scheduler = scheduler
+        self._token = uuid.uuid4().hex
+        self._reply = self._token if queue.want_results else None
+        self._lock = threading.Lock()
+        self._pending: dict[int, RemoteFuture] = {}
+        self._early: dict[int, bytes] = {}  # outcomes that beat their push's reply
+        self._abandoned: set[int] = set()  # aborted locally; their outcome is dropped
+        self._listener: threading.Thread | None = None
+        self._closing = False
+        self._closed = False
+        self._submitted = self._completed = self._failed = 0
+        self._cancelled = self._cache_hits = 0
+
+    # -- submitting ------------------------------------------------------------
+
+    def submit_job(
+        self,
+        job: Job,
+        add_callback: Callable[[Future[Any]], object] | None = None,
+    ) -> RequestFuture:
+        return self.submit_jobs([job], add_callback)[0]
+
+    def submit_jobs(
+        self,
+        jobs: Sequence[Job],
+        add_callback: Callable[[Future[Any]], object] | None = None,
+    ) -> list[RequestFuture]:
+        """Queue prepared jobs; a 401 for any of them leaves nothing queued."""
+        scheduler = self._scheduler
+        futures, pushes = self._encode(jobs, add_callback)
+        if scheduler._shutdown:
+            raise scheduler._shutdown_error()
+        queued = [(f, j) for f, j in zip(futures, jobs, strict=True) if not j.settled]
+        ids: list[int] = []
+        try:
+            for start in range(0, len(pushes), _CHUNK):
+                ids += self._ops.push(pushes[start : start + _CHUNK])
+        except Exception as exc:
+            if is_redis_error(exc):
+                raise redis_error(self._url, "submit failed", exc) from exc
+            raise
+        early = self._register(len(jobs), [f for f, _ in queued], ids)
+        for future, job in zip(futures, jobs, strict=True):
+            if job.settled:
+                self._settle(future, job)
+            elif self._reply is None:
+                future.set_result(None)
+        for future, outcome in early:
+            self._deliver(future, outcome)
+        if queued:
+            log_event(logging.DEBUG, "queued_remote", queue=self._queue.name, requests=len(queued))
+        return list(futures)
+
+    def _register(
+        self, submitted: int, queued: list[RemoteFuture], ids: list[int]
+    ) -> list[tuple[RemoteFuture, bytes]]:
+        """Count and track pushed futures; those whose outcome already came back."""
+        early: list[tuple[RemoteFuture, bytes]] = []
+        with self._lock:
+            self._submitted += submitted
+            for future, request_id in zip(queued, ids, strict=True):
+                future.request_id = request_id
+                if self._reply is None:
+                    self._completed += 1
+                    continue
+                outcome = self._early.pop(request_id, None)
+                if outcome is None:
+                    self._pending[request_id] = future
+                else:
+                    early.append((future, outcome))
+            if self._reply is not None and self._pending:
+                self._ensure_listener()
+        return early
+
+    def _encode(
+        self, jobs: Sequence[Job], add_callback: Callable[[Future[Any]], object] | None
+    ) -> tuple[list[RemoteFuture], list[tuple[str, int, str]]]:
+        """The futures of ``jobs`` and the pushes of those not settled (401s raised here)."""
+        futures: list[RemoteFuture] = []
+        pushes: list[tuple[str, int, str]] = []
+        for job in jobs:
+            priority = check_priority(job.priority)
+            emitter = getattr(job, "_emitter", None)
+            if emitter is not None and getattr(emitter, "_listeners", None):
+                raise HttpError.parameter(
+                    "events: per-request events fire on the worker and cannot travel "
+                    "to a Redis queue; submit without listeners"
+                )
+            future = RemoteFuture(self, self._scheduler, priority, getattr(job, "tag", None))
+            future.request_id = -next(_local_ids)  # until Redis gives it an id
+            if add_callback is not None:
+                future._done_callbacks.append(add_callback)
+            futures.append(future)
+            if not job.settled:
+                options = getattr(job, "options", None)
+                if options is None:
+                    raise HttpError.parameter("job: only requests can be queued in Redis")
+                payload = encode_request(job.url, options, reply=self._reply)
+                pushes.append((job.host_key, priority, payload))
+        return futures, pushes
+
+    def _settle(self, future: RemoteFuture, job: Job) -> None:
+        """A job settled at prepare time (a fresh hit of the producer's cache, a bad URL)."""
+        error = job.settled_error
+        with self._lock:
+            if error is None:
+                self._completed += 1
+                self._cache_hits += int(job.from_cache)
+            else:
+                self._failed += 1
+        if error is None:
+            future.set_result(job.settled_result)
+        else:
+            future.set_exception(error)
+
+    # -- changing queued requests ----------------------------------------------
+
+    def cancel(self, future: RemoteFuture) -> bool:
+        with self._lock:
+            if self._pending.get(future.request_id) is not future:
+                return future.cancelled()
+        try:
+            taken = self._ops.cancel([future.request_id])[0]
+        except Exception as exc:
+            if is_redis_error(exc):
+                raise redis_error(self._url, "cancel failed", exc) from exc
+            raise
+        if not taken:
+            return False
+        with self._lock:
+            self._pending.pop(future.request_id, None)
+            self._cancelled += 1
+        cancel_withdrawn(future)
+        return True
+
+    def set_priority(self, future: RequestFuture, priority: int) -> None:
+        check_priority(priority)
+        if not isinstance(future, RemoteFuture) or future._producer is not self:
+            raise HttpError.parameter("future: not a request of this scheduler")
+        if future.done() or future.request_id <= 0:
+            return
+        try:
+            moved = self._ops.set_priority(future.request_id, priority)
+        except Exception as exc:
+            if is_redis_error(exc):
+                raise redis_error(self._url, "set_priority failed", exc) from exc
+            raise
+        if moved:
+            future._priority = priority
+
+    def abort(self, future: RequestFuture) -> None:
+        """``HttpRequest.destroy()``: cancel if waiting, else fail it now (2300042).
+
+        A worker may still be running it; its outcome is then dropped here.
+        """
+        if not isinstance(future, RemoteFuture) or future.done():
+            return
+        if self.cancel(future):
+            return
+        with self._lock:
+            if self._pending.pop(future.request_id, None) is None:
+                return
+            self._abandoned.add(future.request_id)
+            self._failed += 1
+        with contextlib.suppress(InvalidStateError):
+            future.set_exception(HttpError.of(ABORTED))
+
+    # -- outcomes --------------------------------------------------------------
+
+    def _ensure_listener(self) -> None:
+        """Under the lock: start the listener unless it runs."""
+        thread = self._listener
+        if thread is None or not thread.is_alive():
+            thread = threading.Thread(
+                target=self._listen, name=f"{self._scheduler.name}-redis-results", daemon=True
+            )
+            self._listener = thread
+            thread.start()
+
+    def _listen(self) -> None:
+        backoff = Backoff()
+        while True:
+            with self._lock:
+                if not self._pending or self._closed:
+                    self._listener = None
+                    return
+            try:
+                items = self._ops.results(self._token, _LISTEN)
+            except Exception as exc:  # the listener never dies while results are due
+                if self._closed:
+                    continue
+                delay = backoff.next_delay()
+                if backoff.failures == 1:
+                    log_event(_WARNING, "redis_unavailable", role="producer", error=repr(exc))
+                threading.Event().wait(delay)
+                continue
+            if backoff.failures:
+                log_event(_INFO, "redis_reconnected", role="producer")
+                backoff.reset()
+            for raw in items:
+                if raw != _STOP:
+                    self._on_outcome(raw)
+
+    def _on_outcome(self, raw: bytes) -> None:
+        try:
+            outcome = decode_outcome(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            log_event(_WARNING, "redis_outcome_unreadable", error=repr(exc))
+            return
+        request_id = outcome[0]
+        with self._lock:
+            future = self._pending.pop(request_id, None)
+            if future is None:
+                if request_id in self._abandoned:
+                    self._abandoned.discard(request_id)
+                else:
+                    self._early[request_id] = raw
+                return
+        self._deliver(future, raw, outcome)
+
+    def _deliver(
+        self,
+        future: RemoteFuture,
+        raw: bytes,
+        outcome: tuple[int, HttpResponse | None, HttpError | None] | None = None,
+    ) -> None:
+        _, response, error = decode_outcome(raw) if outcome is None else outcome
+        with self._lock:
+            if error is None:
+                self._completed += 1
+                self._cache_hits += int(response is not None and response.from_cache)
+            else:
+                self._failed += 1
+        try:
+            if error is None:
+                future.set_result(response)
+            else:
+                future.set_exception(error)
+        except InvalidStateError:
+            return
+
+    # -- state -----------------------------------------------------------------
+
+    def stats(self) -> SchedulerStats:
+        """This producer's counters; ``queued`` are in Redis, waiting or running."""
+        from netstack.scheduler import SchedulerStats
+
+        with self._lock:
+            return SchedulerStats(
+                submitted=self._submitted,
+                queued=len(self._pending),
+                running=0,
+                completed=self._completed,
+                failed=self._failed,
+                cancelled=self._cancelled,
+                cache_hits=self._cache_hits,
+            )
+
+    def shutdown(self, wait: bool, cancel_pending: bool) -> None:
+        """Stop: cancel what waits (``cancel_pending``), wait for the rest (``wait``)."""
+        with self._lock:
+            self._closing = True
+            pending = list(self._pending.values())
+        if cancel_pending and pending:
+            for start in range(0, len(pending), _CHUNK):
+                chunk = pending[start : start + _CHUNK]
+                try:
+                    taken = self._ops.cancel([f.request_id for f in chunk])
+                except Exception as exc:
+                    if not is_redis_error(exc):
+                        raise
+                    log_event(_WARNING, "redis_cancel_failed", error=repr(exc))
+                    break
+                for future, was_taken in zip(chunk, taken, strict=True):
+                    if was_taken:
+                        with self._lock:
+                            self._pending.pop(future.request_id, None)
+                            self._cancelled += 1
+                        cancel_withdrawn(future)
+        if not wait:
+            return
+        with self._lock:
+            pending = list(self._pending.values())
+        concurrent.futures.wait(pending)
+        self._queue.close()
+
+    def close(self) -> None:
+        """The queue is closing: fail what is still pending (HttpError 2300042)."""
+        with self._lock:
+            self._closing = self._closed = True
+            pending = list(self._pending.values())
+            self._pending.clear()
+            self._failed += len(pending)
+        self._wake_listener()
+        for future in pending:
+            with contextlib.suppress(InvalidStateError):
+                future.set_exception(
+                    HttpError.of(ABORTED, f"{self._queue!r} was closed before the outcome came")
+                )
+        thread = self._listener
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2 * _LISTEN + 1)
+
+    def _wake_listener(self) -> None:
+        if self._reply is None:
+            return
+        with contextlib.suppress(Exception):
+            key = self._ops.key("reply:" + self._token)
+            self._ops.client.rpush(key, _STOP)
+            self._ops.client.expire(key, RESULT_TTL)

@@ -1,0 +1,244 @@
+"""The wire format: requests and outcomes as JSON, never pickle.
+
+A request travels as one JSON object::
+
+    {"v": 1, "url": "https://host/a", "options": {...}, "tag": "crawl",
+     "reply": "<producer token>" | null, "submitted": 1718000000.0}
+
+``options`` holds the options that differ from the defaults, by snake_case
+name, in the form ``resolve_options`` accepts back: enums by value, value
+types (``ClientCert``, ``HttpProxy``, ``RetryPolicy`` ...) as mappings,
+bytes as ``{"__bytes__": "<base64>"}`` (the format ``shutdown(persist=...)``
+writes). Priority, request id and attempt live beside it in Redis, so that
+``set_priority`` never rewrites it. Anything else (a callback, an open file,
+a generator) cannot travel: :func:`encode_request` raises HttpError 401
+saying so. Paths (``ca_path``, ``client_cert``, a multipart ``file_path``)
+travel as text: they are opened on the worker's machine.
+
+An outcome travels as ``{"id": 7, "response": {...}}`` or
+``{"id": 7, "error": {"code": ..., "message": ..., "detail": ...}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import json
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+from urllib3 import HTTPHeaderDict
+
+from netstack.errors import MESSAGES, UNKNOWN, HttpError
+from netstack.options import DEFAULT_OPTIONS, HttpDataType, HttpRequestOptions
+from netstack.response import HttpResponse, PerformanceTiming
+
+__all__ = [
+    "VERSION",
+    "WireRequest",
+    "decode_outcome",
+    "decode_request",
+    "encode_error",
+    "encode_request",
+    "encode_response",
+]
+
+VERSION: Final = 1
+
+#: Fields kept beside the payload in Redis (priority) or copied out of it (tag).
+_BESIDE: Final = frozenset({"priority", "tag"})
+
+
+class _CannotTravel(TypeError):
+    pass
+
+
+def _encode(value: object, where: str) -> object:
+    """A JSON-safe form of an option value; _CannotTravel for anything else."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"__bytes__": base64.b64encode(bytes(value)).decode("ascii")}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _encode(getattr(value, f.name), f"{where}.{f.name}")
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) != f.default
+        }
+    if isinstance(value, Mapping):
+        return {str(k): _encode(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, frozenset | set):
+        return sorted((_encode(v, where) for v in value), key=repr)
+    if isinstance(value, list | tuple):
+        return [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise _CannotTravel(f"{where}: a {type(value).__name__} cannot travel to a Redis queue")
+
+
+def _decode(value: object) -> object:
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get("__bytes__"), str):
+            return base64.b64decode(value["__bytes__"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def encode_request(url: str, options: HttpRequestOptions, *, reply: str | None) -> str:
+    """The JSON payload of a validated request; HttpError 401 if an option cannot travel.
+
+    ``reply`` is the producer's token (its results list), None to drop the result.
+    """
+    encoded: dict[str, object] = {}
+    try:
+        for f in dataclasses.fields(options):
+            value = getattr(options, f.name)
+            if f.name in _BESIDE or value == getattr(DEFAULT_OPTIONS, f.name):
+                continue
+            encoded[f.name] = _encode(value, f.name)
+    except _CannotTravel as exc:
+        raise HttpError.parameter(
+            f"{exc}: requests travel as JSON; give data (str, bytes, mappings), not objects"
+        ) from None
+    return json.dumps(
+        {
+            "v": VERSION,
+            "url": url,
+            "options": encoded,
+            "tag": options.tag,
+            "reply": reply,
+            "submitted": time.time(),
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WireRequest:
+    """A request as a worker reads it back."""
+
+    url: str
+    #: An options mapping for ``resolve_options`` (priority and tag included).
+    options: dict[str, Any]
+    reply: str | None
+    submitted: float
+
+
+def decode_request(payload: str | bytes, priority: int) -> WireRequest:
+    """Parse a payload; ValueError if it is not one (a foreign or newer writer)."""
+    data = json.loads(payload)
+    if (
+        not isinstance(data, dict)
+        or data.get("v") != VERSION
+        or not isinstance(data.get("url"), str)
+    ):
+        raise ValueError(f"not a netstack request payload (version {VERSION})")
+    options = _decode(data.get("options") or {})
+    if not isinstance(options, dict):
+        raise ValueError("malformed options")
+    options["priority"] = priority
+    if data.get("tag") is not None:
+        options["tag"] = data["tag"]
+    reply = data.get("reply")
+    return WireRequest(
+        data["url"],
+        options,
+        reply if isinstance(reply, str) and reply else None,
+        float(data.get("submitted") or 0.0),
+    )
+
+
+# -- outcomes --------------------------------------------------------------------
+
+
+def encode_response(request_id: int, response: HttpResponse) -> str:
+    """An answered request as JSON: status, headers, cookies, timings, the body."""
+    result = response.result
+    body: dict[str, object]
+    if isinstance(result, bytes | bytearray):
+        body = {"base64": base64.b64encode(bytes(result)).decode("ascii")}
+    elif response.result_type is HttpDataType.OBJECT:
+        body = {"object": result}
+    else:
+        body = {"text": result}
+    header = response.header
+    pairs = list(header.iteritems()) if isinstance(header, HTTPHeaderDict) else list(header.items())
+    return json.dumps(
+        {
+            "id": request_id,
+            "response": {
+                "code": int(response.response_code),
+                "result_type": int(response.result_type),
+                "body": body,
+                "header": pairs,
+                "cookies": response.cookies,
+                "timing": dataclasses.asdict(response.performance_timing),
+                "url": response.url,
+                "from_cache": response.from_cache,
+                "attempts": response.attempts,
+            },
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def encode_error(request_id: int, error: BaseException) -> str:
+    """A failed request as JSON (any exception becomes an HttpError)."""
+    if not isinstance(error, HttpError):
+        error = HttpError.of(UNKNOWN, repr(error))
+    return json.dumps(
+        {
+            "id": request_id,
+            "error": {"code": error.code, "message": error.message, "detail": error.detail},
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def decode_outcome(payload: str | bytes) -> tuple[int, HttpResponse | None, HttpError | None]:
+    """``(request id, response, error)``; ValueError if malformed."""
+    data = json.loads(payload)
+    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+        raise ValueError("not a netstack outcome")
+    request_id: int = data["id"]
+    error = data.get("error")
+    if isinstance(error, dict):
+        code = int(error.get("code", UNKNOWN))
+        detail = str(error.get("detail") or "")
+        exc = HttpError.of(code, detail)
+        message = error.get("message")
+        if isinstance(message, str) and message != MESSAGES.get(code):
+            exc.message = message  # a 401's message names the field
+            exc.args = (code, message, detail)
+        return request_id, None, exc
+    r = data["response"]
+    body = r["body"]
+    result: Any
+    if "base64" in body:
+        result = base64.b64decode(body["base64"])
+    elif "object" in body:
+        result = body["object"]
+    else:
+        result = body["text"]
+    return (
+        request_id,
+        HttpResponse(
+            result=result,
+            result_type=HttpDataType(r["result_type"]),
+            response_code=int(r["code"]),
+            header=HTTPHeaderDict([tuple(p) for p in r["header"]]),
+            cookies=r.get("cookies", ""),
+            performance_timing=PerformanceTiming(**r.get("timing", {})),
+            url=r.get("url", ""),
+            from_cache=bool(r.get("from_cache")),
+            attempts=int(r.get("attempts", 1)),
+        ),
+        None,
+    )

@@ -1,0 +1,128 @@
+"""The wire format: requests and outcomes round-trip through JSON; what cannot travel is a 401."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from urllib3 import HTTPHeaderDict
+
+from netstack import (
+    HttpDataType,
+    HttpError,
+    HttpProxy,
+    HttpRequestOptions,
+    HttpResponse,
+    PerformanceTiming,
+    RequestMethod,
+    RetryPolicy,
+)
+from netstack.distributed.wire import (
+    decode_outcome,
+    decode_request,
+    encode_error,
+    encode_request,
+    encode_response,
+)
+from netstack.errors import HttpTimeoutError
+from netstack.options import resolve_options
+
+
+def test_request_options_survive_the_round_trip() -> None:
+    options = resolve_options(
+        {
+            "method": "POST",
+            "extraData": b"\x00\xffraw",
+            "header": {"X-A": "1"},
+            "readTimeout": 5000,
+            "usingProxy": HttpProxy("proxy", 3128, ("*.local",)),
+            "retry": RetryPolicy(attempts=3, statuses={503}),
+            "priority": 7,
+            "tag": "crawl",
+        }
+    )
+    payload = encode_request("http://h/a", options, reply="tok")
+    request = decode_request(payload, priority=9)
+    assert request.url == "http://h/a"
+    assert request.reply == "tok"
+    again = resolve_options(request.options)
+    expected = HttpRequestOptions(**{**vars(options), "priority": 9})
+    assert expected == again
+
+
+def test_defaults_are_not_sent() -> None:
+    payload = json.loads(encode_request("http://h/", resolve_options(None), reply=None))
+    assert payload["options"] == {}
+    assert payload["reply"] is None
+
+
+def test_an_option_that_cannot_travel_is_a_401_naming_it() -> None:
+    options = resolve_options({"method": "POST", "extraData": {"when": object()}})
+    with pytest.raises(HttpError) as caught:
+        encode_request("http://h/", options, reply=None)
+    assert caught.value.code == 401
+    assert "extra_data.when" in str(caught.value)
+    assert "cannot travel" in str(caught.value)
+
+
+def test_a_foreign_payload_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a netstack request"):
+        decode_request(b'{"v": 99, "url": "http://h/"}', 1)
+
+
+@pytest.mark.parametrize(
+    ("result", "result_type"),
+    [
+        ("text é", HttpDataType.STRING),
+        (b"\x00\x01bytes", HttpDataType.ARRAY_BUFFER),
+        ({"a": [1, 2]}, HttpDataType.OBJECT),
+    ],
+)
+def test_a_response_survives_the_round_trip(result: object, result_type: HttpDataType) -> None:
+    header = HTTPHeaderDict([("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("X", "y")])
+    response = HttpResponse(
+        result=result,
+        result_type=result_type,
+        response_code=203,
+        header=header,
+        cookies="a=1\nb=2",
+        performance_timing=PerformanceTiming(total_timing=12.5, dns_timing=1.0),
+        url="http://h/final",
+        from_cache=True,
+        attempts=2,
+    )
+    request_id, decoded, error = decode_outcome(encode_response(42, response))
+    assert (request_id, error) == (42, None)
+    assert decoded is not None
+    assert response.result == decoded.result
+    assert response.result_type == decoded.result_type
+    assert decoded.header.getlist("set-cookie") == ["a=1", "b=2"]  # type: ignore[attr-defined]
+    assert decoded.header["x"] == "y"
+    assert (
+        decoded.response_code,
+        decoded.cookies,
+        decoded.url,
+        decoded.from_cache,
+        decoded.attempts,
+    ) == (203, "a=1\nb=2", "http://h/final", True, 2)
+    assert response.performance_timing == decoded.performance_timing
+
+
+def test_an_error_keeps_its_code_message_and_leaf_class() -> None:
+    _, _, timeout = decode_outcome(encode_error(1, HttpError.of(2300028, "read timed out")))
+    assert isinstance(timeout, HttpTimeoutError)
+    assert (timeout.code, timeout.detail) == (2300028, "read timed out")
+    _, _, parameter = decode_outcome(encode_error(2, HttpError.parameter("url: bad")))
+    assert parameter is not None
+    assert parameter.code == 401
+    assert parameter.message.endswith("url: bad")
+    _, _, other = decode_outcome(encode_error(3, RuntimeError("boom")))
+    assert other is not None
+    assert other.code == 2300999
+    assert "boom" in str(other)
+
+
+def test_methods_travel_by_value() -> None:
+    options = resolve_options({"method": RequestMethod.PUT})
+    request = decode_request(encode_request("http://h/", options, reply=None), 1)
+    assert request.options["method"] == "PUT"
