@@ -59,6 +59,7 @@ class Call:
         "_target",
         "_transport",
         "attempts",
+        "cache_miss",
         "from_cache",
         "host_key",
         "priority",
@@ -87,6 +88,7 @@ class Call:
         self.settled_result: object = None
         self.settled_error: BaseException | None = None
         self.from_cache = False
+        self.cache_miss = False
         self._target = target
         self._options = options
         self._emitter = emitter
@@ -285,6 +287,7 @@ def _consult_cache(call: Call, store: HttpResponseCache) -> None:
             _response(cached.status, answer, cached.body, options, timing, url, call.from_cache)
         )
         return
+    call.cache_miss = True
     if not call._stream:
         headers.update(lookup.conditional_headers)
         call._cache, call._lookup = store, lookup

@@ -126,3 +126,14 @@ def test_hits_and_misses_are_counted(origin: Origin, scheduler: Scheduler) -> No
     fetch(scheduler, f"{origin.url}/validated")
     stats = cache.stats()
     assert (stats.hits, stats.misses, stats.revalidated) == (2, 3, 1)
+
+
+def test_scheduler_stats_count_cache_hits_and_misses(origin: Origin, scheduler: Scheduler) -> None:
+    for _ in range(3):
+        fetch(scheduler, f"{origin.url}/fresh")  # miss, then two fresh hits
+    fetch(scheduler, f"{origin.url}/validated")  # miss
+    fetch(scheduler, f"{origin.url}/validated")  # stale: revalidated over the network
+    fetch(scheduler, f"{origin.url}/fresh", {"usingCache": False})  # not consulted
+    stats = scheduler.stats()
+    assert (stats.cache_hits, stats.cache_misses) == (2, 3)
+    assert stats.completed == stats.submitted == 6

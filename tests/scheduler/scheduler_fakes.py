@@ -13,6 +13,7 @@ class FakeJob:
 
     __slots__ = (
         "aborted",
+        "cache_miss",
         "error",
         "from_cache",
         "gate",
@@ -48,6 +49,7 @@ class FakeJob:
         self.settled_result: object = None
         self.settled_error: BaseException | None = None
         self.from_cache = False
+        self.cache_miss = False
         self.gate = gate
         self.result = result if result is not None else name
         self.error = error
@@ -77,6 +79,7 @@ class MinimalJob:
     """The smallest realistic job, for the memory budget."""
 
     __slots__ = (
+        "cache_miss",
         "from_cache",
         "host_key",
         "priority",
@@ -94,6 +97,7 @@ class MinimalJob:
         self.settled_result: object = None
         self.settled_error: BaseException | None = None
         self.from_cache = False
+        self.cache_miss = False
 
     def run(self) -> object:
         return None

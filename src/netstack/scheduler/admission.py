@@ -155,6 +155,7 @@ class Admission(Withdrawals):
             base = 0 if aging is None else aging.base(time.monotonic())
             future._entry = queue.push(future, job.host_key, priority, base)
             self._submitted += 1
+            self._cache_misses += job.cache_miss
             if tag is not None:
                 self._tags.add(tag, future)
             stranded = self._wake_or_spawn()

@@ -34,6 +34,8 @@ class Job(Protocol):
     settled_error: BaseException | None
     #: True when the job was answered from the cache (counted in cache_hits).
     from_cache: bool
+    #: True when the job consulted a cache that could not answer it (cache_misses).
+    cache_miss: bool
 
     def run(self) -> object:
         """Run on a worker thread; return the result or raise (an HttpError)."""

@@ -87,6 +87,7 @@ class WorkerPool:
         self._failed = 0
         self._cancelled = 0
         self._cache_hits = 0
+        self._cache_misses = 0
         # Features (the Scheduler sets them): None / empty costs one test per request.
         self._retry: RetryPolicy | None = None
         self._pacer: Pacer | None = None

@@ -84,6 +84,9 @@ class SchedulerStats:
     cancelled: int
     cache_hits: int
     retrying: int = 0
+    #: Requests that consulted a response cache and went to the network
+    #: (a miss, or a stale entry revalidated).
+    cache_misses: int = 0
     tags: Mapping[str, TagStats] = field(default_factory=dict)
 
 
@@ -356,6 +359,7 @@ class Scheduler(Admission):
                 failed=self._failed,
                 cancelled=self._cancelled,
                 cache_hits=self._cache_hits,
+                cache_misses=self._cache_misses,
                 retrying=self._backing_off,
                 tags=self._tags.snapshot() if self._tags else {},
             )
