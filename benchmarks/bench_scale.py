@@ -43,6 +43,7 @@ class _Job:
     """A job that does nothing (or waits on a gate): dispatch cost only."""
 
     __slots__ = (
+        "cache_miss",
         "from_cache",
         "gate",
         "host_key",
@@ -61,6 +62,7 @@ class _Job:
         self.settled_result: object = None
         self.settled_error: BaseException | None = None
         self.from_cache = False
+        self.cache_miss = False
         self.gate = gate
 
     def run(self) -> object:
