@@ -400,6 +400,10 @@ def _loop(
     save = batch.save_dir is not None
     for event in _events(events, interrupts, 0):
         if interrupts.count:
+            # A completion taken off the queue just as Ctrl-C came must still be
+            # written: dropped here, _drain would wait for it forever.
+            if event is not None and event[0] == _DONE:
+                _done(batch, reader, *event[1])
             return EXIT_INTERRUPTED
         if event is None:
             continue
