@@ -132,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "batch":
             from netstack.cli import batch, enqueue
 
+            if args.redis and args.state:
+                print("netstack: --state does not apply with --redis", file=sys.stderr)
+                return 2
             return enqueue.run(args) if args.redis else batch.run(args)
         if args.command == "worker":
             from netstack.cli import worker
