@@ -18,8 +18,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from netstack.errors import HOST_NOT_ALLOWED, UNKNOWN, HttpError
-from netstack.log import enabled, log_event
-from netstack.scheduler.future import RequestFuture
+from netstack.scheduler.future import RequestFuture, log_request
 from netstack.scheduler.tags import COMPLETED, FAILED
 from netstack.scheduler.withdraw import Withdrawals
 
@@ -101,18 +100,11 @@ class Admission(Withdrawals):
             self._submitted += len(queued)
         if stranded:
             self._fail_stranded(stranded)
-        debug = enabled(_DEBUG)
         for future, job in zip(futures, jobs, strict=True):
             if job.settled:
                 self._settle(future, job)
-            elif debug:
-                log_event(
-                    _DEBUG,
-                    "queued",
-                    request_id=future.request_id,
-                    url=job.url,
-                    priority=future._priority,
-                )
+            else:
+                log_request(_DEBUG, "queued", future, job)
         return futures
 
     def _submit_job(
@@ -161,10 +153,7 @@ class Admission(Withdrawals):
             stranded = self._wake_or_spawn()
         if stranded:
             self._fail_stranded(stranded)
-        if enabled(_DEBUG):
-            log_event(
-                _DEBUG, "queued", request_id=future.request_id, url=job.url, priority=priority
-            )
+        log_request(_DEBUG, "queued", future, job)
         return future
 
     def _admit(self, job: Job) -> None:
@@ -214,14 +203,8 @@ class Admission(Withdrawals):
             self._end(future, COMPLETED if error is None else FAILED)
         if error is None:
             future.set_result(job.settled_result)
-            if job.from_cache and enabled(_DEBUG):
-                log_event(
-                    _DEBUG,
-                    "cache_hit",
-                    request_id=future.request_id,
-                    url=job.url,
-                    priority=future.priority,
-                )
+            if job.from_cache:
+                log_request(_DEBUG, "cache_hit", future, job)
         else:
             future.set_exception(error)
             self._log_failed(future, job, error)

@@ -17,6 +17,8 @@ from concurrent.futures import Future
 from concurrent.futures._base import PENDING
 from typing import TYPE_CHECKING, Any
 
+from netstack.log import enabled, log_event
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -157,3 +159,16 @@ def cancel_withdrawn(future: Future[Any]) -> None:
     """
     Future.cancel(future)
     future.set_running_or_notify_cancel()
+
+
+def log_request(level: int, event: str, future: RequestFuture, job: Job, **extra: object) -> None:
+    """One state change of a request, with the fields every such event carries."""
+    if enabled(level):
+        log_event(
+            level,
+            event,
+            request_id=future.request_id,
+            url=job.url,
+            priority=future._priority,
+            **extra,
+        )

@@ -35,7 +35,7 @@ from concurrent.futures._base import RUNNING as FUTURE_RUNNING
 from typing import TYPE_CHECKING, Any
 
 from netstack.errors import UNKNOWN, HttpError
-from netstack.log import enabled, log_event
+from netstack.log import enabled
 from netstack.scheduler.future import ABORTED as PHASE_ABORTED
 from netstack.scheduler.future import (
     BACKOFF,
@@ -44,6 +44,7 @@ from netstack.scheduler.future import (
     RUNNING,
     WAITING,
     RequestFuture,
+    log_request,
 )
 from netstack.scheduler.queue import HostQueue
 from netstack.scheduler.tags import CANCELLED, COMPLETED, FAILED, TagIndex
@@ -218,14 +219,7 @@ class WorkerPool:
         host = job.host_key
         if not self._mark_running(future, host):
             return
-        if enabled(_DEBUG):
-            log_event(
-                _DEBUG,
-                "started",
-                request_id=future.request_id,
-                url=job.url,
-                priority=future.priority,
-            )
+        log_request(_DEBUG, "started", future, job)
         result: object = None
         error: BaseException | None = None
         try:
@@ -250,12 +244,11 @@ class WorkerPool:
         if dropped:
             return
         if retry is not None:
-            log_event(
+            log_request(
                 _INFO,
                 "retry_scheduled",
-                request_id=future.request_id,
-                url=job.url,
-                priority=future.priority,
+                future,
+                job,
                 attempt=getattr(job, "attempts", 1),
                 delay=round(retry[0], 3),
                 reason=retry[1],
@@ -354,15 +347,8 @@ class WorkerPool:
             return
         if error is not None:
             self._log_failed(future, job, error)
-        elif enabled(_DEBUG):
-            log_event(
-                _DEBUG,
-                "finished",
-                request_id=future.request_id,
-                url=job.url,
-                priority=future.priority,
-                attempts=getattr(job, "attempts", 1),
-            )
+        elif enabled(_DEBUG):  # guarded: the extra field is not built when logging is off
+            log_request(_DEBUG, "finished", future, job, attempts=getattr(job, "attempts", 1))
 
     def _release(self, host: str) -> None:
         """Under the lock: a request left its worker; free its host slot."""
@@ -393,16 +379,9 @@ class WorkerPool:
         future._job = None
 
     def _log_failed(self, future: RequestFuture, job: Job, error: BaseException) -> None:
-        if enabled(_INFO):
-            log_event(
-                _INFO,
-                "failed",
-                request_id=future.request_id,
-                url=job.url,
-                priority=future.priority,
-                attempts=getattr(job, "attempts", 1),
-                error=repr(error),
-            )
+        log_request(
+            _INFO, "failed", future, job, attempts=getattr(job, "attempts", 1), error=repr(error)
+        )
 
 
 # -- interpreter exit ------------------------------------------------------------
