@@ -84,6 +84,7 @@ def test_stream_event_order_and_contents(origin: str, scheduler: Scheduler, path
     code, recorder, order = stream(scheduler, origin + path)
     expected_size = 350000 if "chunked" in path else 300000
     assert code == 200
+    assert code is netstack.ResponseCode.OK  # resolves to the ResponseCode member
     assert recorder.body() == pattern(expected_size)
     names = [name for name, _ in recorder.events]
     assert names[0] == "headersReceive"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import netstack
-from netstack import HttpDataType, HttpError, HttpResponse, Scheduler
+from netstack import HttpDataType, HttpError, HttpResponse, ResponseCode, Scheduler
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -120,7 +120,10 @@ def test_response_headers_are_case_insensitive(httpbin: Any, scheduler: Schedule
 
 def test_status_codes_are_responses_not_errors(httpbin: Any, scheduler: Scheduler) -> None:
     for code in (201, 204, 404, 418, 500, 503):
-        assert fetch(scheduler, f"{httpbin.url}/status/{code}").response_code == code
+        response_code = fetch(scheduler, f"{httpbin.url}/status/{code}").response_code
+        assert response_code == code
+        # DESIGN §2: a ResponseCode member where one exists (418 has none).
+        assert isinstance(response_code, ResponseCode) is (code != 418)
 
 
 def test_redirects_are_followed_and_url_is_final(httpbin: Any, scheduler: Scheduler) -> None:

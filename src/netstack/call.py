@@ -23,7 +23,15 @@ from netstack.events import EventEmitter
 from netstack.options import HttpRequestOptions, OptionsInput, resolve_options
 from netstack.prepare import Target, build_headers, check_url, encode_body, parse_target
 from netstack.prepare import request_url as _request_url
-from netstack.response import HttpResponse, PerformanceTiming, decode_result, join_cookies
+from netstack.response import (
+    HttpResponse,
+    PerformanceTiming,
+    decode_result,
+    join_cookies,
+    response_code,
+    response_of,
+    timing_of,
+)
 from netstack.transport import AbortSignal, PreparedRequest, Transport, TransportResponse
 
 if TYPE_CHECKING:
@@ -147,7 +155,7 @@ class Call:
         if self._stream:
             if self._emitter is not None:
                 self._emitter.end()
-            return response.status
+            return response_code(response.status)
         return self._respond(prepared, response, request_time, run_started)
 
     def _prepare(self) -> PreparedRequest:
@@ -194,18 +202,19 @@ class Call:
                 status, body, from_cache = cached.status, cached.body, True
                 headers = _header_dict(cached.headers)
         t = response.timings
-        timing = PerformanceTiming(
-            dns_timing=t.dns,
-            tcp_timing=t.tcp,
-            tls_timing=t.tls,
-            first_send_timing=t.first_send,
-            first_receive_timing=t.first_receive,
-            total_finish_timing=t.total_finish,
-            redirect_timing=t.redirect,
-            response_header_timing=t.response_header,
-            response_body_timing=t.response_body,
-            total_timing=_ms(prepared.started, time.perf_counter()),
-            queue_timing=_ms(prepared.started, run_started),
+        started = prepared.started
+        timing = timing_of(
+            t.dns,
+            t.tcp,
+            t.tls,
+            t.first_send,
+            t.first_receive,
+            t.total_finish,
+            t.redirect,
+            t.response_header,
+            t.response_body,
+            (time.perf_counter() - started) * 1000.0,
+            (run_started - started) * 1000.0,
         )
         return _response(
             status, headers, body, self._options, timing, response.url, from_cache, self.attempts
@@ -223,16 +232,9 @@ def _response(
     attempts: int = 1,
 ) -> HttpResponse:
     result, result_type = decode_result(body, headers.get("content-type"), options.expect_data_type)
-    return HttpResponse(
-        result=result,
-        result_type=result_type,
-        response_code=status,
-        header=headers,
-        cookies=join_cookies(headers),
-        performance_timing=timing,
-        url=url,
-        from_cache=from_cache,
-        attempts=attempts,
+    cookies = join_cookies(headers)
+    return response_of(
+        result, result_type, status, headers, cookies, timing, url, from_cache, attempts
     )
 
 
@@ -279,7 +281,7 @@ def _consult_cache(call: Call, store: HttpResponseCache) -> None:
                     emitter.data(cached.body)
                     emitter.receive_progress(len(cached.body), len(cached.body))
                 emitter.end()
-            call.settle(cached.status)
+            call.settle(response_code(cached.status))
             return
         elapsed = _ms(call._started, time.perf_counter())
         timing = PerformanceTiming(total_timing=elapsed, total_finish_timing=elapsed)

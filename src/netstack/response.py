@@ -17,7 +17,11 @@ from typing import Any
 
 from urllib3 import HTTPHeaderDict
 
-from netstack.options import HttpDataType
+from netstack.options import HttpDataType, ResponseCode
+
+_CODES: dict[int, int] = {code.value: code for code in ResponseCode}
+_new = object.__new__
+_install = object.__setattr__
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,6 +66,83 @@ class HttpResponse:
     attempts: int = 1
 
 
+def response_code(status: int) -> int:
+    """``status`` as its :class:`ResponseCode` member where one exists, else the int."""
+    return _CODES.get(status, status)
+
+
+def timing_of(
+    dns: float,
+    tcp: float,
+    tls: float,
+    first_send: float,
+    first_receive: float,
+    total_finish: float,
+    redirect: float,
+    response_header: float,
+    response_body: float,
+    total: float,
+    queue: float,
+) -> PerformanceTiming:
+    """A PerformanceTiming with every field given, built without the dataclass ``__init__``.
+
+    A frozen dataclass's ``__init__`` stores each field through
+    ``object.__setattr__``; on the per-request path that cost more than the
+    rest of the response. Every field is set here, so the instance dict is
+    installed in one step; the object is the same (equal, frozen) either way.
+    """
+    timing = _new(PerformanceTiming)
+    _install(
+        timing,
+        "__dict__",
+        {
+            "dns_timing": dns,
+            "tcp_timing": tcp,
+            "tls_timing": tls,
+            "first_send_timing": first_send,
+            "first_receive_timing": first_receive,
+            "total_finish_timing": total_finish,
+            "redirect_timing": redirect,
+            "response_header_timing": response_header,
+            "response_body_timing": response_body,
+            "total_timing": total,
+            "queue_timing": queue,
+        },
+    )
+    return timing
+
+
+def response_of(
+    result: str | bytes | Any,
+    result_type: HttpDataType,
+    status: int,
+    header: Mapping[str, str],
+    cookies: str,
+    timing: PerformanceTiming,
+    url: str,
+    from_cache: bool,
+    attempts: int,
+) -> HttpResponse:
+    """An HttpResponse with every field given (see :func:`timing_of` for why not ``__init__``)."""
+    response = _new(HttpResponse)
+    _install(
+        response,
+        "__dict__",
+        {
+            "result": result,
+            "result_type": result_type,
+            "response_code": _CODES.get(status, status),
+            "header": header,
+            "cookies": cookies,
+            "performance_timing": timing,
+            "url": url,
+            "from_cache": from_cache,
+            "attempts": attempts,
+        },
+    )
+    return response
+
+
 @functools.lru_cache(maxsize=256)
 def _media_type(content_type: str | None) -> tuple[str, str | None]:
     """(lower-cased media type, charset) of a Content-Type; responses reuse few values."""
@@ -102,5 +183,7 @@ def decode_result(
 
 
 def join_cookies(headers: HTTPHeaderDict) -> str:
-    """The raw Set-Cookie values, one per line."""
+    """The raw Set-Cookie values, one per line ("" if none)."""
+    if "set-cookie" not in headers:  # the common case; cheaper than getlist
+        return ""
     return "\n".join(headers.getlist("set-cookie"))

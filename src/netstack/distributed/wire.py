@@ -33,7 +33,7 @@ from urllib3 import HTTPHeaderDict
 
 from netstack.errors import MESSAGES, UNKNOWN, HttpError
 from netstack.options import DEFAULT_OPTIONS, HttpDataType, HttpRequestOptions
-from netstack.response import HttpResponse, PerformanceTiming
+from netstack.response import HttpResponse, PerformanceTiming, response_code
 
 __all__ = [
     "VERSION",
@@ -232,7 +232,7 @@ def decode_outcome(payload: str | bytes) -> tuple[int, HttpResponse | None, Http
         HttpResponse(
             result=result,
             result_type=HttpDataType(r["result_type"]),
-            response_code=int(r["code"]),
+            response_code=response_code(int(r["code"])),
             header=HTTPHeaderDict([tuple(p) for p in r["header"]]),
             cookies=r.get("cookies", ""),
             performance_timing=PerformanceTiming(**r.get("timing", {})),
