@@ -10,6 +10,7 @@ import pytest
 
 from netstack.errors import HttpError
 from netstack.scheduler import RequestFuture
+from netstack.scheduler.future import _read_condition
 
 
 def test_sets_exactly_the_attributes_future_init_sets() -> None:
@@ -32,13 +33,19 @@ def test_sets_exactly_the_attributes_future_init_sets() -> None:
 
 def test_condition_is_created_on_first_use_only() -> None:
     future = RequestFuture()
-    assert future._cond is None
+    created = _read_condition  # the slot itself, without the lazy fallback
+    with pytest.raises(AttributeError):
+        created(future)
     repr(future)
     future.priority  # noqa: B018
-    assert future._cond is None
+    with pytest.raises(AttributeError):
+        created(future)
     future.set_result(1)
-    assert isinstance(future._cond, threading.Condition)
+    assert isinstance(created(future), threading.Condition)
+    assert future._condition is created(future)
     assert future.result() == 1
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        future.missing  # noqa: B018  # other names still raise
 
 
 @pytest.mark.timeout(30)

@@ -4,7 +4,10 @@ Memory matters here: queues of 10^5-10^6 requests are normal. A plain Future
 costs about 1.6 KB, most of it the ``threading.Condition`` (and its RLock)
 built by ``Future.__init__``. A RequestFuture does not call that ``__init__``:
 it sets the same attributes itself, in ``__slots__``, and builds the Condition
-on first access, which for a queued request is when a worker starts it.
+on first access, which for a queued request is when a worker starts it. The
+Condition lives in a slot that stays unset until then: the first read falls
+through to ``__getattr__``, which creates it; every later read is a plain
+slot read (``Future`` reads it on each state change, so no property).
 Every state change still goes through the standard ``Future`` methods, so
 ``concurrent.futures.wait``, ``as_completed`` and ``asyncio.wrap_future`` see
 and wake up on it as on any Future.
@@ -51,7 +54,7 @@ class RequestFuture(Future[Any]):
     # The first five are the attributes Future.__init__ sets (CPython 3.10-3.13);
     # as slots they need no per-instance dict.
     __slots__ = (
-        "_cond",
+        "_condition",
         "_done_callbacks",
         "_entry",
         "_exception",
@@ -67,6 +70,7 @@ class RequestFuture(Future[Any]):
     )
 
     _done_callbacks: list[Callable[[Future[Any]], object]]
+    _condition: threading.Condition  # unset until first read: see __getattr__
 
     def __init__(
         self,
@@ -77,7 +81,6 @@ class RequestFuture(Future[Any]):
         tag: str | None = None,
     ) -> None:
         # Future.__init__ is deliberately not called: see the module docstring.
-        self._cond: threading.Condition | None = None
         self._state = PENDING
         self._result = None
         self._exception = None
@@ -92,20 +95,16 @@ class RequestFuture(Future[Any]):
         #: Unique in the process; the ``request_id`` of this request's log events.
         self.request_id = request_id
 
-    @property
-    def _condition(self) -> threading.Condition:
-        """The Future's Condition, created on first use (thread-safe)."""
-        cond = self._cond
-        if cond is None:
-            with _CONDITION_LOCK:
-                cond = self._cond
-                if cond is None:
-                    cond = self._cond = threading.Condition()
-        return cond
-
-    @_condition.setter
-    def _condition(self, value: threading.Condition) -> None:
-        self._cond = value
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for an unset slot: create the Condition on its first read."""
+        if name != "_condition":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        with _CONDITION_LOCK:
+            try:
+                return _read_condition(self)  # another thread created it meanwhile
+            except AttributeError:
+                cond = self._condition = threading.Condition()
+                return cond
 
     @property
     def priority(self) -> int:
@@ -146,6 +145,12 @@ class RequestFuture(Future[Any]):
 
     def __repr__(self) -> str:
         return f"<RequestFuture #{self.request_id} priority={self._priority} state={self._state}>"
+
+
+#: The slot's own reader: raises AttributeError while unset, never calls ``__getattr__``.
+_read_condition: Callable[[RequestFuture], threading.Condition] = vars(RequestFuture)[
+    "_condition"
+].__get__
 
 
 def cancel_withdrawn(future: Future[Any]) -> None:
