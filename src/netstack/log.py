@@ -20,9 +20,9 @@ _stdlib: Final = logging.getLogger("netstack")
 logger: Final[Any] = structlog.wrap_logger(_stdlib, wrapper_class=structlog.stdlib.BoundLogger)
 
 
-def enabled(level: int) -> bool:
-    """Whether ``level`` would be emitted (cached by the logging module)."""
-    return _stdlib.isEnabledFor(level)
+#: ``enabled(level)``: whether ``level`` would be emitted (cached by the logging
+#: module). The logger's own bound method, so a hot-path check is one call.
+enabled: Final = _stdlib.isEnabledFor
 
 
 def log_event(level: int, event: str, **fields: object) -> None:

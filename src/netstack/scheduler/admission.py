@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from netstack.errors import HOST_NOT_ALLOWED, UNKNOWN, HttpError
+from netstack.log import enabled
 from netstack.scheduler.future import RequestFuture, log_request
 from netstack.scheduler.tags import COMPLETED, FAILED
 from netstack.scheduler.withdraw import Withdrawals
@@ -153,7 +154,8 @@ class Admission(Withdrawals):
             stranded = self._wake_or_spawn()
         if stranded:
             self._fail_stranded(stranded)
-        log_request(_DEBUG, "queued", future, job)
+        if enabled(_DEBUG):  # checked here: the per-request path skips the helper's call
+            log_request(_DEBUG, "queued", future, job)
         return future
 
     def _admit(self, job: Job) -> None:

@@ -219,7 +219,8 @@ class WorkerPool:
         host = job.host_key
         if not self._mark_running(future, host):
             return
-        log_request(_DEBUG, "started", future, job)
+        if enabled(_DEBUG):  # checked here: the per-request path skips the helper's call
+            log_request(_DEBUG, "started", future, job)
         result: object = None
         error: BaseException | None = None
         try:
