@@ -27,6 +27,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -38,7 +39,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util.connection import allowed_gai_family
 
-from netstack.transport.context import RequestContext, current
+from netstack.transport.context import RequestContext, _local, current
 from netstack.transport.tls import PinMismatch, check_pins
 
 __all__ = [
@@ -66,7 +67,7 @@ class _TimedResponse(http.client.HTTPResponse):
         # The raw (name, value) pairs: Message.items() would run every value
         # through the email policy, a cost per header on every response.
         raw: list[tuple[str, str]] = getattr(self.msg, "_headers", None) or self.msg.items()
-        size = sum(len(name) + len(value) + 4 for name, value in raw)
+        size = sum(map(len, chain.from_iterable(raw))) + 4 * len(raw)  # ": " and CRLF
         if size > MAX_HEADER_BYTES:
             raise http.client.HTTPException(
                 f"response headers exceed {MAX_HEADER_BYTES} bytes ({size})"
@@ -74,7 +75,7 @@ class _TimedResponse(http.client.HTTPResponse):
 
     def _read_status(self) -> tuple[str, int, str]:
         status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
-        ctx = current()
+        ctx = _local.ctx
         if ctx is not None and not ctx.received:
             ctx.received = True
             ctx.timings.first_receive = ctx.ms()
@@ -124,7 +125,7 @@ class TimedHTTPConnection(HTTPConnection):
         decode_content: bool = True,
         enforce_content_length: bool = True,
     ) -> None:
-        ctx = self._ctx = current()
+        ctx = self._ctx = _local.ctx
         if ctx is not None and self.sock is not None:
             if not ctx.connected:
                 # Taken from the pool: no DNS/TCP/TLS phase for this request.

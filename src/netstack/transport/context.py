@@ -83,6 +83,8 @@ class _Local(threading.local):
     ctx: RequestContext | None = None
 
 
+#: ``_local.ctx`` is what :func:`current` returns; the per-request hooks of
+#: transport.py and connection.py read and set it directly (no call).
 _local = _Local()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -106,28 +105,30 @@ class AbortSignal:
     The transport registers the socket of the connection in use with
     :meth:`attach` and checks :attr:`aborted` between reads; :meth:`abort`
     shuts that socket down so a blocked ``recv``/``connect`` returns at once.
+
+    No lock: ``attach`` stores the socket, then reads the flag; ``abort``
+    stores the flag, then reads the socket. Each store and read is atomic in
+    CPython and they are not reordered, so when the two race at least one of
+    them sees the other's store and shuts the socket down (both may: a second
+    shutdown is harmless). A lock per request cost more than the rest of it.
     """
 
-    __slots__ = ("_lock", "_sock", "aborted")
+    __slots__ = ("_sock", "aborted")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._sock: object | None = None
         self.aborted = False
 
     def attach(self, sock: object | None) -> None:
         """Register (or with None, forget) the socket to shut down on abort."""
-        with self._lock:
-            self._sock = sock
-            if not self.aborted or sock is None:
-                return
-        _shutdown(sock)
+        self._sock = sock
+        if self.aborted and sock is not None:
+            _shutdown(sock)
 
     def abort(self) -> None:
         """Mark aborted and shut down the attached socket, if any."""
-        with self._lock:
-            self.aborted = True
-            sock = self._sock
+        self.aborted = True
+        sock = self._sock
         if sock is not None:
             _shutdown(sock)
 

@@ -101,10 +101,9 @@ def bypassed(host: str, port: int, no_proxy: str) -> bool:
     return False
 
 
-def absolute_form(url: Url) -> str:
+def absolute_form(origin: Url, target: str) -> str:
     """The request target a proxy needs for plain http: the URL, without userinfo."""
-    path = url.path or "/"
-    return Url(scheme=url.scheme, host=url.host, port=url.port, path=path, query=url.query).url
+    return Url(scheme=origin.scheme, host=origin.host, port=origin.port).url + target
 
 
 def manager_factory(

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 from urllib.parse import urljoin, urlsplit
 
-__all__ = ["REDIRECT_STATUSES", "Hop", "next_hop"]
+__all__ = ["REDIRECT_STATUSES", "Hop", "HopLike", "next_hop"]
 
 REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -49,7 +49,22 @@ class Hop:
     body_size: int
 
 
-def next_hop(hop: Hop, status: int, location: str) -> Hop:
+class HopLike(Protocol):
+    """What one hop sends: a :class:`Hop`, or the PreparedRequest itself for the first."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def body(self) -> bytes | Iterable[bytes] | None: ...
+    @property
+    def body_size(self) -> int: ...
+
+
+def next_hop(hop: HopLike, status: int, location: str) -> Hop:
     """The request that follows ``hop`` answered by ``status`` with ``location``."""
     url = urljoin(hop.url, location.strip())
     method, body, body_size = hop.method, hop.body, hop.body_size

@@ -40,7 +40,7 @@ from netstack.errors import (
 from netstack.transport import body as _body
 from netstack.transport import proxy as _proxy
 from netstack.transport.connection import ExchangeAborted
-from netstack.transport.context import RequestContext, bind
+from netstack.transport.context import RequestContext, _local
 from netstack.transport.dns import Resolvers
 from netstack.transport.errormap import classify, to_http_error
 from netstack.transport.exchange import (
@@ -50,7 +50,7 @@ from netstack.transport.exchange import (
     TransportResponse,
 )
 from netstack.transport.pools import NO_RETRIES, Pools
-from netstack.transport.redirects import REDIRECT_STATUSES, Hop, next_hop
+from netstack.transport.redirects import REDIRECT_STATUSES, HopLike, next_hop
 from netstack.transport.urls import split_url
 
 __all__ = ["Transport"]
@@ -92,9 +92,10 @@ class Transport:
     ) -> TransportResponse:
         """Send ``request`` (following redirects); raises ``HttpError`` only."""
         ctx = RequestContext(request.started, abort)
-        bind(ctx)
+        _local.ctx = ctx  # bind to this worker thread (context.bind, inlined)
         try:
-            ctx.resolver = self._resolvers.get(request)
+            if request.dns_servers or request.dns_over_https:
+                ctx.resolver = self._resolvers.get(request)
             return self._send(request, sink, ctx)
         except HttpError as exc:
             if abort.aborted and exc.code != 2300042:
@@ -103,7 +104,7 @@ class Transport:
         except Exception as exc:
             raise to_http_error(exc, ctx) from exc
         finally:
-            bind(None)
+            _local.ctx = None
             abort.attach(None)
 
     def close(self) -> None:
@@ -116,14 +117,16 @@ class Transport:
     ) -> TransportResponse:
         abort = ctx.abort
         timeout = _timeout(request.connect_timeout, request.read_timeout)
-        hop = Hop(request.method, request.url, request.headers, request.body, request.body_size)
+        hop: HopLike = request  # the first hop is the request itself
         redirects = 0
         while True:
             if abort.aborted:
                 raise ExchangeAborted
             resp = self._open(request, hop, ctx, timeout, sink)
-            location = resp.headers.get("location") if resp.status in REDIRECT_STATUSES else None
-            if not location or request.max_redirects <= 0:
+            if resp.status not in REDIRECT_STATUSES or request.max_redirects <= 0:
+                break
+            location = resp.headers.get("location")
+            if not location:
                 break
             try:
                 if redirects >= request.max_redirects:
@@ -152,47 +155,44 @@ class Transport:
             raise
         timings.response_body = timings.total_finish = ctx.ms()
         return TransportResponse(
-            status=resp.status,
-            headers=resp.headers,
-            body=content,
-            url=hop.url,
-            timings=timings,
-            redirects=redirects,
-            http_version=_VERSIONS.get(resp.version, "HTTP/1.1"),
+            resp.status,
+            resp.headers,
+            content,
+            hop.url,
+            timings,
+            redirects,
+            _VERSIONS.get(resp.version, "HTTP/1.1"),
         )
 
     def _open(
         self,
         request: PreparedRequest,
-        hop: Hop,
+        hop: HopLike,
         ctx: RequestContext,
         timeout: Timeout,
         sink: EventSink | None,
     ) -> BaseHTTPResponse:
         """Send one hop; return the response with its headers read, body unread."""
-        url = split_url(hop.url)
-        scheme = url.scheme or "http"
+        origin, target = split_url(hop.url)
+        scheme = origin.scheme or "http"
         if scheme not in _DEFAULT_PORTS:
             raise HttpError.of(UNSUPPORTED_PROTOCOL, f"{hop.url}: scheme {scheme!r}")
-        host = url.host
+        host = origin.host
         if not host:
             raise HttpError.of(BAD_URL, f"{hop.url}: no host")
         if request.host_allowed is not None and not request.host_allowed(host):
             raise HttpError.of(HOST_NOT_ALLOWED, f"{hop.url}: host {host!r} is not allowed")
-        port = url.port or _DEFAULT_PORTS[scheme]
+        port = origin.port or _DEFAULT_PORTS[scheme]
         ctx.new_hop(host, port)
-        route = _proxy.choose(request.proxy, scheme, host, port)
+        route = None if request.proxy is None else _proxy.choose(request.proxy, scheme, host, port)
         pool = self._pools.pool(request, scheme, host, port, route)
         headers = hop.headers
-        if url.auth and not any(k.lower() == "authorization" for k in headers):
-            headers = {**headers, **make_headers(basic_auth=url.auth)}
-        target = url.request_uri
+        if origin.auth and not any(k.lower() == "authorization" for k in headers):
+            headers = {**headers, **make_headers(basic_auth=origin.auth)}
         if route is not None and scheme == "http":
-            target = _proxy.absolute_form(url)  # forwarded by the proxy, not tunnelled
+            target = _proxy.absolute_form(origin, target)  # forwarded by the proxy, not tunnelled
         try:
-            return self._urlopen(
-                pool, hop, target=target, headers=headers, ctx=ctx, timeout=timeout, sink=sink
-            )
+            return self._urlopen(pool, hop, target, headers, ctx, timeout, sink)
         except Exception as exc:
             if not (
                 ctx.reused
@@ -204,22 +204,21 @@ class Transport:
             ):
                 raise
         ctx.new_hop(host, port)  # the pooled connection had gone stale: once more
-        return self._urlopen(
-            pool, hop, target=target, headers=headers, ctx=ctx, timeout=timeout, sink=sink
-        )
+        return self._urlopen(pool, hop, target, headers, ctx, timeout, sink)
 
     @staticmethod
     def _urlopen(
         pool: HTTPConnectionPool,
-        hop: Hop,
-        *,
+        hop: HopLike,
         target: str,
         headers: dict[str, str],
         ctx: RequestContext,
         timeout: Timeout,
         sink: EventSink | None,
     ) -> BaseHTTPResponse:
-        body, headers = _body.outgoing(hop.body, hop.body_size, headers, ctx, sink)
+        body: _body.Outgoing = hop.body
+        if body is not None:
+            body, headers = _body.outgoing(hop.body, hop.body_size, headers, ctx, sink)
         resp = pool.urlopen(
             hop.method,
             target,

@@ -25,8 +25,13 @@ def _origin(scheme_and_netloc: str) -> Url:
     return parse_url(scheme_and_netloc)
 
 
-def split_url(url: str) -> Url:
-    """``parse_url(url)``, with a cached fast path for plain http(s) URLs."""
+def split_url(url: str) -> tuple[Url, str]:
+    """``(origin, request target)`` of ``url``: what ``parse_url`` and ``request_uri`` give.
+
+    Only the origin's scheme, auth, host and port are meaningful. Plain
+    http(s) URLs take the cached fast path; anything else goes through
+    ``parse_url`` whole.
+    """
     scheme, sep, rest = url.partition("://")
     if sep and scheme in ("http", "https"):
         end = len(rest)
@@ -34,9 +39,12 @@ def split_url(url: str) -> Url:
             found = rest.find(mark, 0, end)
             if found >= 0:
                 end = found
-        target = rest[end:].partition("#")[0]
+        target = rest[end:]
+        if "#" in target:
+            target = target.partition("#")[0]
         if _PLAIN_TARGET.fullmatch(target):
-            origin = _origin(f"{scheme}://{rest[:end]}")
-            path, _, query = target.partition("?")
-            return origin._replace(path=path or "/", query=query if "?" in target else None)
-    return parse_url(url)
+            if not target or target[0] == "?":
+                target = "/" + target  # what request_uri makes of an empty path
+            return _origin(f"{scheme}://{rest[:end]}"), target
+    parsed = parse_url(url)
+    return parsed, parsed.request_uri
