@@ -150,7 +150,7 @@ class Call:
         if self._aborted:
             raise HttpError.of(errors.ABORTED, "destroyed before it started")
         prepared = self._prepare()
-        request_time = time.time()
+        request_time = time.time() if self._cache is not None else 0.0  # for the cache's age
         response = self._transport.send(prepared, self._emitter, signal)
         if self._stream:
             if self._emitter is not None:

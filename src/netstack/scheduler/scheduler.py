@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from netstack.call import prepare_call as _prepare_call
 from netstack.errors import HttpError
 from netstack.scheduler.admission import (
     Admission,
@@ -155,6 +156,8 @@ class Scheduler(Admission):
         self._block_when_full = on_full == "block"
         self._transport: Transport | None = None
         self._rules = rules
+        #: What each request checks its redirect targets with (None: no rules).
+        self._host_check = None if rules is None else rules.allows
         self._retry = retry
         self._pacer = Pacer(politeness) if politeness is not None and politeness.limits else None
         self._politeness = politeness
@@ -208,11 +211,6 @@ class Scheduler(Admission):
         """Whether requests and redirects may go to ``host`` (allowed_hosts, blocked_hosts)."""
         return self._rules is None or self._rules.allows(host)
 
-    @property
-    def _host_check(self) -> Callable[[str], bool] | None:
-        """What each request checks its redirect targets with (None: no rules)."""
-        return None if self._rules is None else self._rules.allows
-
     # -- submitting ------------------------------------------------------------
 
     def submit(
@@ -231,7 +229,10 @@ class Scheduler(Admission):
         """
         if self._shutdown:
             raise self._shutdown_error()
-        return self._submit_job(self._prepare(url, options, events), timeout=timeout)
+        job = self._prepare(url, options, events)
+        if self._remote is not None:
+            return self._remote.submit_job(job, None)
+        return Admission._submit_job(self, job, timeout=timeout)  # the local queue, directly
 
     def submit_batch(
         self, items: Iterable[str | tuple[str, OptionsInput]], *, timeout: float | None = None
@@ -265,14 +266,12 @@ class Scheduler(Admission):
         return self.submit_batch(read_queue(path))
 
     def _prepare(self, url: str, options: OptionsInput, events: Events = None) -> Job:
-        from netstack.call import prepare_call
-
-        return prepare_call(
+        return _prepare_call(
             url,
             options,
             events=events,
             cache=self._cache,
-            transport=self.transport,
+            transport=self._transport or self.transport,
             stream=False,
             host_allowed=self._host_check,
         )
