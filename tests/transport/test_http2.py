@@ -78,7 +78,11 @@ def test_default_and_http1_stay_on_http11_even_alongside_http2(
 
 
 def test_falls_back_to_http11_when_the_server_offers_only_it(
-    transport: Transport, ca: trustme.CA, ca_file: str, tmp_path: Path
+    transport: Transport,
+    ca: trustme.CA,
+    ca_file: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     with h2_server(ca, tmp_path, alpn=("http/1.1",)) as only_h1:
         resp = send(transport, only_h1.url + "/", ca_path=ca_file, protocol=H2)
@@ -86,6 +90,9 @@ def test_falls_back_to_http11_when_the_server_offers_only_it(
         transport.close()  # let the peer shut down without waiting for keep-alive
     assert (resp.http_version, again.http_version) == ("HTTP/1.1", "HTTP/1.1")
     assert only_h1.versions == ["1.1", "1.1"]
+    # The fallback is a DEBUG event of the "netstack" logger: silent unless enabled
+    # (it once went through unconfigured structlog, which prints to stdout).
+    assert capsys.readouterr().out == ""
 
 
 def test_http2_connection_is_reused(transport: Transport, h2: H2Server, ca_file: str) -> None:

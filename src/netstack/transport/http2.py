@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import http.client
 import importlib.util
+import logging
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
-import structlog
 from urllib3 import HTTPHeaderDict, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
 from urllib3.util.wait import wait_for_read
 
+from netstack.log import log_event
 from netstack.options import HttpProtocol
 from netstack.transport.connection import ExchangeAborted, TimedHTTPSConnection
 from netstack.transport.context import current
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["H2HTTPSPool", "H2OrH1Connection", "Http2Error", "wants_h2"]
 
-_log = structlog.get_logger("netstack")
+_DEBUG: Final = logging.DEBUG
+_INFO: Final = logging.INFO
 
 #: Connection-specific headers HTTP/2 forbids (RFC 9113 §8.2.2).
 _HOP_BY_HOP: Final = frozenset(
@@ -58,7 +60,7 @@ def wants_h2(protocol: HttpProtocol | None) -> bool:
     if protocol not in (HttpProtocol.HTTP2, HttpProtocol.HTTP3):
         return False
     if not _HAS_H2:
-        _log.info("http2_unavailable", reason="the h2 package is not installed; HTTP/1.1")
+        log_event(_INFO, "http2_unavailable", reason="the h2 package is not installed; HTTP/1.1")
     return _HAS_H2
 
 
@@ -104,7 +106,7 @@ class H2OrH1Connection(TimedHTTPSConnection):
         self._stream = None
         selected = self.sock.selected_alpn_protocol()  # type: ignore[union-attr]
         if selected != "h2":
-            _log.debug("http2_fallback", host=self.host, port=self.port, alpn=selected)
+            log_event(_DEBUG, "http2_fallback", host=self.host, port=self.port, alpn=selected)
             return
         import h2.config
         import h2.connection
