@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from urllib3 import HTTPHeaderDict
 
@@ -20,8 +20,8 @@ from netstack import errors
 from netstack.cache import installed_cache
 from netstack.errors import HttpError
 from netstack.events import EventEmitter
-from netstack.options import HttpRequestOptions, OptionsInput, resolve_options
-from netstack.prepare import Target, build_headers, check_url, encode_body, parse_target
+from netstack.options import DEFAULT_OPTIONS, HttpRequestOptions, OptionsInput, resolve_options
+from netstack.prepare import BODY_METHODS, build_headers, check_url, encode_body, parse_target
 from netstack.prepare import request_url as _request_url
 from netstack.response import (
     HttpResponse,
@@ -32,7 +32,13 @@ from netstack.response import (
     response_of,
     timing_of,
 )
-from netstack.transport import AbortSignal, PreparedRequest, Transport, TransportResponse
+from netstack.transport import (
+    AbortSignal,
+    PreparedRequest,
+    Transport,
+    TransportResponse,
+    TransportSettings,
+)
 
 if TYPE_CHECKING:
     from netstack.cache import CacheLookup, HttpResponseCache
@@ -50,6 +56,26 @@ def _seconds(ms: int) -> float | None:
     return ms / 1000.0 if ms else None
 
 
+def transport_settings(options: HttpRequestOptions) -> TransportSettings:
+    """What ``options`` say about connecting (timeouts in seconds, trust, route, DNS)."""
+    return TransportSettings(
+        connect_timeout=_seconds(options.connect_timeout),
+        read_timeout=_seconds(options.read_timeout),
+        max_redirects=options.max_redirects,
+        ca_path=options.ca_path,
+        client_cert=options.client_cert,
+        pins=tuple(options.certificate_pinning or ()),  # type: ignore[arg-type]
+        proxy=options.using_proxy or None,
+        dns_servers=tuple(options.dns_servers or ()),
+        dns_over_https=options.dns_over_https,
+        protocol=options.using_protocol,
+    )
+
+
+#: Shared by every request made without options (most of them).
+_DEFAULT_SETTINGS: Final = transport_settings(DEFAULT_OPTIONS)
+
+
 class Call:
     """A validated request: the unit the scheduler queues and a worker runs."""
 
@@ -62,9 +88,10 @@ class Call:
         "_host_allowed",
         "_lookup",
         "_options",
+        "_send_url",
+        "_settings",
         "_started",
         "_stream",
-        "_target",
         "_transport",
         "attempts",
         "cache_miss",
@@ -80,7 +107,8 @@ class Call:
     def __init__(
         self,
         url: str,
-        target: Target | None,
+        send_url: str,
+        host_key: str,
         options: HttpRequestOptions,
         emitter: EventEmitter | None,
         transport: Transport,
@@ -88,7 +116,7 @@ class Call:
         stream: bool,
     ) -> None:
         self.url = url
-        self.host_key = target.host if target is not None else ""
+        self.host_key = host_key
         self.priority = options.priority
         #: Runs so far (``run()`` counts itself): ``HttpResponse.attempts``.
         self.attempts = 0
@@ -97,8 +125,9 @@ class Call:
         self.settled_error: BaseException | None = None
         self.from_cache = False
         self.cache_miss = False
-        self._target = target
+        self._send_url = send_url  # without its fragment; "" when the URL is malformed
         self._options = options
+        self._settings: TransportSettings | None = None
         self._emitter = emitter
         self._transport = transport
         self._started = started
@@ -159,30 +188,26 @@ class Call:
         return self._respond(prepared, response, request_time, run_started)
 
     def _prepare(self) -> PreparedRequest:
-        options, target = self._options, self._target
-        assert target is not None
+        options = self._options
         headers = self._headers if self._headers is not None else build_headers(options)
-        body = encode_body(options, headers)
+        body = encode_body(options, headers) if options.method in BODY_METHODS else None
+        settings = self._settings
+        if settings is None:
+            if options is DEFAULT_OPTIONS:
+                settings = _DEFAULT_SETTINGS
+            else:
+                settings = self._settings = transport_settings(options)
         return PreparedRequest(
-            method=options.method.value,
-            url=_request_url(target, options),
-            headers=headers,
-            body=body,
-            body_size=len(body) if body else 0,
-            connect_timeout=_seconds(options.connect_timeout),
-            read_timeout=_seconds(options.read_timeout),
-            max_redirects=options.max_redirects,
-            max_body=None if self._stream else options.max_limit,
-            stream=self._stream,
-            ca_path=options.ca_path,
-            client_cert=options.client_cert,
-            pins=tuple(options.certificate_pinning or ()),  # type: ignore[arg-type]
-            proxy=options.using_proxy or None,
-            dns_servers=tuple(options.dns_servers or ()),
-            dns_over_https=options.dns_over_https,
-            protocol=options.using_protocol,
-            started=self._started,
-            host_allowed=self._host_allowed,
+            options.method.value,
+            _request_url(self._send_url, options),
+            headers,
+            body,
+            len(body) if body else 0,
+            settings,
+            None if self._stream else options.max_limit,
+            self._stream,
+            self._started,
+            self._host_allowed,
         )
 
     def _respond(
@@ -263,10 +288,9 @@ def _consult_cache(call: Call, store: HttpResponseCache) -> None:
     stored body; otherwise it goes to the network untouched (its body is not
     kept, so it can be neither revalidated nor stored).
     """
-    options, target = call._options, call._target
-    assert target is not None
+    options = call._options
     headers = call._headers = build_headers(options)
-    url = _request_url(target, options)
+    url = _request_url(call._send_url, options)
     lookup = store.lookup(options.method.value, url, headers, time.time())
     cached = lookup.response
     if lookup.action in ("fresh", "unsatisfiable") and cached is not None:
@@ -312,15 +336,15 @@ def prepare_call(
     """
     started = time.perf_counter()
     text = check_url(url)
-    resolved = resolve_options(options)
-    emitter = _emitter(events)
+    resolved = DEFAULT_OPTIONS if options is None else resolve_options(options)
+    emitter = None if events is None else _emitter(events)
     try:
-        target = parse_target(text)
+        send_url, host_key = parse_target(text)
     except HttpError as error:
-        call = Call(text, None, resolved, emitter, transport, started, stream)
+        call = Call(text, "", "", resolved, emitter, transport, started, stream)
         call.settle(error=error)
         return call
-    call = Call(text, target, resolved, emitter, transport, started, stream)
+    call = Call(text, send_url, host_key, resolved, emitter, transport, started, stream)
     call._host_allowed = host_allowed
     if resolved.using_cache:
         store = cache if cache is not None else installed_cache()

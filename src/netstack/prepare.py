@@ -24,21 +24,12 @@ from netstack.multipart import MultipartBody, multipart_body
 from netstack.options import HttpRequestOptions, RequestMethod
 
 USER_AGENT: Final = "netstack/0.1"
-_BODY_METHODS: Final = frozenset({RequestMethod.POST, RequestMethod.PUT})
+#: Methods whose ``extra_data`` is the body (for the others it goes into the query).
+BODY_METHODS: Final = frozenset({RequestMethod.POST, RequestMethod.PUT})
 _JSON_DEFAULT_METHODS: Final = frozenset(
     {RequestMethod.POST, RequestMethod.PUT, RequestMethod.DELETE}
 )
 _SCHEMES: Final = frozenset({"http", "https"})
-
-
-class Target:
-    """A checked URL: the string to send and the host it counts against."""
-
-    __slots__ = ("host", "url")
-
-    def __init__(self, url: str, host: str) -> None:
-        self.url = url
-        self.host = host
 
 
 def check_url(url: object) -> str:
@@ -60,8 +51,9 @@ def _host_of(scheme: str, netloc: str) -> str:
     return parts.hostname
 
 
-def parse_target(url: str) -> Target:
-    """Split ``url``; 2300003 when malformed, 2300001 for a scheme other than http(s)."""
+def parse_target(url: str) -> tuple[str, str]:
+    """``(URL to send, host key)`` of ``url``: the URL without its fragment, the host
+    lower-cased. 2300003 when malformed, 2300001 for a scheme other than http(s)."""
     url = url.strip()
     if not url:
         raise HttpError.of(errors.BAD_URL, "the URL is empty")
@@ -82,7 +74,7 @@ def parse_target(url: str) -> Target:
         raise HttpError.of(errors.BAD_URL, f"{url!r}: {exc}") from None
     if "#" in url:
         url = url.partition("#")[0]
-    return Target(url, host)
+    return url, host
 
 
 def _with_query(url: str, extra: object) -> str:
@@ -149,11 +141,11 @@ def _default_headers(method: RequestMethod) -> dict[str, str]:
     }
 
 
-def request_url(target: Target, options: HttpRequestOptions) -> str:
+def request_url(url: str, options: HttpRequestOptions) -> str:
     """The URL to send: ``extra_data`` goes into the query for non-body methods."""
-    if options.extra_data is None or options.method in _BODY_METHODS:
-        return target.url
-    return _with_query(target.url, options.extra_data)
+    if options.extra_data is None or options.method in BODY_METHODS:
+        return url
+    return _with_query(url, options.extra_data)
 
 
 def encode_body(
@@ -164,7 +156,7 @@ def encode_body(
     Opens ``multi_form_data_list`` files (they are streamed later, not read
     here), so it runs on the worker thread; an unreadable file is 2300026.
     """
-    if options.method not in _BODY_METHODS:
+    if options.method not in BODY_METHODS:
         return None
     content_type = (_find(headers, "content-type") or "").lower()
     if content_type.startswith("multipart/form-data") and options.multi_form_data_list:

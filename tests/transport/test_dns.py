@@ -32,7 +32,8 @@ import netstack
 from netstack import HttpError, Scheduler
 from netstack.errors import ABORTED, HOST_RESOLVE, PEER_CERT
 from netstack.transport import AbortSignal, Transport
-from netstack.transport.dns import DnsConfig, Resolver
+from netstack.transport.dns import DnsConfig
+from netstack.transport.resolver import Resolver
 
 NAME = "api.example.test"
 

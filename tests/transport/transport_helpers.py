@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any
 
 from urllib3 import HTTPHeaderDict
 
-from netstack.transport import AbortSignal, PreparedRequest, Transport, TransportResponse
+from netstack.transport import (
+    AbortSignal,
+    PreparedRequest,
+    Transport,
+    TransportResponse,
+    TransportSettings,
+)
 
 
 class RecordingSink:
@@ -33,9 +40,16 @@ class RecordingSink:
         return [value for name, value in self.events if name == kind]
 
 
+_SETTINGS = {f.name for f in dataclasses.fields(TransportSettings)}
+
+
 def prepared(url: str, method: str = "GET", **kwargs: Any) -> PreparedRequest:
+    """A PreparedRequest; keyword arguments go to it or to its TransportSettings."""
     headers = kwargs.pop("headers", {})
-    return PreparedRequest(method, url, headers, started=time.perf_counter(), **kwargs)
+    settings = TransportSettings(**{k: kwargs.pop(k) for k in list(kwargs) if k in _SETTINGS})
+    return PreparedRequest(
+        method, url, headers, settings=settings, started=time.perf_counter(), **kwargs
+    )
 
 
 def send(

@@ -12,6 +12,7 @@ from netstack.transport.exchange import (
     PreparedRequest,
     Timings,
     TransportResponse,
+    TransportSettings,
 )
 from netstack.transport.transport import Transport
 
@@ -22,4 +23,5 @@ __all__ = [
     "Timings",
     "Transport",
     "TransportResponse",
+    "TransportSettings",
 ]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from netstack.transport.exchange import AbortSignal, Timings
 
 if TYPE_CHECKING:
-    from netstack.transport.dns import Resolver
+    from netstack.transport.resolver import Resolver
 
 __all__ = ["RequestContext", "bind", "current"]
 

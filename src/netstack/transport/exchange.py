@@ -11,11 +11,36 @@ import contextlib
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 from urllib3 import HTTPHeaderDict
 
 from netstack.options import CertificatePinning, ClientCert, HttpProtocol, HttpProxy
+
+
+@dataclass(frozen=True, slots=True)
+class TransportSettings:
+    """How requests connect: what their options say about timeouts, trust, route and DNS.
+
+    Requests sent with the same options object share one (``netstack.call``
+    builds it once per options object), so none of this is rebuilt per request.
+    """
+
+    #: Seconds; None means no limit.
+    connect_timeout: float | None = 60.0
+    read_timeout: float | None = 60.0
+    max_redirects: int = 30
+    ca_path: str | None = None
+    client_cert: ClientCert | None = None
+    pins: tuple[CertificatePinning, ...] = ()
+    #: None: no proxy; True: from the environment; HttpProxy: that proxy.
+    proxy: HttpProxy | bool | None = None
+    dns_servers: tuple[str, ...] = ()
+    dns_over_https: str | None = None
+    protocol: HttpProtocol | None = None
+
+
+DEFAULT_SETTINGS: Final = TransportSettings()
 
 
 @dataclass(slots=True)
@@ -29,22 +54,11 @@ class PreparedRequest:
     #: Request body: bytes, or an iterable of byte chunks with ``body_size`` known.
     body: bytes | Iterable[bytes] | None = None
     body_size: int = 0
-    #: Seconds; None means no limit.
-    connect_timeout: float | None = 60.0
-    read_timeout: float | None = 60.0
-    max_redirects: int = 30
+    settings: TransportSettings = DEFAULT_SETTINGS
     #: Largest decoded body kept in memory; None when streaming (no limit).
     max_body: int | None = 5 * 1024 * 1024
     #: Streaming: chunks go to the sink only and the response body stays empty.
     stream: bool = False
-    ca_path: str | None = None
-    client_cert: ClientCert | None = None
-    pins: tuple[CertificatePinning, ...] = ()
-    #: None: no proxy; True: from the environment; HttpProxy: that proxy.
-    proxy: HttpProxy | bool | None = None
-    dns_servers: tuple[str, ...] = ()
-    dns_over_https: str | None = None
-    protocol: HttpProtocol | None = None
     #: ``time.perf_counter()`` at ``request()``: every timing is measured from it.
     started: float = 0.0
     #: The scheduler's domain rules: False for a host no hop may go to (2300998).

@@ -30,7 +30,7 @@ from netstack.transport.connection import (
     TimedHTTPSConnection,
 )
 from netstack.transport.dns import DnsConfig
-from netstack.transport.exchange import PreparedRequest
+from netstack.transport.exchange import TransportSettings
 from netstack.transport.http2 import H2HTTPSPool, wants_h2
 from netstack.transport.proxy import is_https as is_https_proxy
 from netstack.transport.proxy import manager_factory as proxy_manager
@@ -70,15 +70,15 @@ class Pools:
         self._closed = False
 
     def pool(
-        self, request: PreparedRequest, scheme: str, host: str, port: int, proxy: str | None
+        self, settings: TransportSettings, scheme: str, host: str, port: int, proxy: str | None
     ) -> HTTPConnectionPool:
-        """The connection pool for one origin under ``request``'s configuration.
+        """The connection pool for one origin under ``settings``.
 
         Remembered per (manager, origin) so the hot path skips urllib3's pool-key
         normalisation; a pool the manager has since evicted (and closed) is
         looked up again.
         """
-        manager = self.manager(request, scheme, proxy)
+        manager = self.manager(settings, scheme, proxy)
         key = (manager, scheme, host, port)
         pool = self._pools.get(key)
         if pool is None or pool.pool is None:
@@ -88,9 +88,9 @@ class Pools:
         return pool
 
     def manager(
-        self, request: PreparedRequest, scheme: str, proxy: str | None = None
+        self, settings: TransportSettings, scheme: str, proxy: str | None = None
     ) -> PoolManager:
-        """The manager for ``request``'s configuration (created on first use).
+        """The manager for ``settings`` (created on first use).
 
         ``proxy`` is the proxy URL chosen for this hop (``proxy.choose``), None
         to go direct; the DNS configuration is part of the key too, so requests
@@ -99,23 +99,23 @@ class Pools:
         if scheme == "https":
             key: _PoolKey = (
                 True,
-                request.ca_path,
-                request.client_cert,
-                request.pins,
+                settings.ca_path,
+                settings.client_cert,
+                settings.pins,
                 proxy,
-                request.protocol,
-                DnsConfig.of(request),
+                settings.protocol,
+                DnsConfig.of(settings),
             )
         else:
-            trust = request.ca_path if is_https_proxy(proxy) else None
-            key = (False, proxy, trust, DnsConfig.of(request))
+            trust = settings.ca_path if is_https_proxy(proxy) else None
+            key = (False, proxy, trust, DnsConfig.of(settings))
         manager = self._managers.get(key)
         if manager is None:
-            manager = self._create(key, request, scheme, proxy)
+            manager = self._create(key, settings, scheme, proxy)
         return manager
 
     def _create(
-        self, key: _PoolKey, request: PreparedRequest, scheme: str, proxy: str | None
+        self, key: _PoolKey, settings: TransportSettings, scheme: str, proxy: str | None
     ) -> PoolManager:
         with self._lock:
             manager = self._managers.get(key)
@@ -125,9 +125,9 @@ class Pools:
                 raise HttpError.of(UNKNOWN, "transport is closed")
             kwargs: dict[str, object] = {}
             if scheme == "https":
-                kwargs["ssl_context"] = _ssl_context(request)
+                kwargs["ssl_context"] = _ssl_context(settings)
                 kwargs["cert_reqs"] = "CERT_REQUIRED"
-            factory = PoolManager if proxy is None else proxy_manager(proxy, _proxy_tls(request))
+            factory = PoolManager if proxy is None else proxy_manager(proxy, _proxy_tls(settings))
             manager = factory(
                 num_pools=_NUM_POOLS,
                 maxsize=self.max_per_host,
@@ -136,7 +136,7 @@ class Pools:
                 **kwargs,  # type: ignore[arg-type]
             )
             manager.pool_classes_by_scheme = (
-                _H2_POOL_CLASSES if wants_h2(request.protocol) else _POOL_CLASSES
+                _H2_POOL_CLASSES if wants_h2(settings.protocol) else _POOL_CLASSES
             )
             self._managers[key] = manager
             return manager
@@ -152,19 +152,19 @@ class Pools:
             manager.clear()
 
 
-def _ssl_context(request: PreparedRequest) -> ssl.SSLContext:
+def _ssl_context(settings: TransportSettings) -> ssl.SSLContext:
     """The manager's verifying context: trust, client cert, pins, ALPN (see ``tls``)."""
     return build_context(
-        ca_path=request.ca_path,
-        client_cert=request.client_cert,
-        pins=request.pins,
-        alpn=ALPN_H2 if wants_h2(request.protocol) else ALPN_H1,
+        ca_path=settings.ca_path,
+        client_cert=settings.client_cert,
+        pins=settings.pins,
+        alpn=ALPN_H2 if wants_h2(settings.protocol) else ALPN_H1,
         sslsocket_class=AbortableSSLSocket,
     )
 
 
-def _proxy_tls(request: PreparedRequest) -> Callable[[], ssl.SSLContext]:
+def _proxy_tls(settings: TransportSettings) -> Callable[[], ssl.SSLContext]:
     """How an https:// proxy itself is verified: the request's trust, nothing else."""
     return lambda: build_context(
-        ca_path=request.ca_path, client_cert=None, sslsocket_class=AbortableSSLSocket
+        ca_path=settings.ca_path, client_cert=None, sslsocket_class=AbortableSSLSocket
     )

@@ -1,7 +1,7 @@
 """Redirect decisions: where the next hop goes and what it carries (no I/O).
 
 The transport follows 301/302/303/307/308 itself, up to
-``PreparedRequest.max_redirects`` (0 returns the 3xx response; one more than
+``TransportSettings.max_redirects`` (0 returns the 3xx response; one more than
 allowed is 2300047). 303 (and 301/302 after a POST) become a GET without a
 body (HEAD stays HEAD); 307/308 and other 301/302 keep method and body.
 Relative ``Location`` values resolve against the current URL. A hop that

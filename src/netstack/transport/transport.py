@@ -94,8 +94,9 @@ class Transport:
         ctx = RequestContext(request.started, abort)
         _local.ctx = ctx  # bind to this worker thread (context.bind, inlined)
         try:
-            if request.dns_servers or request.dns_over_https:
-                ctx.resolver = self._resolvers.get(request)
+            settings = request.settings
+            if settings.dns_servers or settings.dns_over_https:
+                ctx.resolver = self._resolvers.get(settings)
             return self._send(request, sink, ctx)
         except HttpError as exc:
             if abort.aborted and exc.code != 2300042:
@@ -116,23 +117,23 @@ class Transport:
         self, request: PreparedRequest, sink: EventSink | None, ctx: RequestContext
     ) -> TransportResponse:
         abort = ctx.abort
-        timeout = _timeout(request.connect_timeout, request.read_timeout)
+        settings = request.settings
+        max_redirects = settings.max_redirects
+        timeout = _timeout(settings.connect_timeout, settings.read_timeout)
         hop: HopLike = request  # the first hop is the request itself
         redirects = 0
         while True:
             if abort.aborted:
                 raise ExchangeAborted
             resp = self._open(request, hop, ctx, timeout, sink)
-            if resp.status not in REDIRECT_STATUSES or request.max_redirects <= 0:
+            if resp.status not in REDIRECT_STATUSES or max_redirects <= 0:
                 break
             location = resp.headers.get("location")
             if not location:
                 break
             try:
-                if redirects >= request.max_redirects:
-                    raise HttpError.of(
-                        TOO_MANY_REDIRECTS, f"{ctx.peer}: more than {request.max_redirects}"
-                    )
+                if redirects >= max_redirects:
+                    raise HttpError.of(TOO_MANY_REDIRECTS, f"{ctx.peer}: more than {max_redirects}")
                 hop = next_hop(hop, resp.status, location)
                 if hop.body is not None and not _body.replayable(hop.body):
                     detail = f"{ctx.peer}: cannot resend a streamed body after {resp.status}"
@@ -184,8 +185,10 @@ class Transport:
             raise HttpError.of(HOST_NOT_ALLOWED, f"{hop.url}: host {host!r} is not allowed")
         port = origin.port or _DEFAULT_PORTS[scheme]
         ctx.new_hop(host, port)
-        route = None if request.proxy is None else _proxy.choose(request.proxy, scheme, host, port)
-        pool = self._pools.pool(request, scheme, host, port, route)
+        settings = request.settings
+        proxy = settings.proxy
+        route = None if proxy is None else _proxy.choose(proxy, scheme, host, port)
+        pool = self._pools.pool(settings, scheme, host, port, route)
         headers = hop.headers
         if origin.auth and not any(k.lower() == "authorization" for k in headers):
             headers = {**headers, **make_headers(basic_auth=origin.auth)}
