@@ -4,10 +4,12 @@ Memory matters here: queues of 10^5-10^6 requests are normal. A plain Future
 costs about 1.6 KB, most of it the ``threading.Condition`` (and its RLock)
 built by ``Future.__init__``. A RequestFuture does not call that ``__init__``:
 it sets the same attributes itself, in ``__slots__``, and builds the Condition
-on first access, which for a queued request is when a worker starts it. The
-Condition lives in a slot that stays unset until then: the first read falls
-through to ``__getattr__``, which creates it; every later read is a plain
-slot read (``Future`` reads it on each state change, so no property).
+on first access, which for a queued request is when a worker starts it (or
+something waits on it). ``_condition`` is a non-data descriptor that creates
+the Condition and stores it in the instance dict, which then answers every
+later read without a Python call (``Future`` reads it on each state change).
+The instance dict (Future subclasses always have one) is created only then,
+so a queued request does not pay for it.
 Every state change still goes through the standard ``Future`` methods, so
 ``concurrent.futures.wait``, ``as_completed`` and ``asyncio.wrap_future`` see
 and wake up on it as on any Future.
@@ -43,6 +45,24 @@ DONE = 4  #: resolved (or being resolved) by its owner
 BACKOFF = 5  #: between two attempts, waiting out its retry backoff in the scheduler's timers
 
 
+class _LazyCondition:
+    """``RequestFuture._condition``: created on first read, then read from the instance dict.
+
+    A non-data descriptor: once the instance dict holds ``_condition``, it
+    wins over this descriptor, so only the first read runs :meth:`__get__`.
+    """
+
+    def __get__(self, future: object, owner: type | None = None) -> threading.Condition:
+        if future is None:
+            raise AttributeError("_condition")
+        with _CONDITION_LOCK:
+            state = future.__dict__
+            cond: threading.Condition | None = state.get("_condition")
+            if cond is None:  # no other thread created it meanwhile
+                cond = state["_condition"] = threading.Condition()
+            return cond
+
+
 class RequestFuture(Future[Any]):
     """The future of one request: resolves to its result, or raises its HttpError.
 
@@ -54,7 +74,6 @@ class RequestFuture(Future[Any]):
     # The first five are the attributes Future.__init__ sets (CPython 3.10-3.13);
     # as slots they need no per-instance dict.
     __slots__ = (
-        "_condition",
         "_done_callbacks",
         "_entry",
         "_exception",
@@ -70,7 +89,7 @@ class RequestFuture(Future[Any]):
     )
 
     _done_callbacks: list[Callable[[Future[Any]], object]]
-    _condition: threading.Condition  # unset until first read: see __getattr__
+    _condition = _LazyCondition()
 
     def __init__(
         self,
@@ -94,17 +113,6 @@ class RequestFuture(Future[Any]):
         self._tag = tag
         #: Unique in the process; the ``request_id`` of this request's log events.
         self.request_id = request_id
-
-    def __getattr__(self, name: str) -> Any:
-        """Only reached for an unset slot: create the Condition on its first read."""
-        if name != "_condition":
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        with _CONDITION_LOCK:
-            try:
-                return _read_condition(self)  # another thread created it meanwhile
-            except AttributeError:
-                cond = self._condition = threading.Condition()
-                return cond
 
     @property
     def priority(self) -> int:
@@ -145,12 +153,6 @@ class RequestFuture(Future[Any]):
 
     def __repr__(self) -> str:
         return f"<RequestFuture #{self.request_id} priority={self._priority} state={self._state}>"
-
-
-#: The slot's own reader: raises AttributeError while unset, never calls ``__getattr__``.
-_read_condition: Callable[[RequestFuture], threading.Condition] = vars(RequestFuture)[
-    "_condition"
-].__get__
 
 
 def cancel_withdrawn(future: Future[Any]) -> None:
