@@ -102,6 +102,18 @@ def test_http2_connection_is_reused(transport: Transport, h2: H2Server, ca_file:
     assert second.timings.dns == second.timings.tcp == second.timings.tls
 
 
+@pytest.mark.parametrize("size", [1, 16_384, 16_385, 50_000, 65_536])
+def test_small_bodies_arrive_whole_over_several_frames(
+    transport: Transport, h2: H2Server, ca_file: str, size: int
+) -> None:
+    """Up to one read chunk (64 KiB) the body is read in one call, across DATA frames
+    of 16 KiB: the read must wait for the end of the stream, not the first frame."""
+    for _ in range(2):
+        resp = send(transport, f"{h2.url}/?n={size}", ca_path=ca_file, protocol=H2)
+        assert resp.http_version == "HTTP/2"
+        assert resp.body == b"\0" * size
+
+
 def test_large_upload_and_download_respect_flow_control(
     transport: Transport, h2: H2Server, ca_file: str
 ) -> None:

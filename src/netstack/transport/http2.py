@@ -324,11 +324,14 @@ class H2OrH1Connection(TimedHTTPSConnection):
         )
 
     def read_stream(self, stream: _Stream, amt: int | None) -> bytes:
-        """Up to ``amt`` body bytes of ``stream`` (b"" at its end); used by the body reader."""
+        """Up to ``amt`` body bytes of ``stream`` (b"" at its end); used by the body reader.
+
+        ``amt=None`` reads to the end of the stream, as a file's ``read()`` does.
+        """
         data = stream.data
-        while not data and not stream.ended:
-            if not self._pump() and not stream.ended and not data:
-                raise http.client.IncompleteRead(b"")
+        while (amt is None or not data) and not stream.ended:
+            if not self._pump() and not stream.ended:
+                raise http.client.IncompleteRead(bytes(data))
         if amt is None or amt >= len(data):
             out = bytes(data)
             data.clear()
