@@ -111,6 +111,17 @@ def read_body(
         return b""
     abort = ctx.abort
     limit = request.max_body
+    length = resp.length_remaining  # Content-Length still to come; None if unknown
+    if (
+        length is not None
+        and length <= CHUNK
+        and (limit is None or length <= limit)
+        and "content-encoding" not in resp.headers
+    ):
+        whole = resp.read()  # the common small identity body: one read, no chunk buffer
+        if abort.aborted:
+            raise ExchangeAborted
+        return whole
     first = resp.read(CHUNK)
     if abort.aborted:
         raise ExchangeAborted

@@ -28,6 +28,7 @@ import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from itertools import chain
+from time import perf_counter
 from typing import Any
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -78,7 +79,7 @@ class _TimedResponse(http.client.HTTPResponse):
         ctx = _local.ctx
         if ctx is not None and not ctx.received:
             ctx.received = True
-            ctx.timings.first_receive = ctx.ms()
+            ctx.timings.first_receive = (perf_counter() - ctx.started) * 1000.0
         return status
 
 
@@ -131,7 +132,7 @@ class TimedHTTPConnection(HTTPConnection):
                 # Taken from the pool: no DNS/TCP/TLS phase for this request.
                 ctx.reused = True
                 t = ctx.timings
-                t.dns = t.tcp = ctx.ms()
+                t.dns = t.tcp = (perf_counter() - ctx.started) * 1000.0
                 if isinstance(self, HTTPSConnection):
                     t.tls = t.dns
             ctx.abort.attach(self.sock)
@@ -157,7 +158,7 @@ class TimedHTTPConnection(HTTPConnection):
             return
         if not ctx.sent:
             ctx.sent = True
-            ctx.timings.first_send = ctx.ms()
+            ctx.timings.first_send = (perf_counter() - ctx.started) * 1000.0
         try:
             super().send(data)
         except OSError:

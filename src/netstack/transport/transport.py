@@ -22,6 +22,7 @@ final hop (0 when the phase did not happen):
 from __future__ import annotations
 
 from collections.abc import Iterable
+from time import perf_counter
 from typing import Final, cast
 
 from urllib3 import BaseHTTPResponse, HTTPConnectionPool
@@ -146,7 +147,8 @@ class Transport:
             ctx.timings.redirect = ctx.ms()
 
         timings = ctx.timings
-        timings.response_header = ctx.ms()
+        started = request.started
+        timings.response_header = (perf_counter() - started) * 1000.0
         try:
             if sink is not None:
                 sink.headers(resp.headers)
@@ -154,7 +156,7 @@ class Transport:
         except BaseException:
             _body.discard(resp)
             raise
-        timings.response_body = timings.total_finish = ctx.ms()
+        timings.response_body = timings.total_finish = (perf_counter() - started) * 1000.0
         return TransportResponse(
             resp.status,
             resp.headers,
