@@ -98,9 +98,11 @@ class Call:
         "from_cache",
         "host_key",
         "priority",
+        "retry",
         "settled",
         "settled_error",
         "settled_result",
+        "tag",
         "url",
     )
 
@@ -118,6 +120,9 @@ class Call:
         self.url = url
         self.host_key = host_key
         self.priority = options.priority
+        #: The option ``retry`` (None: the scheduler's policy); a stream never retries.
+        self.retry: RetryPolicy | int | None = 0 if stream else options.retry
+        self.tag = options.tag
         #: Runs so far (``run()`` counts itself): ``HttpResponse.attempts``.
         self.attempts = 0
         self.settled = False
@@ -148,15 +153,6 @@ class Call:
     def method(self) -> str:
         """For the retry policy's idempotency rule."""
         return self._options.method.value
-
-    @property
-    def retry(self) -> RetryPolicy | int | None:
-        """The option ``retry`` (None: the scheduler's policy); a stream never retries."""
-        return 0 if self._stream else self._options.retry
-
-    @property
-    def tag(self) -> str | None:
-        return self._options.tag
 
     def settle(self, result: object = None, error: BaseException | None = None) -> None:
         """Finish before queueing: the scheduler resolves the future at submit."""
@@ -197,9 +193,12 @@ class Call:
                 settings = _DEFAULT_SETTINGS
             else:
                 settings = self._settings = transport_settings(options)
+        url = self._send_url
+        if options.extra_data is not None:
+            url = _request_url(url, options)
         return PreparedRequest(
             options.method.value,
-            _request_url(self._send_url, options),
+            url,
             headers,
             body,
             len(body) if body else 0,
@@ -241,8 +240,20 @@ class Call:
             (time.perf_counter() - started) * 1000.0,
             (run_started - started) * 1000.0,
         )
-        return _response(
-            status, headers, body, self._options, timing, response.url, from_cache, self.attempts
+        result, result_type = decode_result(
+            body, headers.get("content-type"), self._options.expect_data_type
+        )
+        cookies = join_cookies(headers)
+        return response_of(
+            result,
+            result_type,
+            status,
+            headers,
+            cookies,
+            timing,
+            response.url,
+            from_cache,
+            self.attempts,
         )
 
 

@@ -179,6 +179,8 @@ def decode_result(
             return text, HttpDataType.STRING
     if expect is None and (media == "application/octet-stream" or media.startswith("image/")):
         return body, HttpDataType.ARRAY_BUFFER
+    if charset is None:  # the common case, without _text's call
+        return body.decode("utf-8", "replace"), HttpDataType.STRING
     return _text(body, charset), HttpDataType.STRING
 
 

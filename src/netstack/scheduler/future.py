@@ -38,9 +38,8 @@ _CONDITION_LOCK = threading.Lock()
 
 # Where a request is, as the scheduler sees it (mutated under its lock only).
 WAITING = 0  #: in the queue
-DISPATCHED = 1  #: taken by a worker, not yet marked running
-RUNNING = 2  #: job.run() in progress
-ABORTED = 3  #: _abort() resolved it while dispatched or running; run()'s outcome is dropped
+RUNNING = 2  #: taken by a worker (marked running under the lock): job.run() in progress
+ABORTED = 3  #: _abort() resolved it while running; run()'s outcome is dropped
 DONE = 4  #: resolved (or being resolved) by its owner
 BACKOFF = 5  #: between two attempts, waiting out its retry backoff in the scheduler's timers
 

@@ -39,7 +39,6 @@ from netstack.log import enabled
 from netstack.scheduler.future import ABORTED as PHASE_ABORTED
 from netstack.scheduler.future import (
     BACKOFF,
-    DISPATCHED,
     DONE,
     RUNNING,
     WAITING,
@@ -163,7 +162,12 @@ class WorkerPool:
         self.shutdown(wait=True)
 
     def _work(self) -> None:
-        """A worker's life: take the best runnable request, run it, repeat until shut down."""
+        """A worker's life: take the best runnable request, run it, repeat until shut down.
+
+        The request is marked running while the lock is still held: that runs
+        no user code (``Future`` only wakes its waiters), and so no other
+        thread ever sees a request taken off the queue but not yet running.
+        """
         lock = self._lock
         queue = self._queue
         while True:
@@ -177,17 +181,28 @@ class WorkerPool:
                     entry = queue.pop()
                 future = entry.item
                 future._entry = None
-                future._phase = DISPATCHED
                 self._running += 1
                 if self._pacer is not None:
                     self._pace(entry.host.name)
-                if future._tag is not None:
-                    self._tags.started(future._tag)
+                tag = future._tag
+                if tag is not None:
+                    self._tags.started(tag)
                 if self._between:
                     self._between.pop(future, None)
                 if self._full_waiters:
                     self._not_full.notify()
-            self._run(future)
+                # A retry is RUNNING already (its first attempt moved it there).
+                if future._state == FUTURE_RUNNING or future.set_running_or_notify_cancel():
+                    future._phase = RUNNING
+                    job = future._job
+                else:  # cancelled through Future.cancel() itself, bypassing ours
+                    self._release(entry.host.name)
+                    if tag is not None:
+                        self._tags.stopped(tag)
+                    self._end(future, CANCELLED)
+                    continue
+            assert job is not None  # set until the request ends
+            self._run(future, job)
 
     def _pace(self, host: str) -> None:
         """Under the lock: a request of ``host`` starts; hold the host until its next is due.
@@ -212,13 +227,9 @@ class WorkerPool:
         ):
             self._queue.hold(host)
 
-    def _run(self, future: RequestFuture) -> None:
-        """Run one dispatched request on this worker thread."""
-        job = future._job
-        assert job is not None  # set until the request ends
+    def _run(self, future: RequestFuture, job: Job) -> None:
+        """Run one request, marked running, on this worker thread."""
         host = job.host_key
-        if not self._mark_running(future, host):
-            return
         if enabled(_DEBUG):  # checked here: the per-request path skips the helper's call
             log_request(_DEBUG, "started", future, job)
         result: object = None
@@ -227,7 +238,9 @@ class WorkerPool:
             result = job.run()
         except BaseException as exc:  # a worker never dies: the future carries it
             error = exc
-        retry = self._retry_delay(job, result, error)
+        retry = None
+        if self._retry is not None or getattr(job, "retry", None):
+            retry = self._retry_delay(job, result, error)
         with self._lock:
             self._release(host)
             dropped = future._phase == PHASE_ABORTED  # _abort() already failed it
@@ -319,22 +332,6 @@ class WorkerPool:
         aging = self._aging
         return 0 if aging is None else aging.base(_monotonic())
 
-    def _mark_running(self, future: RequestFuture, host: str) -> bool:
-        """Move a dispatched request to running; False if it was cancelled or aborted."""
-        # A retry is RUNNING already (its first attempt moved it there).
-        started = future._state == FUTURE_RUNNING or future.set_running_or_notify_cancel()
-        with self._lock:
-            if started and future._phase != PHASE_ABORTED:
-                future._phase = RUNNING
-                return True
-            # Cancelled (or aborted) between leaving the queue and starting.
-            self._release(host)
-            if future._tag is not None:
-                self._tags.stopped(future._tag)
-            # _abort() lost the race to cancel it: it fails it.
-            self._end(future, FAILED if started else CANCELLED)
-            return False
-
     def _resolve(
         self, future: RequestFuture, job: Job, result: object, error: BaseException | None
     ) -> None:
@@ -370,7 +367,10 @@ class WorkerPool:
             self._cancelled += 1
         if future._tag is not None:
             self._tags.ended(future._tag, future, outcome)
-        self._forget(future)
+        if future._phase != PHASE_ABORTED:  # what _forget does, without the call
+            future._phase = DONE
+        future._entry = None
+        future._job = None
 
     def _forget(self, future: RequestFuture) -> None:
         """Under the lock: the request ended; drop what it no longer needs."""

@@ -78,7 +78,7 @@ class _Host(Generic[T]):
 class HostQueue(Generic[T]):
     """Max-priority queue with a per-host in-flight limit. Not thread-safe."""
 
-    __slots__ = ("_held", "_hosts", "_len", "_max", "_nready", "_ready", "_saturated", "_seq")
+    __slots__ = ("_held", "_hosts", "_len", "_max", "_ready", "_saturated", "_seq", "ready_hosts")
 
     def __init__(self, max_per_host: int) -> None:
         if max_per_host < 1:
@@ -86,7 +86,9 @@ class HostQueue(Generic[T]):
         self._max = max_per_host
         self._hosts: dict[str, _Host[T]] = {}
         self._ready: list[tuple[float, int, _Host[T]]] = []
-        self._nready = 0
+        #: Hosts with waiting entries and a free slot: ``pop()`` returns one of
+        #: theirs. Read-only for callers (an attribute: the workers read it per request).
+        self.ready_hosts = 0
         self._saturated = 0
         self._held = 0
         self._len = 0
@@ -101,11 +103,6 @@ class HostQueue(Generic[T]):
     @property
     def max_per_host(self) -> int:
         return self._max
-
-    @property
-    def ready_hosts(self) -> int:
-        """Hosts with waiting entries and a free slot: ``pop()`` returns one of theirs."""
-        return self._nready
 
     @property
     def saturated_hosts(self) -> int:
@@ -163,16 +160,18 @@ class HostQueue(Generic[T]):
             h.inflight += 1
             if h.inflight == self._max:
                 self._saturated += 1
-            self._clean_top(h)
+            heap = h.heap
+            if heap and heap[0][2].key is not heap[0]:
+                self._clean_top(h)
             if h.live and h.inflight < self._max and not h.held:
                 # Still ready: re-key it in place, one sift instead of a pop and a push.
-                top = h.heap[0]
+                top = heap[0]
                 h.rkey = new = (top[0], top[1], h)
                 heapreplace(ready, new)
             else:
                 heappop(ready)
                 h.rkey = None
-                self._nready -= 1
+                self.ready_hosts -= 1
             return entry
         return None
 
@@ -185,7 +184,8 @@ class HostQueue(Generic[T]):
             self._saturated -= 1
         h.inflight -= 1
         self._rekey(h)
-        self._forget_if_idle(h)
+        if not h.inflight and not h.live:
+            self._forget_if_idle(h)
 
     def set_priority(self, entry: Entry[T], priority: int) -> bool:
         """Re-queue a waiting entry at ``priority``, keeping its ``seq``.
@@ -255,7 +255,9 @@ class HostQueue(Generic[T]):
             h.rkey = None
             self._forget_if_idle(h)
         self._ready = []
-        self._nready = 0
+        #: Hosts with waiting entries and a free slot: ``pop()`` returns one of
+        #: theirs. Read-only for callers (an attribute: the workers read it per request).
+        self.ready_hosts = 0
         self._len = 0
         entries = [k[2] for k in keys]
         for entry in entries:
@@ -284,13 +286,13 @@ class HostQueue(Generic[T]):
             h.rkey = new = (top[0], top[1], h)
             heappush(self._ready, new)
             if rkey is None:
-                self._nready += 1
+                self.ready_hosts += 1
         elif rkey is not None:
             h.rkey = None
-            self._nready -= 1
+            self.ready_hosts -= 1
         else:
             return
-        if len(self._ready) > 2 * self._nready + _SLACK:
+        if len(self._ready) > 2 * self.ready_hosts + _SLACK:
             self._ready = [k for k in self._ready if k[2].rkey is k]
             heapify(self._ready)
 
@@ -301,5 +303,5 @@ class HostQueue(Generic[T]):
     def __repr__(self) -> str:
         return (
             f"<HostQueue waiting={self._len} hosts={len(self._hosts)} "
-            f"ready={self._nready} saturated={self._saturated} held={self._held}>"
+            f"ready={self.ready_hosts} saturated={self._saturated} held={self._held}>"
         )

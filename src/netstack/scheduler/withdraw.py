@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import InvalidStateError
 from typing import TYPE_CHECKING, Any
 
 from netstack.errors import ABORTED, HttpError
@@ -22,7 +22,6 @@ from netstack.log import log_event
 from netstack.scheduler.future import ABORTED as PHASE_ABORTED
 from netstack.scheduler.future import (
     BACKOFF,
-    DISPATCHED,
     RUNNING,
     WAITING,
     RequestFuture,
@@ -81,8 +80,6 @@ class Withdrawals(WorkerPool):
                 job = future._job if started else None
                 self._detach(future)
                 self._end(future, FAILED if started else CANCELLED)
-            elif phase == DISPATCHED:
-                future._phase = PHASE_ABORTED  # the worker counts it, cancelled or failed
             elif phase == RUNNING:
                 future._phase = PHASE_ABORTED
                 self._failed += 1
@@ -96,8 +93,6 @@ class Withdrawals(WorkerPool):
         if phase in (WAITING, BACKOFF) and not started:
             cancel_withdrawn(future)
             return
-        if phase == DISPATCHED and Future.cancel(future):
-            return  # it never started
         if job is not None and not started:
             try:
                 job.abort()
