@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RequestFuture"]
 
-#: Guards the lazy creation of every RequestFuture's Condition.
-_CONDITION_LOCK = threading.Lock()
 
 # Where a request is, as the scheduler sees it (mutated under its lock only).
 WAITING = 0  #: in the queue
@@ -54,12 +52,11 @@ class _LazyCondition:
     def __get__(self, future: object, owner: type | None = None) -> threading.Condition:
         if future is None:
             raise AttributeError("_condition")
-        with _CONDITION_LOCK:
-            state = future.__dict__
-            cond: threading.Condition | None = state.get("_condition")
-            if cond is None:  # no other thread created it meanwhile
-                cond = state["_condition"] = threading.Condition()
-            return cond
+        # Two threads racing here may both build one; setdefault (atomic) keeps the
+        # first for both. No lock: a lock held while building a Condition is a
+        # lock other threads queue on whenever the holder loses the GIL.
+        cond: threading.Condition = future.__dict__.setdefault("_condition", threading.Condition())
+        return cond
 
 
 class RequestFuture(Future[Any]):
