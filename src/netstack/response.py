@@ -21,10 +21,9 @@ from netstack.options import HttpDataType, ResponseCode
 
 _CODES: dict[int, int] = {code.value: code for code in ResponseCode}
 _new = object.__new__
-_install = object.__setattr__
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PerformanceTiming:
     """Milliseconds from the ``request()`` call to the end of each phase (seed: PerformanceTiming).
 
@@ -46,7 +45,7 @@ class PerformanceTiming:
     queue_timing: float = 0.0
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class HttpResponse:
     """The answer to ``request()`` (seed: HttpResponse)."""
 
@@ -64,6 +63,31 @@ class HttpResponse:
     from_cache: bool = False
     #: Beyond the seed: attempts made, the answered one included (see ``RetryPolicy``).
     attempts: int = 1
+
+
+# The slot descriptors of the two frozen dataclasses, for the builders below.
+_timing_slots = vars(PerformanceTiming)
+_set_dns = _timing_slots["dns_timing"].__set__
+_set_tcp = _timing_slots["tcp_timing"].__set__
+_set_tls = _timing_slots["tls_timing"].__set__
+_set_first_send = _timing_slots["first_send_timing"].__set__
+_set_first_receive = _timing_slots["first_receive_timing"].__set__
+_set_total_finish = _timing_slots["total_finish_timing"].__set__
+_set_redirect = _timing_slots["redirect_timing"].__set__
+_set_response_header = _timing_slots["response_header_timing"].__set__
+_set_response_body = _timing_slots["response_body_timing"].__set__
+_set_total = _timing_slots["total_timing"].__set__
+_set_queue = _timing_slots["queue_timing"].__set__
+_response_slots = vars(HttpResponse)
+_set_result = _response_slots["result"].__set__
+_set_result_type = _response_slots["result_type"].__set__
+_set_response_code = _response_slots["response_code"].__set__
+_set_header = _response_slots["header"].__set__
+_set_cookies = _response_slots["cookies"].__set__
+_set_performance_timing = _response_slots["performance_timing"].__set__
+_set_url = _response_slots["url"].__set__
+_set_from_cache = _response_slots["from_cache"].__set__
+_set_attempts = _response_slots["attempts"].__set__
 
 
 def response_code(status: int) -> int:
@@ -88,27 +112,21 @@ def timing_of(
 
     A frozen dataclass's ``__init__`` stores each field through
     ``object.__setattr__``; on the per-request path that cost more than the
-    rest of the response. Every field is set here, so the instance dict is
-    installed in one step; the object is the same (equal, frozen) either way.
+    rest of the response. The slots are filled through their own descriptors
+    instead; the object is the same (equal, frozen) either way.
     """
     timing = _new(PerformanceTiming)
-    _install(
-        timing,
-        "__dict__",
-        {
-            "dns_timing": dns,
-            "tcp_timing": tcp,
-            "tls_timing": tls,
-            "first_send_timing": first_send,
-            "first_receive_timing": first_receive,
-            "total_finish_timing": total_finish,
-            "redirect_timing": redirect,
-            "response_header_timing": response_header,
-            "response_body_timing": response_body,
-            "total_timing": total,
-            "queue_timing": queue,
-        },
-    )
+    _set_dns(timing, dns)
+    _set_tcp(timing, tcp)
+    _set_tls(timing, tls)
+    _set_first_send(timing, first_send)
+    _set_first_receive(timing, first_receive)
+    _set_total_finish(timing, total_finish)
+    _set_redirect(timing, redirect)
+    _set_response_header(timing, response_header)
+    _set_response_body(timing, response_body)
+    _set_total(timing, total)
+    _set_queue(timing, queue)
     return timing
 
 
@@ -125,21 +143,15 @@ def response_of(
 ) -> HttpResponse:
     """An HttpResponse with every field given (see :func:`timing_of` for why not ``__init__``)."""
     response = _new(HttpResponse)
-    _install(
-        response,
-        "__dict__",
-        {
-            "result": result,
-            "result_type": result_type,
-            "response_code": _CODES.get(status, status),
-            "header": header,
-            "cookies": cookies,
-            "performance_timing": timing,
-            "url": url,
-            "from_cache": from_cache,
-            "attempts": attempts,
-        },
-    )
+    _set_result(response, result)
+    _set_result_type(response, result_type)
+    _set_response_code(response, _CODES.get(status, status))
+    _set_header(response, header)
+    _set_cookies(response, cookies)
+    _set_performance_timing(response, timing)
+    _set_url(response, url)
+    _set_from_cache(response, from_cache)
+    _set_attempts(response, attempts)
     return response
 
 
