@@ -109,7 +109,13 @@ class Urllib3(_Threaded):
         import urllib3
 
         super().open(url, concurrency)
-        self.pool = urllib3.PoolManager(maxsize=concurrency, retries=False)
+        self.pool = urllib3.PoolManager(
+            maxsize=concurrency, retries=False, timeout=self._timeout(urllib3)
+        )
+
+    @staticmethod
+    def _timeout(urllib3: Any) -> Any:
+        return urllib3.Timeout.DEFAULT_TIMEOUT  # urllib3's default: no timeout
 
     def fetch(self) -> bytes:
         response = self.pool.request("GET", self.url)
@@ -204,5 +210,27 @@ class Aiohttp(Client):
         self.loop.close()
 
 
+class Urllib3Timeouts(Urllib3):
+    """urllib3 doing exactly netstack's work: its default 60 s connect and read timeouts.
+
+    A socket with a timeout makes CPython poll before every send and recv and
+    release the GIL twice; that CPU belongs to the timeouts, which netstack
+    always has (the seed's defaults), so this is the like-for-like peer.
+    """
+
+    name = "urllib3 + ThreadPoolExecutor, 60 s timeouts"
+
+    @staticmethod
+    def _timeout(urllib3: Any) -> Any:
+        return urllib3.Timeout(connect=60.0, read=60.0)
+
+
 #: The peers, netstack first (ratios are relative to it).
-CLIENTS: tuple[type[Client], ...] = (Netstack, Urllib3, RequestsFutures, Httpx, Aiohttp)
+CLIENTS: tuple[type[Client], ...] = (
+    Netstack,
+    Urllib3,
+    Urllib3Timeouts,
+    RequestsFutures,
+    Httpx,
+    Aiohttp,
+)
