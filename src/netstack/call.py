@@ -197,7 +197,7 @@ class Call:
         if options.extra_data is not None:
             url = _request_url(url, options)
         return PreparedRequest(
-            options.method.value,
+            options.method._value_,  # the member's own attribute: .value is a Python property
             url,
             headers,
             body,

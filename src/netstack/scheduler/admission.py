@@ -120,7 +120,9 @@ class Admission(Withdrawals):
         ``add_callback`` is attached as a done-callback before the future can
         resolve, so it runs exactly once even for a settled job.
         """
-        priority = check_priority(job.priority)
+        priority = job.priority
+        if type(priority) is not int or not 1 <= priority <= 1000:
+            check_priority(priority)  # raises the 401 naming the field
         if self._rules is not None:
             self._admit(job)
         tag = getattr(job, "tag", None)

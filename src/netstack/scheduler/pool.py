@@ -230,7 +230,8 @@ class WorkerPool:
     def _run(self, future: RequestFuture, job: Job) -> None:
         """Run one request, marked running, on this worker thread."""
         host = job.host_key
-        if enabled(_DEBUG):  # checked here: the per-request path skips the helper's call
+        debug = enabled(_DEBUG)  # once per request: the helper's call is skipped when off
+        if debug:
             log_request(_DEBUG, "started", future, job)
         result: object = None
         error: BaseException | None = None
@@ -268,7 +269,28 @@ class WorkerPool:
                 reason=retry[1],
             )
             return
-        self._resolve(future, job, result, error)
+        self._resolve(future, job, result, error, debug)
+
+    def _resolve(
+        self,
+        future: RequestFuture,
+        job: Job,
+        result: object,
+        error: BaseException | None,
+        debug: bool,
+    ) -> None:
+        """Outside the lock: resolve the future (its done-callbacks run here) and log."""
+        try:
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+        except InvalidStateError:
+            return
+        if error is not None:
+            self._log_failed(future, job, error)
+        elif debug:  # checked once per request, in _run
+            log_request(_DEBUG, "finished", future, job, attempts=getattr(job, "attempts", 1))
 
     def _retry_delay(
         self, job: Job, result: object, error: BaseException | None
@@ -331,22 +353,6 @@ class WorkerPool:
         """The queue rank base of a request enqueued now (0 without aging)."""
         aging = self._aging
         return 0 if aging is None else aging.base(_monotonic())
-
-    def _resolve(
-        self, future: RequestFuture, job: Job, result: object, error: BaseException | None
-    ) -> None:
-        """Outside the lock: resolve the future (its done-callbacks run here) and log."""
-        try:
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
-        except InvalidStateError:
-            return
-        if error is not None:
-            self._log_failed(future, job, error)
-        elif enabled(_DEBUG):  # guarded: the extra field is not built when logging is off
-            log_request(_DEBUG, "finished", future, job, attempts=getattr(job, "attempts", 1))
 
     def _release(self, host: str) -> None:
         """Under the lock: a request left its worker; free its host slot."""

@@ -51,7 +51,8 @@ class RequestContext:
         self.port = 0
         #: Highest ``sent`` value reported to ``send_progress`` (kept across hops).
         self.sent_reported = 0
-        self.new_hop("", 0)
+        # What new_hop() resets, set here without the call (documented there).
+        self.connected = self.reused = self.sent = self.received = self.send_failed = False
 
     def new_hop(self, host: str, port: int) -> None:
         """Forget what the previous hop's connection did."""

@@ -22,8 +22,8 @@ from netstack.options import CertificatePinning, ClientCert, HttpProtocol, HttpP
 class TransportSettings:
     """How requests connect: what their options say about timeouts, trust, route and DNS.
 
-    Requests sent with the same options object share one (``netstack.call``
-    builds it once per options object), so none of this is rebuilt per request.
+    Every request made without options shares one; any other request builds
+    its own at its first run (``netstack.call``) and keeps it for its retries.
     """
 
     #: Seconds; None means no limit.
