@@ -1,8 +1,9 @@
 """Client CPU per request: netstack vs raw urllib3 on a ThreadPoolExecutor.
 
 All sides use the same concurrency against the same local origin (its own
-process, so its CPU is not counted). Rounds alternate between them so
-machine noise hits all alike; the report gives medians and their ratios.
+process, so its CPU is not counted). Every round runs each side once, in
+an order rotated from round to round, so machine noise hits all alike; the
+report gives medians and their ratios.
 
 urllib3 runs twice: as configured by default (no timeouts: blocking
 sockets) and with netstack's default timeouts (60 s connect and read, the
@@ -82,9 +83,11 @@ def main() -> None:
     results: dict[str, list[float]] = {name: [] for name in sides}
     with running_origin() as base:
         url = f"{base}/item"
-        for _ in range(args.rounds):
-            for name, run in sides.items():
-                results[name].append(run(url, args.requests, args.workers))
+        names = list(sides)
+        for number in range(args.rounds):
+            shift = number % len(names)  # rotated, so no side always runs first or last
+            for name in names[shift:] + names[:shift]:
+                results[name].append(sides[name](url, args.requests, args.workers))
     medians = {name: statistics.median(values) for name, values in results.items()}
     raw, like, ours = medians.values()
     print(f"requests/round={args.requests} rounds={args.rounds} workers={args.workers}")
