@@ -41,6 +41,8 @@ from urllib3.exceptions import (
 from urllib3.util.connection import allowed_gai_family
 
 from netstack.transport.context import RequestContext, _local, current
+from netstack.transport.kernel_timeouts import ENABLED as KERNEL_TIMEOUTS
+from netstack.transport.kernel_timeouts import KernelTimedSocket
 from netstack.transport.tls import PinMismatch, check_pins
 
 __all__ = [
@@ -198,9 +200,12 @@ def _open_socket(conn: HTTPConnection, ctx: RequestContext) -> socket.socket:
     if abort.aborted:
         raise ExchangeAborted
     timeout = conn.timeout
+    # Plain HTTP hands its send/receive timeouts to the kernel once connected
+    # (kernel_timeouts.py); TLS sockets keep Python's.
+    kernel = KERNEL_TIMEOUTS and not isinstance(conn, HTTPSConnection)
     err: OSError | None = None
     for family, socktype, proto, _canon, address in infos:
-        sock = socket.socket(family, socktype, proto)
+        sock = (KernelTimedSocket if kernel else socket.socket)(family, socktype, proto)
         try:
             for option in conn.socket_options or ():
                 sock.setsockopt(*option)
