@@ -27,7 +27,7 @@ from netstack.distributed.wire import decode_outcome, encode_request
 from netstack.errors import ABORTED, HttpError
 from netstack.log import log_event
 from netstack.scheduler.admission import check_priority
-from netstack.scheduler.future import RequestFuture, cancel_withdrawn
+from netstack.scheduler.future import RequestFuture, cancel_withdrawn, resolve
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -311,13 +311,7 @@ class Producer:
                 self._cache_hits += int(response is not None and response.from_cache)
             else:
                 self._failed += 1
-        try:
-            if error is None:
-                future.set_result(response)
-            else:
-                future.set_exception(error)
-        except InvalidStateError:
-            return
+        resolve(future, response, error)
 
     # -- state -----------------------------------------------------------------
 

@@ -18,7 +18,7 @@ and wake up on it as on any Future.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from concurrent.futures._base import PENDING
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +149,21 @@ class RequestFuture(Future[Any]):
 
     def __repr__(self) -> str:
         return f"<RequestFuture #{self.request_id} priority={self._priority} state={self._state}>"
+
+
+def resolve(future: Future[Any], result: object, error: BaseException | None) -> bool:
+    """Resolve ``future`` with ``error`` if given, else ``result``; False if already resolved.
+
+    Its done-callbacks run here: call it without holding a scheduler lock.
+    """
+    try:
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+    except InvalidStateError:
+        return False
+    return True
 
 
 def cancel_withdrawn(future: Future[Any]) -> None:

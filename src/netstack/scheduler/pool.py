@@ -44,6 +44,7 @@ from netstack.scheduler.future import (
     WAITING,
     RequestFuture,
     log_request,
+    resolve,
 )
 from netstack.scheduler.queue import HostQueue
 from netstack.scheduler.tags import CANCELLED, COMPLETED, FAILED, TagIndex
@@ -280,12 +281,7 @@ class WorkerPool:
         debug: bool,
     ) -> None:
         """Outside the lock: resolve the future (its done-callbacks run here) and log."""
-        try:
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
-        except InvalidStateError:
+        if not resolve(future, result, error):
             return
         if error is not None:
             self._log_failed(future, job, error)

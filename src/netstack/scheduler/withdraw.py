@@ -26,6 +26,7 @@ from netstack.scheduler.future import (
     WAITING,
     RequestFuture,
     cancel_withdrawn,
+    resolve,
 )
 from netstack.scheduler.pool import Outcome, WorkerPool
 from netstack.scheduler.tags import CANCELLED, COMPLETED, FAILED
@@ -144,14 +145,7 @@ class Withdrawals(WorkerPool):
             if last is None:
                 cancel_withdrawn(future)
                 continue
-            result, error = last
-            try:
-                if error is None:
-                    future.set_result(result)
-                else:
-                    future.set_exception(error)
-            except InvalidStateError:
-                continue
+            resolve(future, *last)
 
     def _detach_all(self) -> Detached:
         """Under the lock: detach every waiting request (shutdown); no retry starts after."""
