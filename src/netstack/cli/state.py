@@ -38,10 +38,11 @@ import enum
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
+
+from netstack.atomic_file import fsync_dir, write_atomically
 
 __all__ = ["SLOT_PREFIX", "StateDir", "StateError", "jsonable"]
 
@@ -67,34 +68,6 @@ def jsonable(value: object) -> object:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` (0600): temporary file, fsync, rename, fsync the directory."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:  # mkstemp creates it 0600
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 class StateDir:
@@ -202,7 +175,7 @@ class StateDir:
             if entry.name.startswith(_OURS):
                 with contextlib.suppress(OSError):
                     entry.unlink()
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         with contextlib.suppress(OSError):
             self.directory.rmdir()  # kept if it holds anything else
         self.close()

@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import enum
 import json
 import time
-from collections.abc import Mapping
 from typing import Any, Final
 
 from urllib3 import HTTPHeaderDict
 
 from netstack.errors import MESSAGES, UNKNOWN, HttpError
+from netstack.jsonvalue import UnencodableValue, decode, encode
 from netstack.options import DEFAULT_OPTIONS, HttpDataType, HttpRequestOptions
 from netstack.response import HttpResponse, PerformanceTiming, response_code
 
@@ -51,43 +50,6 @@ VERSION: Final = 1
 _BESIDE: Final = frozenset({"priority", "tag"})
 
 
-class _CannotTravel(TypeError):
-    pass
-
-
-def _encode(value: object, where: str) -> object:
-    """A JSON-safe form of an option value; _CannotTravel for anything else."""
-    if isinstance(value, enum.Enum):
-        return value.value
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"__bytes__": base64.b64encode(bytes(value)).decode("ascii")}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _encode(getattr(value, f.name), f"{where}.{f.name}")
-            for f in dataclasses.fields(value)
-            if getattr(value, f.name) != f.default
-        }
-    if isinstance(value, Mapping):
-        return {str(k): _encode(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, frozenset | set):
-        return sorted((_encode(v, where) for v in value), key=repr)
-    if isinstance(value, list | tuple):
-        return [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    raise _CannotTravel(f"{where}: a {type(value).__name__} cannot travel to a Redis queue")
-
-
-def _decode(value: object) -> object:
-    if isinstance(value, dict):
-        if len(value) == 1 and isinstance(value.get("__bytes__"), str):
-            return base64.b64decode(value["__bytes__"])
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
 def encode_request(url: str, options: HttpRequestOptions, *, reply: str | None) -> str:
     """The JSON payload of a validated request; HttpError 401 if an option cannot travel.
 
@@ -99,10 +61,11 @@ def encode_request(url: str, options: HttpRequestOptions, *, reply: str | None) 
             value = getattr(options, f.name)
             if f.name in _BESIDE or value == getattr(DEFAULT_OPTIONS, f.name):
                 continue
-            encoded[f.name] = _encode(value, f.name)
-    except _CannotTravel as exc:
+            encoded[f.name] = encode(value, f.name)
+    except UnencodableValue as exc:
         raise HttpError.parameter(
-            f"{exc}: requests travel as JSON; give data (str, bytes, mappings), not objects"
+            f"{exc}, so it cannot travel to a Redis queue: requests travel as JSON; "
+            "give data (str, bytes, mappings), not objects"
         ) from None
     return json.dumps(
         {
@@ -138,7 +101,7 @@ def decode_request(payload: str | bytes, priority: int) -> WireRequest:
         or not isinstance(data.get("url"), str)
     ):
         raise ValueError(f"not a netstack request payload (version {VERSION})")
-    options = _decode(data.get("options") or {})
+    options = decode(data.get("options") or {})
     if not isinstance(options, dict):
         raise ValueError("malformed options")
     options["priority"] = priority

@@ -20,18 +20,16 @@ either the old file or the new one, never a torn one.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import dataclasses
-import enum
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from netstack.atomic_file import write_atomically
 from netstack.errors import HttpError
+from netstack.jsonvalue import decode, encode
 
 if TYPE_CHECKING:
     from netstack.options import HttpRequestOptions
@@ -45,44 +43,12 @@ QueuedRequest = tuple[str, dict[str, Any]]
 """A persisted request as ``resume`` submits it: ``(url, options mapping)``."""
 
 
-def _encode(value: object) -> object:
-    """A JSON-safe form of an option value (see the module docstring)."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value.value if isinstance(value, enum.Enum) else value
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"__bytes__": base64.b64encode(bytes(value)).decode("ascii")}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _encode(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if getattr(value, f.name) != f.default
-        }
-    if isinstance(value, Mapping):
-        return {str(k): _encode(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | frozenset | set):
-        items = [_encode(v) for v in value]
-        return sorted(items, key=repr) if isinstance(value, frozenset | set) else items
-    raise TypeError(f"cannot persist a value of type {type(value).__name__}")
-
-
-def _decode(value: object) -> object:
-    if isinstance(value, dict):
-        if len(value) == 1 and isinstance(value.get("__bytes__"), str):
-            return base64.b64decode(value["__bytes__"])
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
-
-
 def record(url: str, options: HttpRequestOptions, priority: int, tag: str | None) -> dict[str, Any]:
     """One request's entry in the file (``priority`` and ``tag`` as they are now)."""
     from netstack.options import DEFAULT_OPTIONS
 
     encoded = {
-        f.name: _encode(getattr(options, f.name))
+        f.name: encode(getattr(options, f.name), f.name)
         for f in dataclasses.fields(options)
         if f.name not in ("priority", "tag")
         and getattr(options, f.name) != getattr(DEFAULT_OPTIONS, f.name)
@@ -99,32 +65,8 @@ def write_queue(path: str | os.PathLike[str], records: Iterable[dict[str, Any]])
         ensure_ascii=False,
         separators=(",", ":"),
     ).encode("utf-8")
-    directory = target.parent if str(target.parent) else Path()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as file:  # mkstemp creates it 0600
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+    write_atomically(target, data)
     return len(items)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # not possible everywhere (Windows); the rename is what matters
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_queue(path: str | os.PathLike[str]) -> list[QueuedRequest]:
@@ -148,7 +90,7 @@ def read_queue(path: str | os.PathLike[str]) -> list[QueuedRequest]:
     for i, item in enumerate(document["requests"]):
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
             raise HttpError.parameter(f"path: request #{i} has no url")
-        options = _decode(item.get("options") or {})
+        options = decode(item.get("options") or {})
         if not isinstance(options, dict):
             raise HttpError.parameter(f"path: request #{i} has malformed options")
         if "priority" in item:
