@@ -229,10 +229,7 @@ class Scheduler(Admission):
         """
         if self._shutdown:
             raise self._shutdown_error()
-        job = self._prepare(url, options, events)
-        if self._remote is not None:
-            return self._remote.submit_job(job, None)
-        return Admission._submit_job(self, job, timeout=timeout)  # the local queue, directly
+        return self._submit_job(self._prepare(url, options, events), timeout=timeout)
 
     def submit_batch(
         self, items: Iterable[str | tuple[str, OptionsInput]], *, timeout: float | None = None
