@@ -16,7 +16,8 @@ from netstack import (
     HttpRequestOptions,
     RequestMethod,
 )
-from netstack.options import DEFAULT_OPTIONS, OPTION_KEYS, resolve_options
+from netstack.options import DEFAULT_OPTIONS, OPTION_KEYS
+from netstack.validation import resolve_options
 
 
 def _code_and_message(options: object) -> tuple[int, str]:

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from netstack import HttpError
-from netstack.options import resolve_options
 from netstack.prepare import build_headers, check_url, encode_body, parse_target, request_url
+from netstack.validation import resolve_options
 
 
 def _url(url: str, **options: object) -> str:

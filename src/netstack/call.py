@@ -20,7 +20,7 @@ from netstack import errors
 from netstack.cache import installed_cache
 from netstack.errors import HttpError
 from netstack.events import EventEmitter
-from netstack.options import DEFAULT_OPTIONS, HttpRequestOptions, OptionsInput, resolve_options
+from netstack.options import DEFAULT_OPTIONS, HttpRequestOptions, OptionsInput
 from netstack.prepare import BODY_METHODS, build_headers, check_url, encode_body, parse_target
 from netstack.prepare import request_url as _request_url
 from netstack.response import (
@@ -39,10 +39,11 @@ from netstack.transport import (
     TransportResponse,
     TransportSettings,
 )
+from netstack.validation import resolve_options
 
 if TYPE_CHECKING:
     from netstack.cache import CacheLookup, HttpResponseCache
-    from netstack.scheduler.retry import RetryPolicy
+    from netstack.retry import RetryPolicy
 
 Events = EventEmitter | Mapping[str, Callable[..., Any]] | None
 """Per-request listeners: an emitter, or ``{event name: callback}``."""

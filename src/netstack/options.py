@@ -2,9 +2,9 @@
 
 Options come as an :class:`HttpRequestOptions`, or as a mapping keyed by the
 seed's camelCase names (``extraData``, ``readTimeout`` ...) or the snake_case
-field names. :func:`resolve_options` turns any of them into one validated
-``HttpRequestOptions``; anything wrong raises ``HttpError`` 401 naming the
-field, before a request is queued.
+field names. ``netstack.validation.resolve_options`` turns any of them into
+one validated ``HttpRequestOptions``; anything wrong raises ``HttpError`` 401
+naming the field, before a request is queued.
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ import dataclasses
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
-from netstack.errors import HttpError
-
-if TYPE_CHECKING:
-    from netstack.scheduler.retry import RetryPolicy
+from netstack.retry import RetryPolicy
 
 MIB: Final = 1024 * 1024
 MAX_LIMIT_CEILING: Final = 100 * MIB
@@ -182,7 +179,8 @@ class HttpRequestOptions:
 OptionsInput: TypeAlias = HttpRequestOptions | Mapping[str, Any] | None
 """What ``request()`` accepts as options."""
 
-_FIELDS: Final = tuple(f.name for f in dataclasses.fields(HttpRequestOptions))
+#: The field names of HttpRequestOptions, in declaration order.
+OPTION_FIELDS: Final = tuple(f.name for f in dataclasses.fields(HttpRequestOptions))
 
 
 def _camel(name: str) -> str:
@@ -192,34 +190,9 @@ def _camel(name: str) -> str:
 
 #: Both spellings of every option: ``{"extraData": "extra_data", "extra_data": "extra_data"}``.
 OPTION_KEYS: Final[dict[str, str]] = {
-    **{name: name for name in _FIELDS},
-    **{_camel(name): name for name in _FIELDS},
+    **{name: name for name in OPTION_FIELDS},
+    **{_camel(name): name for name in OPTION_FIELDS},
 }
 
 #: The validated defaults, shared by every request made without options.
 DEFAULT_OPTIONS: Final = HttpRequestOptions()
-
-
-def resolve_options(options: OptionsInput) -> HttpRequestOptions:
-    """Validate ``options`` into a new HttpRequestOptions (401 on any bad field)."""
-    if options is None:
-        return DEFAULT_OPTIONS
-    if isinstance(options, HttpRequestOptions):
-        values = {name: getattr(options, name) for name in _FIELDS}
-    elif isinstance(options, Mapping):
-        values = {}
-        for key, value in options.items():
-            name = OPTION_KEYS.get(key) if isinstance(key, str) else None
-            if name is None:
-                raise HttpError.parameter(
-                    f"options: unknown key {key!r}; expected one of the HttpRequestOptions "
-                    "fields (snake_case) or the seed's camelCase names"
-                )
-            values[name] = value
-    else:
-        raise HttpError.parameter(
-            f"options: expected HttpRequestOptions or a mapping, got {type(options).__name__}"
-        )
-    from netstack.validation import validate_fields
-
-    return HttpRequestOptions(**validate_fields(values))

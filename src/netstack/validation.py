@@ -1,4 +1,4 @@
-"""Field-by-field validation of request options (every failure is a 401 naming the field).
+"""Validation of request options: :func:`resolve_options`, field by field (401 naming the field).
 
 Each validator takes the raw value and returns the normalised one: enums from
 their names or values, nested seed objects from camelCase mappings, header
@@ -15,7 +15,10 @@ from typing import Any, Final, TypeVar
 
 from netstack.errors import HttpError
 from netstack.options import (
+    DEFAULT_OPTIONS,
     MAX_LIMIT_CEILING,
+    OPTION_FIELDS,
+    OPTION_KEYS,
     RANGE_MAX,
     RANGE_MIN,
     CertificatePinning,
@@ -24,11 +27,13 @@ from netstack.options import (
     HttpDataType,
     HttpProtocol,
     HttpProxy,
+    HttpRequestOptions,
     MultiFormData,
+    OptionsInput,
     RequestMethod,
 )
-from netstack.scheduler.retry import RetryPolicy
-from netstack.scheduler.tags import check_tag
+from netstack.retry import RetryPolicy
+from netstack.tags import check_tag
 
 _TOKEN: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _FORBIDDEN_VALUE_CHARS: Final = re.compile(r"[\r\n\x00]")
@@ -297,3 +302,33 @@ def validate_fields(values: Mapping[str, Any]) -> dict[str, Any]:
 def validate_priority(value: object) -> int:
     """A priority is an int in [1, 1000]."""
     return _int("priority", value, 1, 1000)
+
+
+def check_priority(priority: object) -> int:
+    """Return ``priority`` if it is an int in [1, 1000], else raise HttpError 401."""
+    if isinstance(priority, int) and not isinstance(priority, bool) and 1 <= priority <= 1000:
+        return priority
+    raise HttpError.parameter(f"priority: must be an int in [1, 1000], got {priority!r}")
+
+
+def resolve_options(options: OptionsInput) -> HttpRequestOptions:
+    """Validate ``options`` into a new HttpRequestOptions (401 on any bad field)."""
+    if options is None:
+        return DEFAULT_OPTIONS
+    if isinstance(options, HttpRequestOptions):
+        values = {name: getattr(options, name) for name in OPTION_FIELDS}
+    elif isinstance(options, Mapping):
+        values = {}
+        for key, value in options.items():
+            name = OPTION_KEYS.get(key) if isinstance(key, str) else None
+            if name is None:
+                raise HttpError.parameter(
+                    f"options: unknown key {key!r}; expected one of the HttpRequestOptions "
+                    "fields (snake_case) or the seed's camelCase names"
+                )
+            values[name] = value
+    else:
+        raise HttpError.parameter(
+            f"options: expected HttpRequestOptions or a mapping, got {type(options).__name__}"
+        )
+    return HttpRequestOptions(**validate_fields(values))

@@ -25,7 +25,7 @@ from netstack.distributed.wire import (
     encode_response,
 )
 from netstack.errors import HttpTimeoutError
-from netstack.options import resolve_options
+from netstack.validation import resolve_options
 
 
 def test_request_options_survive_the_round_trip() -> None:

@@ -26,8 +26,8 @@ from netstack import (
     RetryPolicy,
     Scheduler,
 )
-from netstack.options import resolve_options
 from netstack.scheduler.persist import read_queue, record, write_queue
+from netstack.validation import resolve_options
 
 
 def paused(**kwargs: object) -> tuple[Scheduler, threading.Event]:

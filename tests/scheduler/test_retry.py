@@ -17,7 +17,7 @@ from scheduler_fakes import FakeJob
 from netstack import HttpError, HttpResponse, RetryPolicy, Scheduler, create_http
 from netstack.errors import ABORTED, CONNECT_FAILED, TIMEOUT
 from netstack.options import HttpDataType
-from netstack.scheduler.retry import parse_retry_after
+from netstack.retry import parse_retry_after
 
 
 def answer(status: int, headers: dict[str, str] | None = None) -> HttpResponse:
@@ -109,7 +109,7 @@ def test_policy_rejects_bad_values_with_401_naming_the_field(
 
 
 def test_retry_option_accepts_a_policy_zero_or_a_mapping_and_rejects_the_rest() -> None:
-    from netstack.options import resolve_options
+    from netstack.validation import resolve_options
 
     assert resolve_options({"retry": 0}).retry == 0
     assert resolve_options({"retry": {"attempts": 5, "maxBackoff": 2}}).retry == RetryPolicy(

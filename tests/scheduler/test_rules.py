@@ -11,7 +11,7 @@ from policy_servers import origins
 
 from netstack import HttpError, Scheduler, create_http
 from netstack.errors import HOST_NOT_ALLOWED
-from netstack.scheduler.rules import HostRules
+from netstack.hosts import HostRules
 
 LABEL = st.from_regex(r"[a-z0-9]{1,8}", fullmatch=True)
 

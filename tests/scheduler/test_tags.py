@@ -12,7 +12,7 @@ from policy_servers import origins
 from scheduler_fakes import FakeJob
 
 from netstack import HttpError, RequestFuture, Scheduler, TagStats
-from netstack.options import resolve_options
+from netstack.validation import resolve_options
 
 
 class TaggedJob(FakeJob):

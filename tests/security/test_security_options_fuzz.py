@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netstack import HttpError, HttpRequestOptions, errors
-from netstack.options import OPTION_KEYS, resolve_options
+from netstack.options import OPTION_KEYS
 from netstack.prepare import build_headers, encode_body
+from netstack.validation import resolve_options
 
 FIELDS = [f.name for f in dataclasses.fields(HttpRequestOptions)]
 

@@ -26,8 +26,8 @@ from netstack.distributed.redis_queue import RESULT_TTL
 from netstack.distributed.wire import decode_outcome, encode_request
 from netstack.errors import ABORTED, HttpError
 from netstack.log import log_event
-from netstack.scheduler.admission import check_priority
 from netstack.scheduler.future import RequestFuture, cancel_withdrawn, resolve
+from netstack.validation import check_priority
 
 if TYPE_CHECKING:
     from collections.abc import Callable

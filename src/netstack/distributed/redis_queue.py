@@ -126,7 +126,7 @@ class RedisQueue:
 
         False once a worker took it or it ended.
         """
-        from netstack.scheduler.admission import check_priority
+        from netstack.validation import check_priority
 
         check_priority(priority)
         return self._call("set_priority", lambda: self._ops.set_priority(request_id, priority))

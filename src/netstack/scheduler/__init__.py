@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from netstack.politeness import PolitenessPolicy
+from netstack.retry import RetryPolicy
 from netstack.scheduler.default import get_default_scheduler
 from netstack.scheduler.future import RequestFuture
-from netstack.scheduler.politeness import PolitenessPolicy
-from netstack.scheduler.retry import RetryPolicy
 from netstack.scheduler.scheduler import Scheduler, SchedulerStats
 from netstack.scheduler.tags import TagStats
 

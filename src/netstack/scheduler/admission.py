@@ -22,15 +22,16 @@ from netstack.log import enabled
 from netstack.scheduler.future import RequestFuture, log_request
 from netstack.scheduler.tags import COMPLETED, FAILED
 from netstack.scheduler.withdraw import Withdrawals
+from netstack.validation import check_priority
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from netstack.hosts import HostRules
     from netstack.scheduler.job import Job
     from netstack.scheduler.queue import Entry
-    from netstack.scheduler.rules import HostRules
 
-__all__ = ["Admission", "QueueFullError", "SchedulerShutdownError", "check_priority"]
+__all__ = ["Admission", "QueueFullError", "SchedulerShutdownError"]
 
 _DEBUG = logging.DEBUG
 
@@ -44,13 +45,6 @@ class SchedulerShutdownError(HttpError, RuntimeError):
 
 class QueueFullError(HttpError):
     """2300999: ``max_queue`` requests are already waiting; try again later."""
-
-
-def check_priority(priority: object) -> int:
-    """Return ``priority`` if it is an int in [1, 1000], else raise HttpError 401."""
-    if isinstance(priority, int) and not isinstance(priority, bool) and 1 <= priority <= 1000:
-        return priority
-    raise HttpError.parameter(f"priority: must be an int in [1, 1000], got {priority!r}")
 
 
 class Admission(Withdrawals):

@@ -129,7 +129,7 @@ class RequestFuture(Future[Any]):
         """
         scheduler = self._scheduler
         if scheduler is None:
-            from netstack.scheduler.admission import check_priority
+            from netstack.validation import check_priority
 
             check_priority(priority)
             self._priority = priority

@@ -51,11 +51,11 @@ from netstack.scheduler.tags import CANCELLED, COMPLETED, FAILED, TagIndex
 from netstack.scheduler.ticker import Ticker
 
 if TYPE_CHECKING:
+    from netstack.retry import RetryPolicy
     from netstack.scheduler.aging import Aging
     from netstack.scheduler.job import Job
     from netstack.scheduler.politeness import Pacer
     from netstack.scheduler.queue import Entry
-    from netstack.scheduler.retry import RetryPolicy
 
 __all__ = ["Outcome", "WorkerPool"]
 

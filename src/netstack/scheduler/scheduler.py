@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from netstack.call import prepare_call as _prepare_call
 from netstack.errors import HttpError
+from netstack.hosts import HostRules
+from netstack.politeness import PolitenessPolicy
+from netstack.retry import RetryPolicy
 from netstack.scheduler.admission import (
     Admission,
     QueueFullError,
     SchedulerShutdownError,
-    check_priority,
 )
 from netstack.scheduler.aging import Aging
 from netstack.scheduler.future import (
@@ -37,10 +39,10 @@ from netstack.scheduler.future import (
     WAITING,
     RequestFuture,
 )
-from netstack.scheduler.politeness import Pacer, PolitenessPolicy
-from netstack.scheduler.retry import RetryPolicy
-from netstack.scheduler.rules import HostRules
-from netstack.scheduler.tags import TagStats, check_tag
+from netstack.scheduler.politeness import Pacer
+from netstack.scheduler.tags import TagStats
+from netstack.tags import check_tag
+from netstack.validation import check_priority
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping

@@ -13,25 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
-from netstack.errors import HttpError
-
-__all__ = ["CANCELLED", "COMPLETED", "FAILED", "TagIndex", "TagStats", "check_tag"]
+__all__ = ["CANCELLED", "COMPLETED", "FAILED", "TagIndex", "TagStats"]
 
 F = TypeVar("F")
 
 COMPLETED: Final = 0
 FAILED: Final = 1
 CANCELLED: Final = 2
-
-#: Longest tag accepted, characters.
-MAX_TAG: Final = 256
-
-
-def check_tag(tag: object, field: str = "tag") -> str:
-    """A tag is a non-empty str of at most 256 characters (else HttpError 401)."""
-    if isinstance(tag, str) and 0 < len(tag) <= MAX_TAG:
-        return tag
-    raise HttpError.parameter(f"{field}: must be a non-empty str of at most {MAX_TAG}, got {tag!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
