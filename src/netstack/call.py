@@ -20,8 +20,8 @@ from netstack import errors
 from netstack.cache import installed_cache
 from netstack.errors import HttpError
 from netstack.events import EventEmitter
-from netstack.options import DEFAULT_OPTIONS, HttpRequestOptions, OptionsInput
-from netstack.prepare import BODY_METHODS, build_headers, check_url, encode_body, parse_target
+from netstack.options import DEFAULT_OPTIONS, HttpRequestOptions, OptionsInput, RequestMethod
+from netstack.prepare import QUERY_METHODS, build_headers, check_url, encode_body, parse_target
 from netstack.prepare import request_url as _request_url
 from netstack.response import (
     HttpResponse,
@@ -153,7 +153,7 @@ class Call:
     @property
     def method(self) -> str:
         """For the retry policy's idempotency rule."""
-        return self._options.method.value
+        return _method_name(self._options.method)
 
     def settle(self, result: object = None, error: BaseException | None = None) -> None:
         """Finish before queueing: the scheduler resolves the future at submit."""
@@ -187,7 +187,8 @@ class Call:
     def _prepare(self) -> PreparedRequest:
         options = self._options
         headers = self._headers if self._headers is not None else build_headers(options)
-        body = encode_body(options, headers) if options.method in BODY_METHODS else None
+        method = options.method
+        body = None if method in QUERY_METHODS else encode_body(options, headers)
         settings = self._settings
         if settings is None:
             if options is DEFAULT_OPTIONS:
@@ -198,7 +199,7 @@ class Call:
         if options.extra_data is not None:
             url = _request_url(url, options)
         return PreparedRequest(
-            options.method._value_,  # the member's own attribute: .value is a Python property
+            method._value_ if type(method) is RequestMethod else method,  # .value: a property
             url,
             headers,
             body,
@@ -275,6 +276,11 @@ def _response(
     )
 
 
+def _method_name(method: RequestMethod | str) -> str:
+    """The method as a plain str: a RequestMethod's value, or the token as given."""
+    return method.value if isinstance(method, RequestMethod) else method
+
+
 def _header_dict(pairs: list[tuple[str, str]]) -> HTTPHeaderDict:
     """Stored header pairs as a case-insensitive mapping (``add`` skips extend's type checks)."""
     headers = HTTPHeaderDict()
@@ -303,7 +309,7 @@ def _consult_cache(call: Call, store: HttpResponseCache) -> None:
     options = call._options
     headers = call._headers = build_headers(options)
     url = _request_url(call._send_url, options)
-    lookup = store.lookup(options.method.value, url, headers, time.time())
+    lookup = store.lookup(_method_name(options.method), url, headers, time.time())
     cached = lookup.response
     if lookup.action in ("fresh", "unsatisfiable") and cached is not None:
         answer = _header_dict(cached.headers)

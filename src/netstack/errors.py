@@ -24,6 +24,7 @@ BAD_SERVER_RESPONSE: Final = 2300008
 ACCESS_DENIED: Final = 2300009
 HTTP2_FRAMING: Final = 2300016
 PARTIAL_FILE: Final = 2300018
+HTTP_RETURNED_ERROR: Final = 2300022
 WRITE_ERROR: Final = 2300023
 UPLOAD_FAILED: Final = 2300025
 READ_LOCAL_FILE: Final = 2300026
@@ -56,6 +57,7 @@ MESSAGES: Final[dict[int, str]] = {
     ACCESS_DENIED: "Access to the remote resource denied.",
     HTTP2_FRAMING: "Error in the HTTP2 framing layer.",
     PARTIAL_FILE: "Transferred a partial file.",
+    HTTP_RETURNED_ERROR: "HTTP response code said error.",
     WRITE_ERROR: "Failed to write the received data to the disk or application.",
     UPLOAD_FAILED: "Upload failed.",
     READ_LOCAL_FILE: "Failed to open or read local data from the file or application.",

@@ -24,7 +24,7 @@ RANGE_MAX: Final = 4294967296
 
 
 class RequestMethod(str, enum.Enum):
-    """HTTP request methods the seed supports."""
+    """HTTP request methods by name; any other RFC 9110 token may be given as a str."""
 
     OPTIONS = "OPTIONS"
     GET = "GET"
@@ -34,6 +34,8 @@ class RequestMethod(str, enum.Enum):
     DELETE = "DELETE"
     TRACE = "TRACE"
     CONNECT = "CONNECT"
+    #: Beyond ``@ohos.net.http`` (RFC 5789): not idempotent, so never retried by default.
+    PATCH = "PATCH"
 
     def __str__(self) -> str:
         return self.value
@@ -150,7 +152,8 @@ ExtraData: TypeAlias = str | bytes | Mapping[str, Any] | None
 class HttpRequestOptions:
     """Options of one request; every field is optional (seed: HttpRequestOptions)."""
 
-    method: RequestMethod = RequestMethod.GET
+    #: A RequestMethod, or any other RFC 9110 method token as a str (``"PURGE"``).
+    method: RequestMethod | str = RequestMethod.GET
     extra_data: ExtraData = None
     expect_data_type: HttpDataType | None = None
     using_cache: bool = True

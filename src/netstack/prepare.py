@@ -1,10 +1,12 @@
 """From ``request(url, options)`` to what goes on the wire: URL, headers, body.
 
-Rules from the seed: ``extra_data`` is the body of POST and PUT (str as
-UTF-8, a mapping as JSON or urlencoded per content-type, bytes raw); for the
-other methods a str or mapping is appended to the query and bytes are
-ignored. The default content-type is ``application/json`` for POST, PUT and
-DELETE, else ``application/x-www-form-urlencoded``. ``resume_from`` /
+Rules from ``@ohos.net.http``: ``extra_data`` is the body of POST and PUT (str
+as UTF-8, a mapping as JSON or urlencoded per content-type, bytes raw); for
+GET, HEAD, OPTIONS, DELETE, TRACE and CONNECT a str or mapping is appended to
+the query and bytes are ignored. PATCH and any other method token carry
+``extra_data`` as their body, as POST does. The default content-type is
+``application/json`` for POST, PUT, PATCH and DELETE, else
+``application/x-www-form-urlencoded``. ``resume_from`` /
 ``resume_to`` become ``Range: bytes=from-to`` on GET.
 """
 
@@ -24,10 +26,19 @@ from netstack.multipart import MultipartBody, multipart_body
 from netstack.options import HttpRequestOptions, RequestMethod
 
 USER_AGENT: Final = "netstack/0.1"
-#: Methods whose ``extra_data`` is the body (for the others it goes into the query).
-BODY_METHODS: Final = frozenset({RequestMethod.POST, RequestMethod.PUT})
+#: Methods whose ``extra_data`` goes into the query; every other method sends it as the body.
+QUERY_METHODS: Final = frozenset(
+    {
+        RequestMethod.GET,
+        RequestMethod.HEAD,
+        RequestMethod.OPTIONS,
+        RequestMethod.DELETE,
+        RequestMethod.TRACE,
+        RequestMethod.CONNECT,
+    }
+)
 _JSON_DEFAULT_METHODS: Final = frozenset(
-    {RequestMethod.POST, RequestMethod.PUT, RequestMethod.DELETE}
+    {RequestMethod.POST, RequestMethod.PUT, RequestMethod.PATCH, RequestMethod.DELETE}
 )
 _SCHEMES: Final = frozenset({"http", "https"})
 
@@ -131,7 +142,7 @@ def build_headers(options: HttpRequestOptions) -> dict[str, str]:
 
 
 @functools.cache
-def _default_headers(method: RequestMethod) -> dict[str, str]:
+def _default_headers(method: RequestMethod | str) -> dict[str, str]:
     """The headers of a request that sets none (copied by the caller, never mutated)."""
     json_default = method in _JSON_DEFAULT_METHODS
     return {
@@ -143,7 +154,7 @@ def _default_headers(method: RequestMethod) -> dict[str, str]:
 
 def request_url(url: str, options: HttpRequestOptions) -> str:
     """The URL to send: ``extra_data`` goes into the query for non-body methods."""
-    if options.extra_data is None or options.method in BODY_METHODS:
+    if options.extra_data is None or options.method not in QUERY_METHODS:
         return url
     return _with_query(url, options.extra_data)
 
@@ -151,12 +162,14 @@ def request_url(url: str, options: HttpRequestOptions) -> str:
 def encode_body(
     options: HttpRequestOptions, headers: dict[str, str]
 ) -> bytes | MultipartBody | None:
-    """The request body for POST/PUT; may rewrite Content-Type (multipart boundary).
+    """The request body for POST, PUT, PATCH and other methods outside QUERY_METHODS.
+
+    May rewrite Content-Type (multipart boundary).
 
     Opens ``multi_form_data_list`` files (they are streamed later, not read
     here), so it runs on the worker thread; an unreadable file is 2300026.
     """
-    if options.method not in BODY_METHODS:
+    if options.method in QUERY_METHODS:
         return None
     content_type = (_find(headers, "content-type") or "").lower()
     if content_type.startswith("multipart/form-data") and options.multi_form_data_list:

@@ -17,6 +17,7 @@ from typing import Any
 
 from urllib3 import HTTPHeaderDict
 
+from netstack.errors import HTTP_RETURNED_ERROR, MESSAGES, HttpError
 from netstack.options import HttpDataType, ResponseCode
 
 _CODES: dict[int, int] = {code.value: code for code in ResponseCode}
@@ -63,6 +64,48 @@ class HttpResponse:
     from_cache: bool = False
     #: Beyond the seed: attempts made, the answered one included (see ``RetryPolicy``).
     attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        """True when ``response_code`` is below 400 (as ``requests`` has it)."""
+        return self.response_code < 400
+
+    @property
+    def text(self) -> str:
+        """The body as text, decoded with the response's charset (default UTF-8).
+
+        ``result`` already is that text unless it is bytes (decoded here) or a
+        parsed JSON object (``expect_data_type=OBJECT``; re-serialised here).
+        """
+        result = self.result
+        if isinstance(result, str):
+            return result
+        if isinstance(result, bytes | bytearray):
+            return _text(bytes(result), _media_type(self.header.get("content-type"))[1])
+        return json.dumps(result, ensure_ascii=False)
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body parsed as JSON, whatever ``expect_data_type`` was.
+
+        Raises ``json.JSONDecodeError`` (a ``ValueError``) when it is not JSON;
+        ``kwargs`` go to ``json.loads``.
+        """
+        result = self.result
+        if self.result_type is HttpDataType.OBJECT and not kwargs:
+            return result
+        if isinstance(result, str | bytes | bytearray):
+            return json.loads(result, **kwargs)
+        return json.loads(json.dumps(result), **kwargs)
+
+    def raise_for_status(self) -> HttpResponse:
+        """Raise ``HttpError`` 2300022 for a 4xx or 5xx ``response_code``; else return self."""
+        code = self.response_code
+        if code < 400:
+            return self
+        kind = "Client" if code < 500 else "Server"
+        detail = f"{int(code)} {kind} Error for url {self.url or '(unknown)'}"
+        message = f"{MESSAGES[HTTP_RETURNED_ERROR]} {detail}"
+        raise HttpError(HTTP_RETURNED_ERROR, message, detail)
 
 
 # The slot descriptors of the two frozen dataclasses, for the builders below.

@@ -68,6 +68,21 @@ def _enum(field: str, value: object, enum_type: type[E]) -> E:
     raise _fail(field, f"must be one of {names}", value)
 
 
+def _method(value: object) -> RequestMethod | str:
+    """A RequestMethod by name or value (any case), else any RFC 9110 token, kept as given."""
+    if isinstance(value, RequestMethod):
+        return value
+    if not isinstance(value, str):
+        raise _fail("method", "must be a RequestMethod or a str", value)
+    member = RequestMethod.__members__.get(value.upper())
+    if member is not None:
+        return member
+    if not _TOKEN.fullmatch(value):
+        what = "must be an HTTP method token (RFC 9110: letters, digits and !#$%&'*+-.^_`|~)"
+        raise _fail("method", what, value)
+    return value
+
+
 def _seed_object(field: str, value: object, cls: type[E], keys: Mapping[str, str]) -> E:
     """Build a value type from itself or from a mapping with camelCase or snake_case keys."""
     if isinstance(value, cls):
@@ -269,7 +284,7 @@ def _retry(value: object) -> RetryPolicy | int | None:
 
 
 _VALIDATORS: Final[dict[str, Callable[[Any], Any]]] = {
-    "method": lambda v: _enum("method", v, RequestMethod),
+    "method": _method,
     "extra_data": _extra_data,
     "expect_data_type": lambda v: None if v is None else _enum("expect_data_type", v, HttpDataType),
     "using_cache": _bool("using_cache"),
