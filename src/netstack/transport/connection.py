@@ -60,6 +60,8 @@ class ExchangeAborted(Exception):
 #: Largest response header block accepted, as curl's; http.client alone limits
 #: only the count (100) and each line (64 KiB). Beyond it: 2300008.
 MAX_HEADER_BYTES = 300 * 1024
+#: Informational (1xx) responses skipped before the final one; more is 2300008.
+MAX_INFORMATIONAL = 1000
 
 
 class _TimedResponse(http.client.HTTPResponse):
@@ -77,12 +79,23 @@ class _TimedResponse(http.client.HTTPResponse):
             )
 
     def _read_status(self) -> tuple[str, int, str]:
-        status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
-        ctx = _local.ctx
-        if ctx is not None and not ctx.received:
-            ctx.received = True
-            ctx.timings.first_receive = (perf_counter() - ctx.started) * 1000.0
-        return status
+        """The final response's status line: every informational one is skipped.
+
+        http.client skips only ``100 Continue`` and returns any other 1xx as
+        the response, leaving the real one to be read as the answer to the
+        next request on the connection. ``101`` is final (a protocol switch).
+        """
+        for _ in range(MAX_INFORMATIONAL + 1):
+            status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
+            ctx = _local.ctx
+            if ctx is not None and not ctx.received:
+                ctx.received = True
+                ctx.timings.first_receive = (perf_counter() - ctx.started) * 1000.0
+            code = status[1]
+            if code >= 200 or code < 100 or code == 101:
+                return status
+            http.client.parse_headers(self.fp)  # an informational head: skip its headers
+        raise http.client.HTTPException(f"more than {MAX_INFORMATIONAL} informational responses")
 
 
 class AbortableSSLSocket(ssl.SSLSocket):
