@@ -3,7 +3,7 @@
 Enums go by value, bytes as ``{"__bytes__": "<base64>"}``, value dataclasses
 (``ClientCert``, ``HttpProxy``, ``RetryPolicy`` ...) as mappings of their
 fields that differ from the defaults, sets as sorted lists; ``resolve_options``
-accepts the result back once :func:`decode` has restored the bytes.
+accepts the result back once ``codec.loads`` has restored the bytes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 
-__all__ = ["UnencodableValue", "decode", "encode"]
+__all__ = ["UnencodableValue", "encode"]
 
 
 class UnencodableValue(TypeError):
@@ -41,14 +41,3 @@ def encode(value: object, where: str = "value") -> object:
     if isinstance(value, list | tuple):
         return [encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
     raise UnencodableValue(f"{where}: a {type(value).__name__} has no JSON form")
-
-
-def decode(value: object) -> object:
-    """``value`` as read from JSON, with the bytes :func:`encode` wrapped restored."""
-    if isinstance(value, dict):
-        if len(value) == 1 and isinstance(value.get("__bytes__"), str):
-            return base64.b64decode(value["__bytes__"])
-        return {k: decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    return value

@@ -5,11 +5,10 @@ A request travels as one JSON object::
     {"v": 1, "url": "https://host/a", "options": {...}, "tag": "crawl",
      "reply": "<producer token>" | null, "submitted": 1718000000.0}
 
-``options`` holds the options that differ from the defaults, by snake_case
-name, in the form ``resolve_options`` accepts back: enums by value, value
-types (``ClientCert``, ``HttpProxy``, ``RetryPolicy`` ...) as mappings,
-bytes as ``{"__bytes__": "<base64>"}`` (the format ``shutdown(persist=...)``
-writes). Priority, request id and attempt live beside it in Redis, so that
+``url``, ``options`` and ``tag`` are the one request form of
+``netstack.codec`` (also what ``shutdown(persist=...)`` writes): the options
+that differ from the defaults, in the form ``resolve_options`` accepts back.
+Priority, request id and attempt live beside it in Redis, so that
 ``set_priority`` never rewrites it. Anything else (a callback, an open file,
 a generator) cannot travel: :func:`encode_request` raises HttpError 401
 saying so. Paths (``ca_path``, ``client_cert``, a multipart ``file_path``)
@@ -29,9 +28,10 @@ from typing import Any, Final
 
 from urllib3 import HTTPHeaderDict
 
+from netstack import codec
 from netstack.errors import MESSAGES, UNKNOWN, HttpError
-from netstack.jsonvalue import UnencodableValue, decode, encode
-from netstack.options import DEFAULT_OPTIONS, HttpDataType, HttpRequestOptions
+from netstack.jsonvalue import UnencodableValue
+from netstack.options import HttpDataType, HttpRequestOptions
 from netstack.response import HttpResponse, PerformanceTiming, response_code
 
 __all__ = [
@@ -46,38 +46,21 @@ __all__ = [
 
 VERSION: Final = 1
 
-#: Fields kept beside the payload in Redis (priority) or copied out of it (tag).
-_BESIDE: Final = frozenset({"priority", "tag"})
-
 
 def encode_request(url: str, options: HttpRequestOptions, *, reply: str | None) -> str:
     """The JSON payload of a validated request; HttpError 401 if an option cannot travel.
 
     ``reply`` is the producer's token (its results list), None to drop the result.
     """
-    encoded: dict[str, object] = {}
     try:
-        for f in dataclasses.fields(options):
-            value = getattr(options, f.name)
-            if f.name in _BESIDE or value == getattr(DEFAULT_OPTIONS, f.name):
-                continue
-            encoded[f.name] = encode(value, f.name)
+        request = codec.encode_request(url, options, priority=None, tag=options.tag)
     except UnencodableValue as exc:
         raise HttpError.parameter(
             f"{exc}, so it cannot travel to a Redis queue: requests travel as JSON; "
             "give data (str, bytes, mappings), not objects"
         ) from None
-    return json.dumps(
-        {
-            "v": VERSION,
-            "url": url,
-            "options": encoded,
-            "tag": options.tag,
-            "reply": reply,
-            "submitted": time.time(),
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
+    return codec.dumps({"v": VERSION, **request, "reply": reply, "submitted": time.time()}).decode(
+        "utf-8"
     )
 
 
@@ -93,26 +76,25 @@ class WireRequest:
 
 
 def decode_request(payload: str | bytes, priority: int) -> WireRequest:
-    """Parse a payload; ValueError if it is not one (a foreign or newer writer)."""
-    data = json.loads(payload)
-    if (
-        not isinstance(data, dict)
-        or data.get("v") != VERSION
-        or not isinstance(data.get("url"), str)
-    ):
-        raise ValueError(f"not a netstack request payload (version {VERSION})")
-    options = decode(data.get("options") or {})
-    if not isinstance(options, dict):
-        raise ValueError("malformed options")
+    """Parse a payload; ValueError if it is not one (a foreign or newer writer, damage)."""
+    try:
+        data = codec.loads(payload, "payload")
+        if not isinstance(data, dict) or data.get("v") != VERSION:
+            raise ValueError(f"not a netstack request payload (version {VERSION})")
+        request = codec.decode_request(data, "payload")
+        submitted = data.get("submitted") or 0.0
+        if isinstance(submitted, bool) or not isinstance(submitted, int | float):
+            raise ValueError(f"payload has a malformed submitted time {submitted!r}")
+    except HttpError as exc:
+        raise ValueError(exc.message) from None
+    options = request.options
     options["priority"] = priority
-    if data.get("tag") is not None:
-        options["tag"] = data["tag"]
     reply = data.get("reply")
     return WireRequest(
-        data["url"],
+        request.url,
         options,
         reply if isinstance(reply, str) and reply else None,
-        float(data.get("submitted") or 0.0),
+        float(submitted),
     )
 
 
