@@ -161,6 +161,9 @@ class HttpRequestOptions:
     header: Mapping[str, str] | None = None
     read_timeout: int = 60000
     connect_timeout: int = 60000
+    #: Beyond the seed: ms from submit to the end of the request, whatever it is doing
+    #: (queued, retrying, redirected, transferring); then it ends with 2300028. 0: none.
+    total_timeout: int = 0
     using_protocol: HttpProtocol | None = None
     using_proxy: bool | HttpProxy = False
     ca_path: str | None = None

@@ -165,7 +165,12 @@ def _optional_str(field: str) -> Callable[[object], str | None]:
 
 
 def _timeout(field: str) -> Callable[[object], int]:
-    return lambda value: _int(field, value, 0)
+    def check(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _fail(field, "must be an int of milliseconds >= 0 (0: no limit)", value)
+        return value
+
+    return check
 
 
 def _resume(field: str) -> Callable[[object], int | None]:
@@ -292,6 +297,7 @@ _VALIDATORS: Final[dict[str, Callable[[Any], Any]]] = {
     "header": _header,
     "read_timeout": _timeout("read_timeout"),
     "connect_timeout": _timeout("connect_timeout"),
+    "total_timeout": _timeout("total_timeout"),
     "using_protocol": lambda v: None if v is None else _enum("using_protocol", v, HttpProtocol),
     "using_proxy": _proxy,
     "ca_path": _optional_str("ca_path"),

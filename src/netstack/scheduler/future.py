@@ -17,6 +17,7 @@ and wake up on it as on any Future.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures._base import PENDING
@@ -25,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from netstack.log import enabled, log_event
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    import asyncio
+    from collections.abc import Callable, Generator
 
     from netstack.scheduler.job import Job
     from netstack.scheduler.queue import Entry
@@ -147,8 +149,48 @@ class RequestFuture(Future[Any]):
         cancel_withdrawn(self)
         return True
 
+    def abort(self) -> bool:
+        """End this request now with HttpError 2300042, wherever it is; False if it had ended.
+
+        A waiting or backing-off request never runs; a running one has its
+        connection shut (it is not reused) and frees its worker and host slot.
+        """
+        if self.done():
+            return False
+        scheduler = self._scheduler
+        if scheduler is not None:
+            return scheduler._abort(self, cancel_waiting=False)
+        from netstack.errors import ABORTED, HttpError
+
+        return resolve(self, None, HttpError.of(ABORTED))
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        """``await future`` in asyncio; cancelling the awaiting task aborts the request."""
+        if not self.done():
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+
+            def wake(_: Future[Any]) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(_wake, waiter)
+
+            self.add_done_callback(wake)
+            try:
+                yield from waiter
+            except BaseException:  # asyncio.CancelledError: the task was cancelled
+                self.abort()
+                raise
+        return self.result()
+
     def __repr__(self) -> str:
         return f"<RequestFuture #{self.request_id} priority={self._priority} state={self._state}>"
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def resolve(future: Future[Any], result: object, error: BaseException | None) -> bool:

@@ -293,11 +293,12 @@ class Scheduler(Admission):
             return self._remote.submit_jobs(jobs)
         return super()._submit_jobs(jobs)
 
-    def _abort(self, future: RequestFuture) -> None:
+    def _abort(self, future: RequestFuture, *, cancel_waiting: bool = True) -> bool:
         if self._remote is not None:
+            done = future.done()
             self._remote.abort(future)
-            return
-        super()._abort(future)
+            return not done and future.done()
+        return super()._abort(future, cancel_waiting=cancel_waiting)
 
     # -- changing queued requests ----------------------------------------------
 

@@ -64,21 +64,22 @@ class Withdrawals(WorkerPool):
             self._end(future, CANCELLED)
             return True
 
-    def _abort(self, future: RequestFuture) -> None:
-        """Interrupt a request (``HttpRequest.destroy()``).
+    def _abort(self, future: RequestFuture, *, cancel_waiting: bool = True) -> bool:
+        """Interrupt a request (``HttpRequest.destroy()``, ``RequestFuture.abort()``).
 
-        Waiting: cancelled (failed with 2300042 if between attempts). Running:
-        ``job.abort()`` and the future fails now with HttpError 2300042; the
-        worker and the host slot are freed when ``run()`` returns, and its
-        outcome is dropped. Ended: nothing.
+        Waiting: cancelled (failed with 2300042 if between attempts, or
+        without ``cancel_waiting``). Running: ``job.abort()`` and the future
+        fails now with HttpError 2300042; the worker and the host slot are
+        freed when ``run()`` returns, and its outcome is dropped. Ended:
+        nothing, and False.
         """
         job = None
         started = False
         with self._lock:
             phase = future._phase
             if self._detachable(future):
-                started = future in self._between  # between attempts: it has run
-                job = future._job if started else None
+                started = future in self._between or not cancel_waiting
+                job = future._job if future in self._between else None
                 self._detach(future)
                 self._end(future, FAILED if started else CANCELLED)
             elif phase == RUNNING:
@@ -90,11 +91,11 @@ class Withdrawals(WorkerPool):
                     self._tags.ended(tag, future, FAILED)
                 job = future._job
             else:
-                return
+                return False
         if phase in (WAITING, BACKOFF) and not started:
             cancel_withdrawn(future)
-            return
-        if job is not None and not started:
+            return True
+        if job is not None and phase == RUNNING:
             try:
                 job.abort()
             except Exception as exc:  # abort() must not keep the future pending
@@ -103,9 +104,10 @@ class Withdrawals(WorkerPool):
         try:
             future.set_exception(error)
         except InvalidStateError:
-            return
+            return False
         if job is not None:
             self._log_failed(future, job, error)
+        return True
 
     def _detachable(self, future: RequestFuture) -> bool:
         """Under the lock: waiting in the queue, or waiting out a backoff."""
