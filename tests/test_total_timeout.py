@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from netstack import HttpError, HttpRequestOptions
-from netstack.options import resolve_options
+from netstack.validation import resolve_options
 
 
 def test_defaults_to_none_and_takes_both_spellings() -> None:
