@@ -22,9 +22,9 @@ from typing import Final
 from urllib3 import BaseHTTPResponse
 
 from netstack.errors import MAX_SIZE_EXCEEDED, HttpError
-from netstack.transport.connection import ExchangeAborted
 from netstack.transport.context import RequestContext
 from netstack.transport.exchange import EventSink, PreparedRequest
+from netstack.transport.sockets import ExchangeAborted
 
 __all__ = ["CHUNK", "discard", "outgoing", "read_body", "release", "replayable"]
 

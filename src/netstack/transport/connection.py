@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import http.client
 import socket
-import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from itertools import chain
@@ -40,21 +39,13 @@ from urllib3.exceptions import (
 )
 from urllib3.util.connection import allowed_gai_family
 
-from netstack.transport.context import RequestContext, _local, current
+from netstack.transport.context import AddrInfo, RequestContext, _local, current
 from netstack.transport.kernel_timeouts import ENABLED as KERNEL_TIMEOUTS
 from netstack.transport.kernel_timeouts import KernelTimedSocket
+from netstack.transport.sockets import ExchangeAborted, connect
 from netstack.transport.tls import PinMismatch, check_pins
 
-__all__ = [
-    "AbortableSSLSocket",
-    "ExchangeAborted",
-    "TimedHTTPConnection",
-    "TimedHTTPSConnection",
-]
-
-
-class ExchangeAborted(Exception):
-    """Raised inside the transport when the AbortSignal fired; mapped to 2300042."""
+__all__ = ["TimedHTTPConnection", "TimedHTTPSConnection"]
 
 
 #: Largest response header block accepted, as curl's; http.client alone limits
@@ -96,23 +87,6 @@ class _TimedResponse(http.client.HTTPResponse):
                 return status
             http.client.parse_headers(self.fp)  # an informational head: skip its headers
         raise http.client.HTTPException(f"more than {MAX_INFORMATIONAL} informational responses")
-
-
-class AbortableSSLSocket(ssl.SSLSocket):
-    """Attaches itself to the current AbortSignal before the TLS handshake.
-
-    Set as ``sslsocket_class`` of the pools' SSLContexts: wrapping detaches
-    the plain socket, so the signal must learn about the TLS socket before the
-    handshake blocks, not after.
-    """
-
-    def do_handshake(self, block: bool = False) -> None:
-        ctx = current()
-        if ctx is not None:
-            ctx.abort.attach(self)
-            if ctx.abort.aborted:
-                raise ExchangeAborted
-        super().do_handshake(block)
 
 
 class TimedHTTPConnection(HTTPConnection):
@@ -216,44 +190,27 @@ def _open_socket(conn: HTTPConnection, ctx: RequestContext) -> socket.socket:
     # Plain HTTP hands its send/receive timeouts to the kernel once connected
     # (kernel_timeouts.py); TLS sockets keep Python's.
     kernel = KERNEL_TIMEOUTS and not isinstance(conn, HTTPSConnection)
-    err: OSError | None = None
-    for family, socktype, proto, _canon, address in infos:
-        sock = (KernelTimedSocket if kernel else socket.socket)(family, socktype, proto)
-        try:
-            for option in conn.socket_options or ():
-                sock.setsockopt(*option)
-            sock.settimeout(timeout)
-            if conn.source_address:
-                sock.bind(conn.source_address)
-            abort.attach(sock)
-            if abort.aborted:
-                raise ExchangeAborted
-            sock.connect(address)
-            if abort.aborted:
-                raise ExchangeAborted
-        except OSError as exc:
-            sock.close()
-            if abort.aborted:
-                raise ExchangeAborted from exc
-            err = exc
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        ctx.connected = True
-        ctx.timings.tcp = ctx.ms()
-        return sock
-    if isinstance(err, TimeoutError):
+    try:
+        sock = connect(
+            infos,
+            abort,
+            timeout,
+            options=conn.socket_options or (),
+            source_address=conn.source_address,
+            socket_class=KernelTimedSocket if kernel else socket.socket,
+        )
+    except TimeoutError as err:
         raise ConnectTimeoutError(
             conn, f"Connection to {conn.host} timed out. (connect timeout={timeout})"
         ) from err
-    raise NewConnectionError(conn, f"Failed to establish a new connection: {err}") from err
+    except OSError as err:
+        raise NewConnectionError(conn, f"Failed to establish a new connection: {err}") from err
+    ctx.connected = True
+    ctx.timings.tcp = ctx.ms()
+    return sock
 
 
-_AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
-
-
-def _resolve(conn: HTTPConnection, ctx: RequestContext) -> Sequence[_AddrInfo]:
+def _resolve(conn: HTTPConnection, ctx: RequestContext) -> Sequence[AddrInfo]:
     """``getaddrinfo`` for the connection's host, as urllib3 would call it."""
     host = conn._dns_host  # the name as given: a trailing dot matters to DNS
     if host.startswith("["):
@@ -265,7 +222,7 @@ def _resolve(conn: HTTPConnection, ctx: RequestContext) -> Sequence[_AddrInfo]:
     if ctx.abort.aborted:
         raise ExchangeAborted
     # The request's own resolver (dns_servers / DoH) only picks the address:
-    # conn.host keeps the name, so Host, SNI and verification use it (DESIGN.md §6).
+    # conn.host keeps the name, so Host, SNI and verification use it (the TLS name stays the URL's).
     try:
         if ctx.resolver is not None:
             return ctx.resolver.resolve(

@@ -10,16 +10,32 @@ connection classes in :mod:`netstack.transport.connection` read it with
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any, Protocol, TypeAlias
 
 from netstack.transport.exchange import AbortSignal, Timings
 
-if TYPE_CHECKING:
-    from netstack.transport.resolver import Resolver
+__all__ = ["AddrInfo", "NameResolver", "RequestContext", "bind", "current"]
 
-__all__ = ["RequestContext", "bind", "current"]
+AddrInfo: TypeAlias = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
+"""One ``socket.getaddrinfo`` entry: family, type, proto, canonname, sockaddr."""
+
+
+class NameResolver(Protocol):
+    """A request's own resolver (``dns_servers`` / DoH): ``getaddrinfo`` in its place."""
+
+    def resolve(
+        self, host: str, port: int, family: int, abort: AbortSignal, timeout: object = None
+    ) -> Sequence[AddrInfo]:
+        """Addresses of ``host`` for a stream socket; ``socket.gaierror`` when none."""
+        ...
+
+    def close(self) -> None:
+        """Release pooled connections (it stays usable)."""
+        ...
 
 
 class RequestContext:
@@ -45,7 +61,7 @@ class RequestContext:
         self.abort = abort
         self.timings = Timings()
         #: The request's own resolver (dns_servers / DoH); None: the system's.
-        self.resolver: Resolver | None = None
+        self.resolver: NameResolver | None = None
         #: The peer of the current hop, for error messages.
         self.host = ""
         self.port = 0

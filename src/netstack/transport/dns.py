@@ -2,7 +2,9 @@
 
 This module is what every request touches (:class:`DnsConfig`,
 :class:`Resolvers`); the resolvers themselves, built on dnspython, live in
-``resolver.py``, imported only when a request first asks for one.
+``resolver.py``: :class:`Resolvers` is given a factory (the transport's) that
+imports it only when a request first asks for one, so neither module imports
+the other's registry.
 
 A request with ``dns_servers`` (the first three are used) or
 ``dns_over_https`` gets a :class:`Resolver`, found in :class:`Resolvers` by
@@ -10,7 +12,7 @@ its :class:`DnsConfig`. The connection classes call :meth:`Resolver.resolve`
 from inside their own connect, in place of ``getaddrinfo``: the socket goes
 to the resolved address while the connection keeps the URL's host, so the
 Host header, TLS SNI and certificate verification keep using the name
-(DESIGN.md §6) and the pools stay keyed by host name.
+and the pools stay keyed by host name.
 
 - ``dns_servers``: UDP queries (TCP when the answer is truncated) to each
   server in turn, in rounds, until the connect timeout; SERVFAIL or REFUSED
@@ -33,13 +35,12 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
+from netstack.transport.context import NameResolver
 from netstack.transport.exchange import TransportSettings
-
-if TYPE_CHECKING:
-    from netstack.transport.resolver import Resolver
 
 __all__ = ["MAX_SERVERS", "DnsConfig", "Resolvers"]
 
@@ -68,13 +69,18 @@ class DnsConfig:
 
 
 class Resolvers:
-    """One :class:`Resolver` per :class:`DnsConfig`, shared by every request using it."""
+    """One resolver per :class:`DnsConfig`, shared by every request using it.
 
-    def __init__(self) -> None:
+    ``factory`` builds the resolver for a configuration the first time a
+    request uses it.
+    """
+
+    def __init__(self, factory: Callable[[DnsConfig], NameResolver]) -> None:
+        self._factory = factory
         self._lock = threading.Lock()
-        self._resolvers: dict[DnsConfig, Resolver] = {}
+        self._resolvers: dict[DnsConfig, NameResolver] = {}
 
-    def get(self, settings: TransportSettings) -> Resolver | None:
+    def get(self, settings: TransportSettings) -> NameResolver | None:
         """The resolver for ``settings``; None when it uses the system resolver."""
         config = DnsConfig.of(settings)
         if config is None:
@@ -84,9 +90,7 @@ class Resolvers:
             with self._lock:
                 resolver = self._resolvers.get(config)
                 if resolver is None:
-                    from netstack.transport.resolver import Resolver  # dnspython, on first use
-
-                    resolver = self._resolvers[config] = Resolver(config)
+                    resolver = self._resolvers[config] = self._factory(config)
         return resolver
 
     def close(self) -> None:

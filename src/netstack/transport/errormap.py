@@ -53,9 +53,9 @@ from netstack.errors import (
     UNSUPPORTED_PROTOCOL,
     HttpError,
 )
-from netstack.transport.connection import ExchangeAborted
 from netstack.transport.context import RequestContext
 from netstack.transport.http2 import Http2Error
+from netstack.transport.sockets import ExchangeAborted
 
 __all__ = ["RULES", "classify", "to_http_error"]
 

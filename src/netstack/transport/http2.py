@@ -36,8 +36,9 @@ from urllib3.util.wait import wait_for_read
 
 from netstack.log import log_event
 from netstack.options import HttpProtocol
-from netstack.transport.connection import ExchangeAborted, TimedHTTPSConnection
+from netstack.transport.connection import TimedHTTPSConnection
 from netstack.transport.context import current
+from netstack.transport.sockets import ExchangeAborted
 
 if TYPE_CHECKING:
     import h2.connection

@@ -24,16 +24,13 @@ from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager
 from urllib3.util.retry import Retry
 
 from netstack.errors import UNKNOWN, HttpError
-from netstack.transport.connection import (
-    AbortableSSLSocket,
-    TimedHTTPConnection,
-    TimedHTTPSConnection,
-)
+from netstack.transport.connection import TimedHTTPConnection, TimedHTTPSConnection
 from netstack.transport.dns import DnsConfig
 from netstack.transport.exchange import TransportSettings
 from netstack.transport.http2 import H2HTTPSPool, wants_h2
 from netstack.transport.proxy import is_https as is_https_proxy
 from netstack.transport.proxy import manager_factory as proxy_manager
+from netstack.transport.sockets import AbortableSSLSocket
 from netstack.transport.tls import ALPN_H1, ALPN_H2, build_context
 
 __all__ = ["NO_RETRIES", "Pools"]

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
 import dns.exception
 import dns.flags
@@ -27,16 +27,13 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util import Timeout, parse_url
 
 from netstack.errors import UNSUPPORTED_PROTOCOL, HttpError
-from netstack.transport.connection import AbortableSSLSocket, ExchangeAborted
-from netstack.transport.context import current
+from netstack.transport.context import AddrInfo, current
 from netstack.transport.dns import DnsConfig
 from netstack.transport.exchange import AbortSignal
+from netstack.transport.sockets import AbortableSSLSocket, ExchangeAborted, connect
 from netstack.transport.tls import build_context
 
-__all__ = ["AddrInfo", "Resolver"]
-
-AddrInfo: TypeAlias = tuple[socket.AddressFamily, socket.SocketKind, int, str, Any]
-"""One ``socket.getaddrinfo`` entry: family, type, proto, canonname, sockaddr."""
+__all__ = ["Resolver"]
 
 #: Longest lookup when the connection has no connect timeout, seconds.
 _DEFAULT_LIFETIME: Final = 30.0
@@ -342,32 +339,13 @@ class _DohConnection(HTTPSConnection):
         host = self._dns_host.strip("[]")
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
         infos: Sequence[AddrInfo]
-        if _literal(host) is None and resolver is not None and resolver.config.servers:
+        if _literal(host) is None and isinstance(resolver, Resolver) and resolver.config.servers:
             infos = resolver.resolve(
                 host, self.port, socket.AF_UNSPEC, abort, timeout, servers_only=True
             )
         else:
             infos = socket.getaddrinfo(host, self.port, socket.AF_UNSPEC, socket.SOCK_STREAM)
-        err: OSError | None = None
-        for family, socktype, proto, _canon, address in infos:
-            sock = socket.socket(family, socktype, proto)
-            try:
-                sock.settimeout(timeout)
-                abort.attach(sock)
-                if abort.aborted:
-                    raise ExchangeAborted
-                sock.connect(address)
-            except OSError as exc:
-                sock.close()
-                if abort.aborted:
-                    raise ExchangeAborted from exc
-                err = exc
-                continue
-            except BaseException:
-                sock.close()
-                raise
-            return sock
-        raise err or OSError(f"{host}: no address")
+        return connect(infos, abort, timeout)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         ctx = current()

@@ -40,9 +40,8 @@ from netstack.errors import (
 )
 from netstack.transport import body as _body
 from netstack.transport import proxy as _proxy
-from netstack.transport.connection import ExchangeAborted
-from netstack.transport.context import RequestContext, _local
-from netstack.transport.dns import Resolvers
+from netstack.transport.context import NameResolver, RequestContext, _local
+from netstack.transport.dns import DnsConfig, Resolvers
 from netstack.transport.errormap import classify, to_http_error
 from netstack.transport.exchange import (
     AbortSignal,
@@ -52,6 +51,7 @@ from netstack.transport.exchange import (
 )
 from netstack.transport.pools import NO_RETRIES, Pools
 from netstack.transport.redirects import REDIRECT_STATUSES, HopLike, next_hop
+from netstack.transport.sockets import ExchangeAborted
 from netstack.transport.urls import split_url
 
 __all__ = ["Transport"]
@@ -78,12 +78,19 @@ def _timeout(connect: float | None, read: float | None) -> Timeout:
     return timeout
 
 
+def _new_resolver(config: DnsConfig) -> NameResolver:
+    """The resolver for ``config``; dnspython is imported with the first one."""
+    from netstack.transport.resolver import Resolver
+
+    return Resolver(config)
+
+
 class Transport:
     """Sends PreparedRequests through urllib3 pools; safe to share between threads."""
 
     def __init__(self, *, max_per_host: int = 8) -> None:
         self._pools = Pools(max_per_host=max_per_host)
-        self._resolvers = Resolvers()
+        self._resolvers = Resolvers(_new_resolver)
 
     def __repr__(self) -> str:
         return f"<Transport max_per_host={self._pools.max_per_host}>"
