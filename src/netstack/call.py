@@ -175,9 +175,13 @@ class Call:
         signal = self._abort = AbortSignal()
         if self._aborted:
             raise HttpError.of(errors.ABORTED, "destroyed before it started")
-        prepared = self._prepare()
-        request_time = time.time() if self._cache is not None else 0.0  # for the cache's age
-        response = self._transport.send(prepared, self._emitter, signal)
+        try:
+            prepared = self._prepare()
+            request_time = time.time() if self._cache is not None else 0.0  # for the cache's age
+            response = self._transport.send(prepared, self._emitter, signal)
+        except HttpError as error:
+            error.attempts = self.attempts  # what batch's output lines report
+            raise
         if self._stream:
             if self._emitter is not None:
                 self._emitter.end()

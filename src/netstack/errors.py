@@ -90,6 +90,9 @@ class HttpError(Exception):
     code: int
     message: str
     detail: str
+    #: Attempts sent before this error ended the request, the failed one included
+    #: (see ``RetryPolicy``); 0 when it ended before anything was sent.
+    attempts: int = 0
 
     def __init__(self, code: int, message: str | None = None, detail: str = "") -> None:
         self.code = code

@@ -1,4 +1,7 @@
-"""``netstack batch FILE|-``: JSON Lines in, one request a line; JSON Lines out as they complete.
+"""``netstack batch FILE|-``: requests in, one a line; JSON Lines out as they complete.
+
+Each input line is a JSON object (``url`` plus options) or a plain URL,
+detected per line; blank lines and ``#`` comments are skipped.
 
 Three threads take part. A reader thread reads the input lazily, one line
 per free slot of the in-flight window, so a file of millions of lines never
@@ -46,6 +49,7 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 from netstack import (
@@ -56,6 +60,7 @@ from netstack import (
     RequestFuture,
     Scheduler,
 )
+from netstack.cli import batch_flags
 from netstack.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -73,21 +78,25 @@ from netstack.scheduler.persist import read_queue, write_queue
 __all__ = ["EXAMPLES", "add_arguments", "parse_line", "run"]
 
 EXAMPLES = """\
-input, one JSON object a line ("url" required; any option by its seed or
-snake_case name; "tag" is copied to the output line):
+input, one request a line: a JSON object ("url" required; any option by its
+@ohos.net.http camelCase or snake_case name; "tag" is copied to the output
+line), or a plain URL; blank lines and lines starting with # are skipped:
   {"url": "https://example.org/a", "tag": "a"}
   {"url": "https://example.org/b", "method": "POST", "extraData": {"k": 1}, "priority": 500}
   {"url": "https://example.org/c", "header": {"Accept": "text/plain"}, "readTimeout": 2000}
+  # a comment
+  https://example.org/d
 
 output, one JSON object per request as it completes: line, url, tag,
 response_code or error {code, message}, header, cookies, performance_timing,
-from_cache, and the body as result, result_base64 or path (--save-dir).
+from_cache, attempts, and the body as result, result_base64 or path (--save-dir).
 
 examples:
   netstack batch urls.jsonl > results.jsonl
+  netstack batch urls.txt --retry 3 --timeout 5000 --rate 2/s --allow '*.example.org'
   generate-urls | netstack batch - --workers 64 --per-host 4 --out results.jsonl
   netstack batch urls.jsonl --save-dir bodies/ --cache-dir ~/.cache/ns
-  jq -c '{url: .}' -R < urls.txt | netstack batch -
+  generate-urls | netstack batch - --delay 0.5 --block ads.example.org
 
 stop and resume (--state DIR):
   netstack batch urls.jsonl --state job/ --out results.jsonl    Ctrl-C, or SIGTERM
@@ -165,6 +174,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on Ctrl-C or SIGTERM save the queued requests and the input position in DIR; "
         "a rerun with DIR resumes from there (see below)",
     )
+    batch_flags.add_arguments(parser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,14 +191,22 @@ class Line:
 
 
 def parse_line(number: int, raw: bytes, *, save: bool = False) -> Line | None:
-    """Parse one input line (None if blank); HttpError 401 if malformed."""
+    """Parse one input line (None if blank or a # comment); HttpError 401 if malformed.
+
+    A line starting with ``{``, ``[`` or ``"`` is JSON; any other is a plain URL.
+    """
     text = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="strict").strip()
-    if not text:
+    if not text or text.startswith("#"):
         return None
-    try:
-        item = json.loads(text)
-    except ValueError as exc:
-        raise HttpError.parameter(f"not JSON: {exc}") from None
+    if text[0] in '{["':
+        try:
+            item = json.loads(text)
+        except ValueError as exc:
+            raise HttpError.parameter(f"not JSON: {exc}") from None
+    elif any(c.isspace() for c in text):
+        raise HttpError.parameter(f"a plain URL line has no spaces, got {text!r}")
+    else:
+        item = {"url": text}
     if not isinstance(item, dict):
         raise HttpError.parameter(f"expected a JSON object, got {type(item).__name__}")
     url = item.pop("url", None)
@@ -294,6 +312,9 @@ class _Batch:
         self.summary = Summary("netstack batch")
         self.in_flight = 0
         self.submitted = 0
+        #: Lines that ran nothing: blank, comments, malformed (the progress bar counts them).
+        self.skipped = 0
+        self.defaults = batch_flags.line_defaults(args)
         self.last_line = 0
         self.save_dir = Path(args.save_dir) if args.save_dir else None
         self.on_change: Callable[[], None] = lambda: None
@@ -375,6 +396,8 @@ def _progress(args: argparse.Namespace, console: Console) -> Progress | None:
         MofNCompleteColumn(),
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=console,
         transient=False,
     )
@@ -406,6 +429,21 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, source, out, console, state)
 
 
+def _count_total(args: argparse.Namespace, progress: Progress, resumed: int, first: int) -> None:
+    """A file's progress bar gets a total (lines from ``first`` on, plus resumed), counted
+    on a thread so that a long file starts at once."""
+    task = progress.add_task("requests", total=None, detail="")
+    if args.input == "-":
+        return
+
+    def count() -> None:
+        lines = batch_flags.count_lines(args.input)
+        if lines is not None:
+            progress.update(task, total=max(lines - first + 1, 0) + resumed)
+
+    threading.Thread(target=count, name="netstack-batch-count", daemon=True).start()
+
+
 def _run(
     args: argparse.Namespace,
     source: IO[bytes],
@@ -413,9 +451,18 @@ def _run(
     console: Console,
     state: StateDir | None = None,
 ) -> int:
+    try:
+        extra = batch_flags.scheduler_options(args)
+    except HttpError as error:
+        console.print(f"[red]netstack: {escape(error.detail or error.message)}[/]")
+        return EXIT_USAGE
     cache = open_cache(args.cache_dir)
     scheduler = Scheduler(
-        max_workers=args.workers, max_per_host=args.per_host, cache=cache, name="netstack-batch"
+        max_workers=args.workers,
+        max_per_host=args.per_host,
+        cache=cache,
+        name="netstack-batch",
+        **extra,
     )
     batch = _Batch(args, out, console)
     events: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -440,6 +487,8 @@ def _run(
         skip=args.input != "-",
     )
     progress = _progress(args, console)
+    if progress is not None:
+        _count_total(args, progress, resumed, batch.next_line)
     with _Interrupts(term=state is not None) as interrupts:
         with progress or nullcontext():
             status = _run_with_display(batch, scheduler, reader, events, interrupts, progress)
@@ -573,13 +622,13 @@ def _run_with_display(
     progress: Progress | None,
 ) -> int:
     if progress is not None:
-        task = progress.add_task("requests", total=None, detail="")
+        task = progress.task_ids[0]
         summary = batch.summary
 
         def show() -> None:
             progress.update(
                 task,
-                completed=summary.finished + summary.cancelled,
+                completed=summary.finished + summary.cancelled + batch.skipped,
                 detail=f"{batch.in_flight} in flight, {summary.failed} failed",
             )
 
@@ -600,7 +649,7 @@ def _run_with_display(
         batch.summary.abandoned = batch.in_flight
         batch.warn(f"abandoned {batch.in_flight} running requests")
     if progress is not None:
-        progress.update(progress.task_ids[0], total=batch.submitted)
+        progress.update(progress.task_ids[0], total=batch.submitted + batch.skipped)
         batch.on_change()
     return status
 
@@ -679,9 +728,10 @@ def _submit_line(
         line = parse_line(number, raw, save=batch.save_dir is not None)
         if line is None:
             batch.next_line = number + 1
+            batch.skipped += 1
             reader.slots.release()
             return None
-        options = line.options
+        options = batch_flags.merge_defaults(line.options, batch.defaults)
         if batch.state is not None:
             slot = batch.take_slot()
             options = {**options, "tag": slot}
@@ -692,6 +742,7 @@ def _submit_line(
             batch.free_slot(slot)
         reader.slots.release()
         batch.summary.malformed += 1
+        batch.skipped += 1
         message = (exc.detail or exc.message) if isinstance(exc, HttpError) else f"not UTF-8: {exc}"
         action = "stopping" if batch.args.strict else "skipped"
         batch.warn(f"line {number}: malformed, {action}: {message}")

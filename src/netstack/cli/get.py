@@ -1,12 +1,14 @@
 """``netstack get URL``: one request, the body to stdout (curl's everyday shape).
 
-Flags become request options (DESIGN §2): ``-X`` method, ``-H`` header,
+Flags become request options: ``-X`` method, ``-H`` header,
 ``-d`` extraData (``@file`` reads bytes, ``@-`` stdin; ``-d`` without ``-X``
 means POST), ``--priority``, ``--timeout`` (read and connect, ms),
 ``--http2`` (usingProtocol), ``--cacert`` (caPath), ``--proxy``
 (usingProxy), ``--cert``/``--key``/``--cert-type``/``--key-password``
-(clientCert), ``--max-limit``. Without ``--json`` the body is asked for as
-bytes and written untouched.
+(clientCert), ``--max-limit``, ``--max-redirs`` (maxRedirects). Without
+``--json`` the body is asked for as bytes and written untouched, to stdout or
+to ``-o FILE``. A URL without a scheme gets ``http://`` (as HTTPie does);
+``-f`` makes a 4xx or 5xx answer exit 22 without writing the body (as curl).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 import argparse
 import http
 import json
+import re
 import sys
-from typing import Any
+from typing import IO, Any, Final
 from urllib.parse import urlsplit
 
 from rich.console import Console
+from rich.markup import escape
 
 from netstack import (
     CertType,
@@ -32,6 +36,7 @@ from netstack import (
     create_http,
 )
 from netstack.cli.common import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     close_cache,
@@ -41,7 +46,16 @@ from netstack.cli.common import (
 from netstack.cli.logs import logger
 from netstack.cli.records import body_bytes, response_record
 
-__all__ = ["EXAMPLES", "add_arguments", "build_options", "parse_header", "parse_proxy", "run"]
+__all__ = [
+    "EXAMPLES",
+    "EXIT_HTTP_ERROR",
+    "add_arguments",
+    "build_options",
+    "parse_header",
+    "parse_proxy",
+    "run",
+    "with_scheme",
+]
 
 EXAMPLES = """\
 examples:
@@ -52,10 +66,16 @@ examples:
   netstack get -d @payload.json https://example.org/post  POST a file's bytes
   netstack get --cache-dir ~/.cache/ns https://example.org/   a second run answers from the cache
   netstack get --timeout 2000 --proxy http://proxy:3128 --http2 https://example.org/
+  netstack get 127.0.0.1:8000/get                        no scheme: http:// is assumed
+  netstack get -f -o page.html https://example.org/      save the body; exit 22 on 4xx/5xx
 
-exit status: 0 a response (any HTTP status), 1 the request failed (its
-HttpError code and message on stderr), 2 bad input (HttpError 401), 130 Ctrl-C.
+exit status: 0 a response (any HTTP status; with -f, below 400), 1 the request
+failed (its HttpError code and message on stderr), 2 bad input (HttpError
+401), 22 with -f, a 4xx or 5xx response, 130 Ctrl-C.
 """
+
+#: curl's exit status for "HTTP page not retrieved" (``-f`` and a status >= 400).
+EXIT_HTTP_ERROR: Final = 22
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +143,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="BYTES",
         help="largest body accepted (default 5 MiB, at most 100 MiB)",
     )
+    parser.add_argument(
+        "--max-redirs",
+        type=int,
+        metavar="N",
+        help="redirects followed at most (default 30; 0 prints the 3xx itself)",
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", help="write the body to FILE instead of stdout"
+    )
+    parser.add_argument(
+        "-f",
+        "--fail",
+        action="store_true",
+        help="a 4xx or 5xx response: no body, its status on stderr, exit 22",
+    )
+
+
+_SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def with_scheme(url: str) -> str:
+    """``url`` with ``http://`` in front when it names no scheme (``127.0.0.1:8081/x``)."""
+    url = url.strip()
+    return url if _SCHEME.match(url) else f"http://{url}"
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -157,6 +201,15 @@ def _data(text: str) -> str | bytes:
         raise HttpError.parameter(f"data: cannot read {text[1:]!r}: {exc.strerror}") from None
 
 
+#: Flags whose value is the option's value as given: (flag, option).
+_PLAIN_FLAGS: Final = (
+    ("priority", "priority"),
+    ("cacert", "caPath"),
+    ("max_limit", "maxLimit"),
+    ("max_redirs", "maxRedirects"),
+)
+
+
 def build_options(args: argparse.Namespace) -> dict[str, Any]:
     """The request options (seed's camelCase keys) that the flags ask for."""
     options: dict[str, Any] = {}
@@ -168,14 +221,13 @@ def build_options(args: argparse.Namespace) -> dict[str, Any]:
         options["header"] = dict(parse_header(h) for h in args.header)
     if args.data is not None:
         options["extraData"] = _data(args.data)
-    if args.priority is not None:
-        options["priority"] = args.priority
+    for flag, key in _PLAIN_FLAGS:
+        if getattr(args, flag) is not None:
+            options[key] = getattr(args, flag)
     if args.timeout is not None:
         options["readTimeout"] = options["connectTimeout"] = args.timeout
     if args.http2:
         options["usingProtocol"] = HttpProtocol.HTTP2
-    if args.cacert:
-        options["caPath"] = args.cacert
     if args.proxy:
         options["usingProxy"] = parse_proxy(args.proxy)
     if args.cert:
@@ -185,8 +237,6 @@ def build_options(args: argparse.Namespace) -> dict[str, Any]:
             cert_type=CertType(args.cert_type),
             key_password=args.key_password,
         )
-    if args.max_limit is not None:
-        options["maxLimit"] = args.max_limit
     if not args.json:
         options["expectDataType"] = HttpDataType.ARRAY_BUFFER  # the bytes, untouched
     return options
@@ -201,13 +251,12 @@ def _status_line(response: HttpResponse) -> str:
     return f"HTTP {code} {phrase}".rstrip()
 
 
-def _write(args: argparse.Namespace, response: HttpResponse) -> None:
+def _write(args: argparse.Namespace, response: HttpResponse, out: IO[bytes]) -> None:
     if args.json:
-        sys.stdout.write(json.dumps(response_record(response), indent=2, ensure_ascii=False))
-        sys.stdout.write("\n")
-        sys.stdout.flush()
+        text = json.dumps(response_record(response), indent=2, ensure_ascii=False) + "\n"
+        out.write(text.encode("utf-8"))
+        out.flush()
         return
-    out = sys.stdout.buffer
     if args.include:
         lines = [_status_line(response)]
         header = response.header
@@ -215,6 +264,27 @@ def _write(args: argparse.Namespace, response: HttpResponse) -> None:
         out.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace"))
     out.write(body_bytes(response))
     out.flush()
+
+
+def _output(args: argparse.Namespace, response: HttpResponse, console: Console) -> int:
+    """Write ``response`` where ``-o`` says (stdout by default); the exit status."""
+    if args.fail and response.response_code >= 400:
+        console.print(
+            f"[red]netstack: the server answered {escape(_status_line(response))} "
+            f"for {escape(response.url)}[/]",
+            soft_wrap=True,
+        )
+        return EXIT_HTTP_ERROR
+    if args.output is None:
+        _write(args, response, sys.stdout.buffer)
+        return EXIT_OK
+    try:
+        with open(args.output, "wb") as file:
+            _write(args, response, file)
+    except OSError as exc:
+        console.print(f"[red]netstack: cannot write {escape(args.output)}: {exc.strerror}[/]")
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -228,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
     scheduler = Scheduler(max_workers=1, max_per_host=1, cache=cache, name="netstack-get")
     request = create_http(scheduler)
     try:
-        response = request.request(args.url, options).result()
+        response = request.request(with_scheme(args.url), options).result()
     except HttpError as error:
         logger.info("get_failed", url=args.url, code=error.code)
         return report_error(console, error)
@@ -239,5 +309,4 @@ def run(args: argparse.Namespace) -> int:
     finally:
         scheduler.shutdown(wait=True, cancel_pending=True)
         close_cache(cache, console)
-    _write(args, response)
-    return EXIT_OK
+    return _output(args, response, console)

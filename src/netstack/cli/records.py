@@ -5,7 +5,8 @@ repeated headers joined by ", "), ``cookies``, ``performance_timing`` (ms),
 ``from_cache``, ``url`` (the final URL, after redirects) and the body as
 ``result`` (text, or the parsed JSON when ``expectDataType`` asked for an
 object), ``result_base64`` (bytes) or ``path`` (saved to a file). An error
-record has ``error: {code, message}``.
+record has ``error: {code, message}``. Both have ``attempts`` (sent, retries
+included; 0 for an error that ended the request before anything was sent).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def response_record(response: HttpResponse, *, path: Path | None = None) -> dict
         "performance_timing": dataclasses.asdict(response.performance_timing),
         "from_cache": response.from_cache,
         "url": response.url,
+        "attempts": response.attempts,
     }
     if path is not None:
         record["path"] = str(path)
@@ -53,13 +55,13 @@ def response_record(response: HttpResponse, *, path: Path | None = None) -> dict
 
 
 def error_record(error: BaseException) -> dict[str, Any]:
-    """``{"error": {"code", "message"}}``; anything but an HttpError is 2300999."""
+    """``{"error": {"code", "message"}, "attempts": n}``; anything but an HttpError is 2300999."""
     if not isinstance(error, HttpError):
         error = HttpError.of(2300999, repr(error))
     message = error.message
     if error.detail and error.detail not in message:
         message = f"{message} ({error.detail})"
-    return {"error": {"code": error.code, "message": message}}
+    return {"error": {"code": error.code, "message": message}, "attempts": error.attempts}
 
 
 def save_body(directory: Path, stem: str, response: HttpResponse) -> Path:
