@@ -213,6 +213,7 @@ class Call:
             self._stream,
             self._started,
             self._host_allowed,
+            self.priority,
         )
 
     def _respond(

@@ -19,6 +19,7 @@ from transport_helpers import RecordingSink, send
 from netstack.errors import MAX_SIZE_EXCEEDED, HttpError
 from netstack.options import HttpProtocol
 from netstack.transport import Transport
+from netstack.transport.priority import urgency
 
 H2 = HttpProtocol.HTTP2
 
@@ -157,3 +158,26 @@ def test_max_body_counts_decoded_bytes_over_http2(
     assert info.value.code == MAX_SIZE_EXCEEDED
     # the connection survives the cancelled stream (or is replaced): next request works
     assert send(transport, h2.url + "/", ca_path=ca_file, protocol=H2).status == 200
+
+
+def test_urgency_falls_as_priority_rises_over_the_whole_range() -> None:
+    """RFC 9218: 0 is the most urgent. u = 7 - min(7, floor(log2(priority)))."""
+    urgencies = [urgency(p) for p in range(1, 1001)]
+    assert urgencies == sorted(urgencies, reverse=True)
+    assert set(urgencies) == set(range(8))
+    assert [urgency(p) for p in (1, 2, 3, 4, 16, 31, 127, 128, 1000)] == [7, 6, 6, 5, 3, 3, 1, 0, 0]
+
+
+def test_priority_header_is_sent_over_http2_only_and_never_overrides_the_callers(
+    transport: Transport, h2: H2Server, ca_file: str
+) -> None:
+    def seen(priority: int, protocol: HttpProtocol | None, **kwargs: object) -> str | None:
+        send(transport, h2.url + "/p", ca_path=ca_file, protocol=protocol, priority=priority,
+             **kwargs)  # fmt: skip
+        return h2.priorities[-1]
+
+    assert seen(1, H2) == "u=7"
+    assert seen(20, H2) == "u=3"
+    assert seen(1000, H2) == "u=0"
+    assert seen(1000, H2, headers={"Priority": "u=5, i"}) == "u=5, i"
+    assert seen(1000, HttpProtocol.HTTP1_1) is None  # HTTP/1.1: not sent

@@ -156,6 +156,28 @@ def server_context(ca: trustme.CA, *hosts: str) -> tuple[ssl.SSLContext, trustme
 class H2Server:
     url: str
     versions: list[str] = field(default_factory=list)
+    #: The client (address, port) of every request: one per connection.
+    clients: set[tuple[str, int]] = field(default_factory=set)
+    #: The Priority header of every request (None when absent).
+    priorities: list[str | None] = field(default_factory=list)
+    #: Requests being answered now, and the most at once.
+    active: int = 0
+    peak: int = 0
+
+
+async def _pace(record: H2Server, query: dict[str, list[str]]) -> None:
+    """``?hold=N``: answer once N requests are in flight (at most 10 s); ``?ms=N``: sleep."""
+    record.active += 1
+    record.peak = max(record.peak, record.active)
+    try:
+        hold = int(query.get("hold", ["0"])[0])
+        for _ in range(1000):
+            if record.active >= hold:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(int(query.get("ms", ["0"])[0]) / 1000)
+    finally:
+        record.active -= 1
 
 
 @contextmanager
@@ -185,6 +207,9 @@ def h2_server(
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         record.versions.append(scope["http_version"])
+        record.clients.add(tuple(scope["client"]))
+        priority = dict(scope["headers"]).get(b"priority")
+        record.priorities.append(None if priority is None else priority.decode())
         size = 0
         while True:
             message = await receive()
@@ -192,6 +217,7 @@ def h2_server(
             if not message.get("more_body"):
                 break
         query = parse_qs(scope["query_string"].decode())
+        await _pace(record, query)
         headers = [(b"content-type", b"application/json")]
         if "n" in query:
             enc = query.get("enc", ["identity"])[0]

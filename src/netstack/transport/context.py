@@ -46,6 +46,7 @@ class RequestContext:
         "connected",
         "host",
         "port",
+        "priority",
         "received",
         "resolver",
         "reused",
@@ -56,7 +57,7 @@ class RequestContext:
         "timings",
     )
 
-    def __init__(self, started: float, abort: AbortSignal) -> None:
+    def __init__(self, started: float, abort: AbortSignal, priority: int = 1) -> None:
         self.started = started
         self.abort = abort
         self.timings = Timings()
@@ -67,6 +68,8 @@ class RequestContext:
         self.port = 0
         #: Highest ``sent`` value reported to ``send_progress`` (kept across hops).
         self.sent_reported = 0
+        #: The request's netstack priority (1-1000): HTTP/2's Priority header.
+        self.priority = priority
         # What new_hop() resets, set here without the call (documented there).
         self.connected = self.reused = self.sent = self.received = self.send_failed = False
 

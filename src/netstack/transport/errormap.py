@@ -54,7 +54,7 @@ from netstack.errors import (
     HttpError,
 )
 from netstack.transport.context import RequestContext
-from netstack.transport.http2 import Http2Error
+from netstack.transport.http2errors import Http2Error
 from netstack.transport.sockets import ExchangeAborted
 
 __all__ = ["RULES", "classify", "to_http_error"]

@@ -63,6 +63,8 @@ class PreparedRequest:
     started: float = 0.0
     #: The scheduler's domain rules: False for a host no hop may go to (2300998).
     host_allowed: Callable[[str], bool] | None = None
+    #: The netstack priority (1-1000); HTTP/2 sends it as an RFC 9218 ``Priority``.
+    priority: int = 1
 
 
 @dataclass(slots=True)

@@ -1,49 +1,77 @@
-"""HTTP/2 per pool: an HTTPS connection that speaks h2 when ALPN picks it, else HTTP/1.1.
+"""HTTP/2 per pool: many requests multiplexed on one connection per origin, else HTTP/1.1.
 
 Only managers built for ``HttpProtocol.HTTP2`` (or ``HTTP3``, whose best
 fallback on https is h2) use :class:`H2HTTPSPool`; their SSLContext offers
 ``h2, http/1.1`` while every other pool keeps offering ``http/1.1`` alone.
 Nothing process-wide changes (urllib3's ``inject_into_urllib3()`` is never
-called; DESIGN.md §6). Plain ``http://`` stays HTTP/1.1 (no h2c).
+called). Plain ``http://`` stays HTTP/1.1 (no h2c).
 
-Why not urllib3's ``urllib3.http2.HTTP2Connection`` itself: its response
-object buffers the whole body, cannot ``read(amt)``, does not decode
-``Content-Encoding`` and ignores flow control when sending, which would break
-``max_limit``, streaming, progress events and uploads above 64 KiB. So this
-connection drives the same ``h2`` state machine directly, one stream at a
-time per connection (the pool hands a connection to one request at a time),
-and wraps each stream in urllib3's own ``HTTPResponse``, which decodes gzip,
-deflate, br and zstd chunk by chunk exactly as for HTTP/1.1.
+How urllib3's pool and HTTP/2 streams fit together: the pool still hands one
+*connection object* to one request at a time and sizes itself to
+``max_per_host``, but for HTTP/2 that object is a light handle for one
+stream. Its ``connect()`` asks the pool's :class:`H2Sessions` for a slot on a
+live HTTP/2 connection (an :class:`~netstack.transport.h2session.H2Session`,
+shared by all the handles of the pool) and only dials when every connection
+is full (the server's SETTINGS_MAX_CONCURRENT_STREAMS), gone, or draining
+after a GOAWAY. Threads that arrive while the first connection is being
+dialled wait for it instead of dialling their own, so 20 concurrent requests
+to one origin share one TCP+TLS connection; ``max_per_host`` therefore counts
+streams, not connections, for HTTP/2 origins. When the stream ends the handle
+lets go of its slot and goes back to the pool empty. How the session reads,
+writes, honours flow control and handles GOAWAY / RST_STREAM is described in
+:mod:`netstack.transport.h2session`.
+
+Why not urllib3's ``urllib3.http2`` itself: one request per connection, a
+response that buffers the whole body, no ``read(amt)``, no
+``Content-Encoding``, no flow control when sending. Each stream here is
+wrapped in urllib3's own ``HTTPResponse``, which decodes gzip, deflate, br and
+zstd chunk by chunk exactly as for HTTP/1.1, so ``max_limit``, streaming and
+progress events behave as on HTTP/1.1.
+
+Requests carry an RFC 9218 ``Priority`` header derived from their netstack
+priority (:mod:`netstack.transport.priority`), unless they set one themselves.
 
 Timings, the AbortSignal and pinning work as for HTTP/1.1: the TCP and TLS
-phases are the parent's; ``first_send`` is marked before the HEADERS frame
-and ``first_receive`` when the response's HEADERS arrive.
+phases are the dialling request's (a request that joins a live connection
+gets the reused-connection marks); ``first_send`` is marked before the
+HEADERS frame and ``first_receive`` when the response's HEADERS arrive. The
+AbortSignal is attached to the request's *stream*, so ``destroy()`` resets
+that stream alone and never the shared socket.
 """
 
 from __future__ import annotations
 
-import http.client
 import importlib.util
 import logging
-import socket
+import threading
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from urllib3 import HTTPHeaderDict, HTTPSConnectionPool
+from urllib3 import HTTPSConnectionPool
 from urllib3.response import HTTPResponse
-from urllib3.util.wait import wait_for_read
 
 from netstack.log import log_event
 from netstack.options import HttpProtocol
+from netstack.transport import priority as _priority
 from netstack.transport.connection import TimedHTTPSConnection
-from netstack.transport.context import current
+from netstack.transport.context import RequestContext, current
+from netstack.transport.http2errors import Http2Error, StreamRefused
 from netstack.transport.sockets import ExchangeAborted
 
 if TYPE_CHECKING:
-    import h2.connection
+    from netstack.transport.exchange import AbortSignal
+    from netstack.transport.h2session import H2Session, Stream
 
-__all__ = ["H2HTTPSPool", "H2OrH1Connection", "Http2Error", "wants_h2"]
+__all__ = [
+    "H2HTTPSPool",
+    "H2OrH1Connection",
+    "H2Sessions",
+    "Http2Error",
+    "StreamRefused",
+    "wants_h2",
+]
 
 _DEBUG: Final = logging.DEBUG
 _INFO: Final = logging.INFO
@@ -52,8 +80,9 @@ _INFO: Final = logging.INFO
 _HOP_BY_HOP: Final = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"}
 )
-_RECV: Final = 65536
 _HAS_H2: Final = importlib.util.find_spec("h2") is not None
+#: How often a thread waiting for another's dial looks at its AbortSignal.
+_POLL: Final = 0.05
 
 
 def wants_h2(protocol: HttpProtocol | None) -> bool:
@@ -65,19 +94,61 @@ def wants_h2(protocol: HttpProtocol | None) -> bool:
     return _HAS_H2
 
 
-class Http2Error(ConnectionError):
-    """The peer broke the HTTP/2 protocol or reset our stream; mapped to 2300016."""
+class H2Sessions:
+    """The HTTP/2 connections of one pool (one origin), and who is dialling a new one."""
 
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._sessions: list[H2Session] = []
+        self._dialing = 0
+        self._h1 = False  # the last dial got HTTP/1.1: dial in parallel
+        self._closed = False
 
-@dataclass(slots=True)
-class _Stream:
-    """What arrived so far for the one stream in flight."""
+    def __len__(self) -> int:
+        """Connections that take new streams."""
+        with self._cond:
+            return sum(1 for s in self._sessions if s.usable)
 
-    stream_id: int
-    status: int | None = None
-    headers: HTTPHeaderDict | None = None
-    data: bytearray = field(default_factory=bytearray)
-    ended: bool = False
+    def checkout(self, abort: AbortSignal | None, timeout: float | None) -> H2Session | None:
+        """A connection with a stream slot reserved for the caller, or None: dial one.
+
+        While another thread dials, wait for it (bounded by ``timeout``): its
+        connection is probably the one the caller wants.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                self._sessions = [s for s in self._sessions if s.usable]
+                for session in self._sessions:
+                    if session.reserve():
+                        return session
+                late = deadline is not None and time.monotonic() >= deadline
+                if self._dialing == 0 or self._h1 or late or self._closed:
+                    self._dialing += 1
+                    return None
+                if abort is not None and abort.aborted:
+                    raise ExchangeAborted
+                self._cond.wait(_POLL)
+
+    def dialed(self, session: H2Session | None, *, h1: bool = False) -> None:
+        """The caller's dial ended: with a new h2 connection, HTTP/1.1 or a failure."""
+        with self._cond:
+            self._dialing -= 1
+            self._h1 = h1
+            if session is not None:
+                if self._closed:
+                    session.close()
+                else:
+                    self._sessions.append(session)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Close every connection; streams still running on them fail."""
+        with self._cond:
+            self._closed = True
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,51 +161,74 @@ class _ResponseOptions:
 
 
 class H2OrH1Connection(TimedHTTPSConnection):
-    """Speaks h2 when the server chose it by ALPN; otherwise HTTP/1.1 via the parent."""
+    """A stream on a shared h2 connection when the server chose h2; else HTTP/1.1 via the parent."""
 
-    _h2: h2.connection.H2Connection | None = None
-    _stream: _Stream | None = None
+    #: Set by the pool: the connections its handles share.
+    sessions: H2Sessions | None = None
+    _session: H2Session | None = None
+    _stream: Stream | None = None
     _h2_options: _ResponseOptions | None = None
 
     @property
     def http2(self) -> bool:
-        """True once connected with h2 negotiated."""
-        return self._h2 is not None
+        """True while attached to an HTTP/2 connection."""
+        return self._session is not None
 
-    def connect(self) -> None:
-        super().connect()
-        self._h2 = None
-        self._stream = None
-        selected = self.sock.selected_alpn_protocol()  # type: ignore[union-attr]
-        if selected != "h2":
-            log_event(_DEBUG, "http2_fallback", host=self.host, port=self.port, alpn=selected)
-            return
-        import h2.config
-        import h2.connection
-
-        conn = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, header_encoding=None)
-        )
-        conn.initiate_connection()
-        self.sock.sendall(conn.data_to_send())
-        self._h2 = conn
+    @property
+    def is_closed(self) -> bool:
+        return self._session is None and self.sock is None
 
     @property
     def is_connected(self) -> bool:
-        if self._h2 is None:
-            return super().is_connected
-        sock = self.sock
-        if sock is None:
-            return False
+        session = self._session
+        if session is not None:
+            return session.usable
+        return super().is_connected
+
+    def connect(self) -> None:
+        sessions = self.sessions
+        if sessions is None:
+            sessions = self.sessions = H2Sessions()
+        ctx = current()
+        session = sessions.checkout(None if ctx is None else ctx.abort, self.timeout)
+        if session is not None:
+            self._session = session
+            self.is_verified = True  # verified when it was dialled, with this pool's context
+            return
         try:
-            # Idle h2 connections receive PING, SETTINGS, WINDOW_UPDATE, GOAWAY:
-            # process them instead of taking readability for a dropped peer.
-            while wait_for_read(sock, timeout=0.0):
-                if not self._pump():
-                    return False
-        except Exception:
-            return False
-        return self._h2 is not None
+            super().connect()
+            selected = self.sock.selected_alpn_protocol()  # type: ignore[union-attr]
+            if selected != "h2":
+                log_event(_DEBUG, "http2_fallback", host=self.host, port=self.port, alpn=selected)
+                sessions.dialed(None, h1=True)
+                return
+            self._session = self._start_session(ctx)
+        except BaseException:
+            sessions.dialed(None)
+            raise
+        sessions.dialed(self._session)
+
+    def _start_session(self, ctx: RequestContext | None) -> H2Session:
+        from netstack.transport.h2session import H2Session
+
+        sock = self.sock
+        assert sock is not None
+        if ctx is not None:
+            ctx.abort.attach(None)  # the socket is shared from now on: aborts reset streams
+            if ctx.abort.aborted:
+                raise ExchangeAborted
+        timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        session = H2Session(sock, f"{self.host}:{self.port}")
+        self.sock = None  # the session owns it now
+        try:
+            session.start(timeout)
+        except BaseException:
+            session.close()
+            raise
+        if not session.reserve():
+            session.close()
+            raise StreamRefused(f"{self.host}:{self.port}: the server allows no stream")
+        return session
 
     def request(  # type: ignore[override]
         self,
@@ -148,8 +242,8 @@ class H2OrH1Connection(TimedHTTPSConnection):
         decode_content: bool = True,
         enforce_content_length: bool = True,
     ) -> None:
-        conn = self._h2
-        if conn is None:
+        session = self._session
+        if session is None:
             super().request(
                 method,
                 url,
@@ -161,49 +255,44 @@ class H2OrH1Connection(TimedHTTPSConnection):
                 enforce_content_length=enforce_content_length,
             )
             return
-        self._begin()
+        ctx = self._ctx = current()
+        if ctx is not None:
+            if not ctx.connected:
+                ctx.reused = True  # joined a live connection: no DNS/TCP/TLS phase
+                t = ctx.timings
+                t.dns = t.tcp = t.tls = ctx.ms()
+            if ctx.abort.aborted:
+                raise ExchangeAborted
         self._h2_options = _ResponseOptions(
             method, url, preload_content, decode_content, enforce_content_length
         )
-        sock = self.sock
-        assert sock is not None
-        sock.settimeout(self.timeout)
-        stream_id = conn.get_next_available_stream_id()
-        self._stream = _Stream(stream_id)
-        fields = self._fields(method, url, body, headers or {})
-        ctx = self._ctx
+        fields = self._fields(method, url, body, headers or {}, ctx)
         if ctx is not None and not ctx.sent:
             ctx.sent = True
             ctx.timings.first_send = ctx.ms()
+        stream = self._stream = session.open(fields, end_stream=body is None)
+        if ctx is not None:
+            ctx.abort.attach(stream)  # an abort now resets this stream only
+        if body is None:
+            return
+        timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        chunks: Iterable[Any] = [body] if isinstance(body, bytes | str) else body
         try:
-            conn.send_headers(stream_id, fields, end_stream=body is None)
-            sock.sendall(conn.data_to_send())
-            if body is not None:
-                chunks: Iterable[Any] = [body] if isinstance(body, bytes | str) else body
-                for chunk in chunks:
-                    self._send_data(stream_id, chunk.encode() if isinstance(chunk, str) else chunk)
-                conn.end_stream(stream_id)
-                sock.sendall(conn.data_to_send())
+            for chunk in chunks:
+                session.send(stream, chunk.encode() if isinstance(chunk, str) else chunk, timeout)
+            session.end(stream)
         except OSError:
             if ctx is not None:
                 ctx.send_failed = True
             raise
 
-    def _begin(self) -> None:
-        """As the HTTP/1.1 request does: timing marks of a reused connection, abort hookup."""
-        ctx = self._ctx = current()
-        if ctx is None:
-            return
-        if not ctx.connected:
-            ctx.reused = True
-            t = ctx.timings
-            t.dns = t.tcp = t.tls = ctx.ms()
-        ctx.abort.attach(self.sock)
-        if ctx.abort.aborted:
-            raise ExchangeAborted
-
     def _fields(
-        self, method: str, url: str, body: Any, headers: Mapping[str, str]
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        headers: Mapping[str, str],
+        ctx: RequestContext | None,
     ) -> list[tuple[bytes, bytes]]:
         authority = next((v for k, v in headers.items() if k.lower() == "host"), None)
         if authority is None:
@@ -224,95 +313,28 @@ class H2OrH1Connection(TimedHTTPSConnection):
             fields.append((name.encode("latin-1"), value.encode("latin-1")))
         if isinstance(body, bytes) and "content-length" not in names:
             fields.append((b"content-length", str(len(body)).encode()))
+        if "priority" not in names:
+            fields.append((_priority.HEADER, _priority.value(1 if ctx is None else ctx.priority)))
         return fields
 
-    def _send_data(self, stream_id: int, data: bytes | memoryview) -> None:
-        """Write ``data`` as DATA frames, waiting for WINDOW_UPDATEs when flow control says so."""
-        conn, sock = self._io()
-        view = memoryview(data)
-        while view:
-            size = min(conn.local_flow_control_window(stream_id), conn.max_outbound_frame_size)
-            if size <= 0:
-                if not self._pump():
-                    raise Http2Error("connection closed while sending the request body")
-                continue
-            conn.send_data(stream_id, bytes(view[:size]))
-            sock.sendall(conn.data_to_send())
-            view = view[size:]
-
-    def _io(self) -> tuple[h2.connection.H2Connection, socket.socket]:
-        conn, sock = self._h2, self.sock
-        if conn is None or sock is None:
-            raise Http2Error("the HTTP/2 connection is closed")
-        return conn, sock
-
-    def _pump(self) -> bool:
-        """Read once from the socket and apply the events; False on EOF or GOAWAY."""
-        import h2.exceptions
-
-        conn, sock = self._io()
-        received = sock.recv(_RECV)
-        if not received:
-            return False
-        try:
-            events = conn.receive_data(received)
-        except h2.exceptions.ProtocolError as exc:
-            raise Http2Error(f"HTTP/2 protocol error: {exc}") from exc
-        alive = True
-        for event in events:  # apply every event, even after a GOAWAY
-            alive = self._apply(conn, event) and alive
-        pending = conn.data_to_send()
-        if pending:
-            sock.sendall(pending)
-        return alive
-
-    def _apply(self, conn: h2.connection.H2Connection, event: object) -> bool:
-        """Fold one h2 event into the stream in flight; False for GOAWAY."""
-        import h2.events
-
-        stream = self._stream
-        if isinstance(event, h2.events.ConnectionTerminated):
-            if stream is not None and not stream.ended:
-                if stream.status is None and (event.last_stream_id or 0) < stream.stream_id:
-                    raise http.client.RemoteDisconnected("GOAWAY before the response")
-                raise Http2Error(f"GOAWAY: {event.error_code!r}")
-            return False
-        if isinstance(event, h2.events.DataReceived):
-            conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-        if stream is None or getattr(event, "stream_id", None) != stream.stream_id:
-            return True  # a late frame of an earlier stream
-        if isinstance(event, h2.events.ResponseReceived):
-            stream.status, stream.headers = _parse_headers(event.headers)
-        elif isinstance(event, h2.events.DataReceived):
-            stream.data += event.data
-        elif isinstance(event, h2.events.StreamEnded):
-            stream.ended = True
-        elif isinstance(event, h2.events.StreamReset):
-            raise Http2Error(f"stream reset by the server: {event.error_code!r}")
-        return True
-
     def getresponse(self) -> HTTPResponse:  # type: ignore[override]
-        if self._h2 is None:
+        session, stream, options = self._session, self._stream, self._h2_options
+        if session is None:
             return super().getresponse()
-        options, stream = self._h2_options, self._stream
         if options is None or stream is None:
-            raise http.client.ResponseNotReady("no HTTP/2 request in flight")
+            raise Http2Error("no HTTP/2 request in flight")
         self._h2_options = None
-        assert self.sock is not None
-        self.sock.settimeout(self.timeout)
-        while stream.status is None:
-            if not self._pump() and stream.status is None:
-                raise http.client.RemoteDisconnected("the server closed the HTTP/2 connection")
+        timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        status, headers = session.response(stream, timeout)
         ctx = current()
         if ctx is not None and not ctx.received:
             ctx.received = True
             ctx.timings.first_receive = ctx.ms()
-        assert stream.headers is not None
-        body = _H2Body(self, stream)
+        body = _H2Body(self, session, stream)
         return HTTPResponse(
             body=cast("Any", body),
-            headers=stream.headers,
-            status=stream.status,
+            headers=headers,
+            status=status,
             version=20,
             version_string="HTTP/2",
             reason=None,
@@ -324,67 +346,45 @@ class H2OrH1Connection(TimedHTTPSConnection):
             request_url=options.url,
         )
 
-    def read_stream(self, stream: _Stream, amt: int | None) -> bytes:
-        """Up to ``amt`` body bytes of ``stream`` (b"" at its end); used by the body reader.
-
-        ``amt=None`` reads to the end of the stream, as a file's ``read()`` does.
-        """
-        data = stream.data
-        while (amt is None or not data) and not stream.ended:
-            if not self._pump() and not stream.ended:
-                raise http.client.IncompleteRead(bytes(data))
-        if amt is None or amt >= len(data):
-            out = bytes(data)
-            data.clear()
-        else:
-            out = bytes(data[:amt])
-            del data[:amt]
-        return out
-
-    def cancel_stream(self, stream: _Stream) -> None:
-        """Reset an unfinished stream (the caller stopped reading); the connection lives on."""
-        conn, sock = self._h2, self.sock
-        if conn is None or sock is None or stream.ended:
-            return
-        import h2.errors
-
-        try:
-            conn.reset_stream(stream.stream_id, h2.errors.ErrorCodes.CANCEL)
-            sock.sendall(conn.data_to_send())
-        except Exception:
-            self.close()
-        stream.ended = True
+    def end_stream(self, stream: Stream) -> None:
+        """The stream is over (read to its end, or given up): free its slot, detach."""
+        session = stream.session
+        if self._stream is stream:
+            self._stream = None
+            self._session = None
+        session.release(stream)
 
     def close(self) -> None:
-        conn, sock = self._h2, self.sock
-        self._h2 = None
+        stream = self._stream
+        self._session = None
         self._stream = None
-        if conn is not None and sock is not None:
-            try:
-                conn.close_connection()
-                sock.sendall(conn.data_to_send())
-            except Exception:  # noqa: S110 - a GOAWAY on a dying socket is a courtesy
-                pass
+        self._h2_options = None
+        if stream is not None:
+            stream.session.release(stream)
         super().close()
 
 
 class _H2Body:
     """The file-like body urllib3's HTTPResponse reads (and decodes) one stream from."""
 
-    __slots__ = ("_closed", "_conn", "_stream")
+    __slots__ = ("_closed", "_conn", "_session", "_stream")
 
-    def __init__(self, conn: H2OrH1Connection, stream: _Stream) -> None:
+    def __init__(self, conn: H2OrH1Connection, session: H2Session, stream: Stream) -> None:
         self._conn = conn
+        self._session = session
         self._stream = stream
         self._closed = False
 
     def read(self, amt: int | None = None) -> bytes:
         if self._closed:
             return b""
-        data = self._conn.read_stream(self._stream, amt)
-        stream = self._stream
-        if stream.ended and not stream.data:
-            self._closed = True  # urllib3 then returns the connection to its pool
+        timeout = self._conn.timeout
+        data = self._session.read(
+            self._stream, amt, timeout if isinstance(timeout, int | float) else None
+        )
+        if self._session.finished(self._stream):
+            self._closed = True  # urllib3 then returns the handle to its pool
+            self._conn.end_stream(self._stream)
         return data
 
     read1 = read
@@ -399,21 +399,23 @@ class _H2Body:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._conn.cancel_stream(self._stream)
-
-
-def _parse_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[int, HTTPHeaderDict]:
-    status = 0
-    headers = HTTPHeaderDict()
-    for name, value in raw:
-        if name == b":status":
-            status = int(value)
-        elif not name.startswith(b":"):
-            headers.add(name.decode("latin-1"), value.decode("latin-1"))
-    return status, headers
+            self._conn.end_stream(self._stream)  # resets the stream if unfinished
 
 
 class H2HTTPSPool(HTTPSConnectionPool):
-    """The https pool of HTTP/2 managers."""
+    """The https pool of HTTP/2 managers: its handles share :attr:`sessions`."""
 
     ConnectionCls = H2OrH1Connection
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions = H2Sessions()
+
+    def _new_conn(self) -> H2OrH1Connection:
+        conn = cast("H2OrH1Connection", super()._new_conn())
+        conn.sessions = self.sessions
+        return conn
+
+    def close(self) -> None:
+        super().close()
+        self.sessions.close()

@@ -49,6 +49,7 @@ from netstack.transport.exchange import (
     PreparedRequest,
     TransportResponse,
 )
+from netstack.transport.http2errors import StreamRefused
 from netstack.transport.pools import NO_RETRIES, Pools
 from netstack.transport.redirects import REDIRECT_STATUSES, HopLike, next_hop
 from netstack.transport.sockets import ExchangeAborted
@@ -63,6 +64,8 @@ _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 #: A reused keep-alive connection that failed with one of these before any
 #: response byte was probably closed by the server meanwhile: retried once.
 _STALE: Final = frozenset({EMPTY_REPLY, RECEIVE_FAILED, SEND_FAILED})
+#: Times a request an HTTP/2 server refused unprocessed is sent again.
+_REFUSED_RETRIES: Final = 3
 
 
 _TIMEOUTS: dict[tuple[float | None, float | None], Timeout] = {}
@@ -85,6 +88,28 @@ def _new_resolver(config: DnsConfig) -> NameResolver:
     return Resolver(config)
 
 
+def _again(exc: Exception, hop: HopLike, ctx: RequestContext, attempt: int) -> bool:
+    """Whether a failed hop may be sent again, on another connection.
+
+    Once, an idempotent request whose reused keep-alive connection went stale
+    before any response byte; up to :data:`_REFUSED_RETRIES` times, any request
+    an HTTP/2 server did not process (REFUSED_STREAM, above a GOAWAY's last
+    stream). Never an aborted request or a body that cannot be replayed.
+    """
+    if ctx.abort.aborted or not _body.replayable(hop.body):
+        return False
+    code, cause = classify(exc, send_failed=ctx.send_failed)
+    if isinstance(cause, StreamRefused):
+        return attempt < _REFUSED_RETRIES
+    return (
+        attempt == 0
+        and ctx.reused
+        and not ctx.received
+        and hop.method in _IDEMPOTENT
+        and code in _STALE
+    )
+
+
 class Transport:
     """Sends PreparedRequests through urllib3 pools; safe to share between threads."""
 
@@ -99,7 +124,7 @@ class Transport:
         self, request: PreparedRequest, sink: EventSink | None, abort: AbortSignal
     ) -> TransportResponse:
         """Send ``request`` (following redirects); raises ``HttpError`` only."""
-        ctx = RequestContext(request.started, abort)
+        ctx = RequestContext(request.started, abort, request.priority)
         _local.ctx = ctx  # bind to this worker thread (context.bind, inlined)
         try:
             settings = request.settings
@@ -203,20 +228,15 @@ class Transport:
             headers = {**headers, **make_headers(basic_auth=origin.auth)}
         if route is not None and scheme == "http":
             target = _proxy.absolute_form(origin, target)  # forwarded by the proxy, not tunnelled
-        try:
-            return self._urlopen(pool, hop, target, headers, ctx, timeout, sink)
-        except Exception as exc:
-            if not (
-                ctx.reused
-                and not ctx.received
-                and not ctx.abort.aborted
-                and hop.method in _IDEMPOTENT
-                and _body.replayable(hop.body)
-                and classify(exc, send_failed=ctx.send_failed)[0] in _STALE
-            ):
-                raise
-        ctx.new_hop(host, port)  # the pooled connection had gone stale: once more
-        return self._urlopen(pool, hop, target, headers, ctx, timeout, sink)
+        attempt = 0
+        while True:
+            try:
+                return self._urlopen(pool, hop, target, headers, ctx, timeout, sink)
+            except Exception as exc:
+                if not _again(exc, hop, ctx, attempt):
+                    raise
+            attempt += 1
+            ctx.new_hop(host, port)
 
     @staticmethod
     def _urlopen(
