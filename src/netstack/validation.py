@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 from netstack.errors import HttpError
+from netstack.extras import require
 from netstack.options import (
     DEFAULT_OPTIONS,
     MAX_LIMIT_CEILING,
@@ -288,6 +289,27 @@ def _retry(value: object) -> RetryPolicy | int | None:
     raise _fail("retry", "must be a RetryPolicy, 0 (no retries) or None", value)
 
 
+def _protocol(value: object) -> HttpProtocol | None:
+    if value is None:
+        return None
+    protocol = _enum("using_protocol", value, HttpProtocol)
+    if protocol is HttpProtocol.HTTP2:  # HTTP3 falls back to the best available, quietly
+        require("http2", "using_protocol")
+    return protocol
+
+
+def _needs(extra: str, field: str, validate: Callable[[Any], E]) -> Callable[[Any], E]:
+    """``validate``, then 401 naming the extra when a value is set and ``extra`` is missing."""
+
+    def check(value: object) -> E:
+        result = validate(value)
+        if result is not None:
+            require(extra, field)
+        return result
+
+    return check
+
+
 _VALIDATORS: Final[dict[str, Callable[[Any], Any]]] = {
     "method": _method,
     "extra_data": _extra_data,
@@ -298,17 +320,17 @@ _VALIDATORS: Final[dict[str, Callable[[Any], Any]]] = {
     "read_timeout": _timeout("read_timeout"),
     "connect_timeout": _timeout("connect_timeout"),
     "total_timeout": _timeout("total_timeout"),
-    "using_protocol": lambda v: None if v is None else _enum("using_protocol", v, HttpProtocol),
+    "using_protocol": _protocol,
     "using_proxy": _proxy,
     "ca_path": _optional_str("ca_path"),
     "resume_from": _resume("resume_from"),
     "resume_to": _resume("resume_to"),
-    "client_cert": _client_cert,
-    "dns_over_https": _doh,
-    "dns_servers": _dns_servers,
+    "client_cert": _needs("tls", "client_cert", _client_cert),
+    "dns_over_https": _needs("dns", "dns_over_https", _doh),
+    "dns_servers": _needs("dns", "dns_servers", _dns_servers),
     "max_limit": lambda v: _int("max_limit", v, 0, MAX_LIMIT_CEILING),
     "multi_form_data_list": _form,
-    "certificate_pinning": _pins,
+    "certificate_pinning": _needs("tls", "certificate_pinning", _pins),
     "max_redirects": lambda v: _int("max_redirects", v, 0),
     "retry": _retry,
     "tag": lambda v: None if v is None else check_tag(v),

@@ -120,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``netstack`` console script; returns the exit status."""
+    from netstack import extras
+
+    if not extras.available("cli"):
+        print(f"netstack: {extras.install_hint('cli')}", file=sys.stderr)
+        return 2
     args = _parser().parse_args(argv)
     from netstack.cli import logs
 
