@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import netstack
-from netstack.cache import HttpResponseCache
+from netstack.cache import FileStorage, HttpResponseCache
 from netstack.cache.cache import DEFAULT_CACHE_SIZE, default_directory
 
 COMMAND = "python benchmarks/bench_cache.py"
@@ -48,7 +48,8 @@ BODY = b'{"ok": true, "padding": "' + b"x" * 200 + b'"}'
 
 def _full_cache(directory: Path) -> HttpResponseCache:
     """A cache at ``directory`` holding as many 10 KiB entries as 10 MiB allows."""
-    cache = HttpResponseCache(DEFAULT_CACHE_SIZE, directory=directory)
+    storage = FileStorage(directory, max_bytes=2 * DEFAULT_CACHE_SIZE)
+    cache = HttpResponseCache(DEFAULT_CACHE_SIZE, storage=storage)
     now = time.time()
     headers = [("Cache-Control", "max-age=3600"), ("Content-Type", "application/octet-stream")]
     body = b"x" * ENTRY_BODY
@@ -88,7 +89,9 @@ def flush_and_load(root: Path, rounds: int) -> dict[str, list[float] | int]:
             cache.flush().result()
             flushes.append(time.perf_counter() - start)
             start = time.perf_counter()
-            loaded = HttpResponseCache(DEFAULT_CACHE_SIZE, directory=directory / f"cache-{round_}")
+            # The directory's own bound counts file bytes (metadata too): give it room.
+            storage = FileStorage(directory / f"cache-{round_}", max_bytes=2 * DEFAULT_CACHE_SIZE)
+            loaded = HttpResponseCache(DEFAULT_CACHE_SIZE, storage=storage)
             loads.append(time.perf_counter() - start)
             assert len(loaded) == entries, (len(loaded), entries)
             floors.append(_create_files(directory / f"floor-{round_}", entries))

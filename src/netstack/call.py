@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from urllib3 import HTTPHeaderDict
 
-from netstack import errors
-from netstack.cache import installed_cache
+from netstack import background, coalesce, errors
+from netstack.cache import SAFE_METHODS, installed_cache
 from netstack.errors import HttpError
 from netstack.events import EventEmitter
 from netstack.options import DEFAULT_OPTIONS, HttpRequestOptions, OptionsInput, RequestMethod
@@ -42,7 +43,7 @@ from netstack.transport import (
 from netstack.validation import resolve_options
 
 if TYPE_CHECKING:
-    from netstack.cache import CacheLookup, HttpResponseCache
+    from netstack.cache import CachedResponse, CacheLookup, HttpResponseCache
     from netstack.retry import RetryPolicy
 
 Events = EventEmitter | Mapping[str, Callable[..., Any]] | None
@@ -176,8 +177,9 @@ class Call:
         if self._aborted:
             raise HttpError.of(errors.ABORTED, "destroyed before it started")
         try:
+            if self._lookup is not None:
+                return self._run_cached(signal, run_started)
             prepared = self._prepare()
-            request_time = time.time() if self._cache is not None else 0.0  # for the cache's age
             response = self._transport.send(prepared, self._emitter, signal)
         except HttpError as error:
             error.attempts = self.attempts  # what batch's output lines report
@@ -186,7 +188,97 @@ class Call:
             if self._emitter is not None:
                 self._emitter.end()
             return response_code(response.status)
-        return self._respond(prepared, response, request_time, run_started)
+        return self._respond(prepared, response, 0.0, run_started)
+
+    def _run_cached(self, signal: AbortSignal, run_started: float) -> object:
+        """``run`` for a call the cache sees: single flight, stale-if-error, store."""
+        cache, lookup = self._cache, self._lookup
+        assert cache is not None
+        assert lookup is not None
+        served, flight = self._coalesce(cache, lookup, signal, run_started)
+        if served is not None:
+            return served
+        try:
+            prepared = self._prepare()
+            request_time = time.time()
+            try:
+                response = self._transport.send(prepared, self._emitter, signal)
+            except HttpError as error:
+                stale = cache.fail(lookup, time.time())
+                if stale is None or self._stream or error.code == errors.ABORTED:
+                    raise
+                return self._served(stale, lookup.url, run_started)
+            if self._stream:
+                if lookup.method not in SAFE_METHODS:  # invalidation only: nothing is stored
+                    final = response.url if response.redirects else None
+                    headers = list(response.headers.iteritems())
+                    now = time.time()
+                    cache.complete(
+                        lookup, response.status, headers, b"", request_time, now, final_url=final
+                    )
+                if self._emitter is not None:
+                    self._emitter.end()
+                return response_code(response.status)
+            return self._respond(prepared, response, request_time, run_started)
+        finally:
+            if flight is not None:
+                again = cache.peek(lookup.method, lookup.url, lookup.request_headers, time.time())
+                flight.land(again.action == "fresh")
+
+    def _coalesce(
+        self,
+        cache: HttpResponseCache,
+        lookup: CacheLookup,
+        signal: AbortSignal,
+        run_started: float,
+    ) -> tuple[HttpResponse | None, coalesce.Flight | None]:
+        """Single flight: the response to serve, or the flight this call leads (if any)."""
+        key = None
+        if not self._stream and self._headers is not None:
+            key = coalesce.coalescing_key(lookup, self._headers)
+        if key is None:
+            return None, None
+        flight, waiter = coalesce.flights_of(cache).join(key)
+        if waiter is not None:
+            settings = self._settings or transport_settings(self._options)
+            limit = coalesce.wait_limit(settings.connect_timeout, settings.read_timeout)
+            coalesce.wait(waiter, signal, limit)
+            if self._aborted:
+                raise HttpError.of(errors.ABORTED, "aborted while waiting for a coalesced request")
+        elif flight is None:
+            return None, None  # a key that was not stored lately: go alone at once
+        served = self._look_again(cache, lookup, run_started)  # stored meanwhile?
+        if served is not None and flight is not None:
+            flight.land(True)
+            flight = None
+        return served, flight
+
+    def _look_again(
+        self, cache: HttpResponseCache, lookup: CacheLookup, run_started: float
+    ) -> HttpResponse | None:
+        """The response a fresh stored entry gives now (stored since ``prepare_call``), if any."""
+        again = cache.peek(
+            lookup.method, lookup.url, lookup.request_headers, time.time(), count=True
+        )
+        if again.action != "fresh" or again.response is None:
+            return None
+        return self._served(again.response, lookup.url, run_started)
+
+    def _served(self, cached: CachedResponse, url: str, run_started: float) -> HttpResponse:
+        """``cached`` as this call's response, from the cache (headers event included)."""
+        answer = _header_dict(cached.headers)
+        if self._emitter is not None:
+            self._emitter.headers(answer)
+        self.from_cache = True
+        elapsed = _ms(self._started, time.perf_counter())
+        timing = PerformanceTiming(
+            total_timing=elapsed,
+            total_finish_timing=elapsed,
+            queue_timing=_ms(self._started, run_started),
+        )
+        return _response(
+            cached.status, answer, cached.body, self._options, timing, url, True, self.attempts
+        )
 
     def _prepare(self) -> PreparedRequest:
         options = self._options
@@ -227,7 +319,13 @@ class Call:
         from_cache = False
         if self._cache is not None and self._lookup is not None:
             cached = self._cache.complete(
-                self._lookup, status, list(headers.iteritems()), body, request_time, time.time()
+                self._lookup,
+                status,
+                list(headers.iteritems()),
+                body,
+                request_time,
+                time.time(),
+                final_url=response.url if response.redirects else None,
             )
             if cached is not None:
                 status, body, from_cache = cached.status, cached.body, True
@@ -316,12 +414,14 @@ def _consult_cache(call: Call, store: HttpResponseCache) -> None:
     url = _request_url(call._send_url, options)
     lookup = store.lookup(_method_name(options.method), url, headers, time.time())
     cached = lookup.response
-    if lookup.action in ("fresh", "unsatisfiable") and cached is not None:
+    if cached is not None:  # fresh, stale (while revalidating) or unsatisfiable
+        if lookup.background:
+            _revalidate_in_background(call, store, lookup, headers)
         answer = _header_dict(cached.headers)
         emitter = call._emitter
         if emitter is not None:
             emitter.headers(answer)
-        call.from_cache = lookup.action == "fresh"
+        call.from_cache = lookup.action != "unsatisfiable"
         if call._stream:
             if emitter is not None:
                 if cached.body:
@@ -340,6 +440,29 @@ def _consult_cache(call: Call, store: HttpResponseCache) -> None:
     if not call._stream:
         headers.update(lookup.conditional_headers)
         call._cache, call._lookup = store, lookup
+    elif lookup.method not in SAFE_METHODS:  # a streamed POST still invalidates
+        call._cache, call._lookup = store, lookup
+
+
+def _revalidate_in_background(
+    call: Call, store: HttpResponseCache, lookup: CacheLookup, headers: dict[str, str]
+) -> None:
+    """Refresh the stale entry ``call`` was just served (RFC 5861), on a background thread."""
+    again = Call(
+        call.url,
+        call._send_url,
+        call.host_key,
+        call._options,
+        None,
+        call._transport,
+        time.perf_counter(),
+        False,
+    )
+    again._host_allowed = call._host_allowed
+    again._headers = {**headers, **lookup.conditional_headers}
+    again._cache = store
+    again._lookup = replace(lookup, action="revalidate", response=None)
+    background.start(again.run)
 
 
 def prepare_call(

@@ -60,7 +60,9 @@ class HttpResponse:
     performance_timing: PerformanceTiming = field(default_factory=PerformanceTiming)
     #: The final URL, after redirects.
     url: str = ""
-    #: True when the body came from the response cache (fresh hit or 304 revalidation).
+    #: True when the body came from the response cache: a fresh hit, a 304
+    #: revalidation, a stale response (stale-while-revalidate, stale-if-error),
+    #: or the response an identical concurrent request stored (single flight).
     from_cache: bool = False
     #: Beyond the seed: attempts made, the answered one included (see ``RetryPolicy``).
     attempts: int = 1

@@ -119,7 +119,7 @@ class TestPersistence:
         cache.flush().result()
         assert len(storage) == 2
         exchange(cache, "https://h/a", method="POST", status=204)
-        exchange(cache, "https://h/c", headers=FRESH, body=b"c" * 500)  # evicts b
+        exchange(cache, "https://h/c", headers=FRESH, body=b"c" * 450)  # evicts b
         cache.flush().result()
         assert {k for k, _ in storage.items()} == {"GET https://h/c"}
 

@@ -144,6 +144,7 @@ class TestStoring:
             ("Cache-Control", "max-age=100"),
             ("Set-Cookie", "a=1"),
             ("Set-Cookie", "b=2"),
+            ("Date", http_date(T0)),  # none came: the time it arrived (RFC 9110 §6.6.1)
             ("Content-Length", "8"),
         ]
 

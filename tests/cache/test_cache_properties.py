@@ -205,7 +205,7 @@ def test_memory_tier_never_exceeds_its_size(
         assert tier.current_bytes <= max_bytes
         assert sum(e.size for e in tier.snapshot().values()) == tier.current_bytes
         if entry.size > max_bytes:
-            assert evicted == [entry.key]
+            assert evicted == [entry]
             assert tier.get(entry.key) is None
         else:
             assert tier.get(entry.key) is entry

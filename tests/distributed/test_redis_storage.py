@@ -9,7 +9,6 @@ import pytest
 from tests.distributed.servers import CountingOrigin
 
 from netstack import CacheStorage, HttpResponseCache, RedisStorage, Scheduler
-from netstack.distributed import SharedResponseCache
 
 
 @pytest.fixture
@@ -73,7 +72,8 @@ def test_shared_caches_see_each_other_at_once(
     storage: RedisStorage, origin: CountingOrigin
 ) -> None:
     url = f"{origin.base()}/cached?id=shared"
-    first, second = SharedResponseCache(storage=storage), SharedResponseCache(storage=storage)
+    first = HttpResponseCache(storage=storage, write_through=True)
+    second = HttpResponseCache(storage=storage, write_through=True)
     with Scheduler(cache=first) as a, Scheduler(cache=second) as b:
         assert not a.submit(url).result(timeout=10).from_cache
         response = b.submit(url).result(timeout=10)

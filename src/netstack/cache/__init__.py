@@ -52,11 +52,12 @@ from netstack.cache.cache import (
     installed_cache,
 )
 from netstack.cache.entry import CacheEntry
-from netstack.cache.policy import Action, CachedResponse, CacheLookup
+from netstack.cache.policy import SAFE_METHODS, Action, CachedResponse, CacheLookup, may_coalesce
 from netstack.cache.storage import CacheStorage, FileStorage, MemoryStorage
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",
+    "SAFE_METHODS",
     "Action",
     "CacheEntry",
     "CacheLookup",
@@ -68,4 +69,5 @@ __all__ = [
     "MemoryStorage",
     "create_http_response_cache",
     "installed_cache",
+    "may_coalesce",
 ]

@@ -2,10 +2,12 @@
 
 The policy (:mod:`netstack.cache.policy`) decides; this class holds the state:
 the bytes-bounded memory tier, the storage, and which keys changed since the
-last ``flush()``. After a flush the storage holds exactly what memory holds.
+last ``flush()``. After a flush the storage holds exactly what memory holds
+(unless ``write_through``: then every change reaches the storage at once).
 
 Logging (DEBUG, through :mod:`netstack.log`, silent unless the program turns
-it on): ``cache_fresh_hit``, ``cache_miss``, ``cache_revalidated``,
+it on): ``cache_fresh_hit``, ``cache_stale_hit``, ``cache_miss``,
+``cache_revalidated``, ``cache_stale_if_error``,
 ``cache_stored``, ``cache_evicted``, ``cache_invalidated``, ``cache_loaded``,
 ``cache_flushed``, ``cache_deleted``; storage trouble is a WARNING
 (``cache_entry_unreadable``, ``cache_load_failed``, ``cache_flush_failed`` ...).
@@ -16,29 +18,46 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
 
 from netstack.cache import policy
 from netstack.cache.entry import CacheEntry
-from netstack.cache.freshness import cache_key
+from netstack.cache.freshness import cache_key, request_snapshot, variant_key
 from netstack.cache.memory import MemoryTier
+from netstack.cache.persistence import (
+    FlushCallback,
+    delete_all,
+    put_all,
+    read_entries,
+    settle,
+    storage_error,
+    warn_unreadable,
+)
 from netstack.cache.policy import CachedResponse, CacheLookup
-from netstack.cache.storage import CacheStorage, FileStorage
-from netstack.errors import WRITE_ERROR, HttpError
+from netstack.cache.storage import DEFAULT_CACHE_SIZE, CacheStorage, FileStorage
+from netstack.errors import HttpError
 from netstack.log import enabled, log_event
 
 _DEBUG: Final = logging.DEBUG
 #: Requests a stored GET response may answer: a HEAD gets its header fields.
 _LOOKUP_METHODS: Final = frozenset({"GET", "HEAD"})
 
-#: The seed's default (and, in the seed, maximum) cache size: 10 MiB.
-DEFAULT_CACHE_SIZE: Final = 10 * 1024 * 1024
+#: Seconds a background revalidation may run before another request starts a new one.
+_REVALIDATION_CLAIM: Final = 300.0
 
-FlushCallback = Callable[[HttpError | None], object]
+__all__ = [
+    "DEFAULT_CACHE_SIZE",
+    "CacheStats",
+    "FlushCallback",
+    "HttpResponseCache",
+    "create_http_response_cache",
+    "default_directory",
+    "installed_cache",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,9 +95,23 @@ class HttpResponseCache:
     every entry); any int >= 0 is accepted, beyond the seed's 10 MiB maximum.
     ``storage`` is where ``flush()`` persists entries; by default a
     :class:`FileStorage` at ``directory``, itself by default the user's cache
-    directory (``$XDG_CACHE_HOME/netstack`` or ``~/.cache/netstack``).
-    Creation loads what an earlier ``flush()`` left in the storage and never
-    raises for storage trouble: it logs a warning and starts empty.
+    directory (``$XDG_CACHE_HOME/netstack`` or ``~/.cache/netstack``), bounded
+    on disk by ``cache_size`` too. Creation loads what an earlier ``flush()``
+    left in the storage and never raises for storage trouble: it logs a
+    warning and starts empty.
+
+    Several variants of one URL (``Vary``) are kept side by side, each
+    answering the requests whose headers select it (RFC 9111 §4.1).
+
+    ``write_through=True`` shares the storage with other caches (several
+    ``netstack worker`` processes over one ``RedisStorage``, say): nothing is
+    loaded at creation; a miss in memory reads the URL's entry from the
+    storage; every stored response is written to it at once (``private``
+    ones stay in this process), and every invalidation deletes from it at
+    once, so one cache's response is a hit for the others. The shared tier
+    keeps one variant per URL, the latest. ``flush()`` then only retries
+    writes that failed; it never deletes what this memory does not hold.
+    Storage trouble on the request path is logged and read as a miss.
 
     ``flush()`` and ``delete()`` run in the calling thread and return an
     already completed future. Every method is thread-safe. ``hits``,
@@ -91,6 +124,7 @@ class HttpResponseCache:
         *,
         directory: str | os.PathLike[str] | None = None,
         storage: CacheStorage | None = None,
+        write_through: bool = False,
     ) -> None:
         if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 0:
             raise HttpError.parameter(
@@ -98,19 +132,32 @@ class HttpResponseCache:
             )
         if directory is not None and storage is not None:
             raise HttpError.parameter("directory: give either directory or storage, not both")
+        if not isinstance(write_through, bool):
+            raise HttpError.parameter(f"write_through: expected a bool, got {write_through!r}")
         if storage is None:
-            storage = FileStorage(default_directory() if directory is None else directory)
+            where = default_directory() if directory is None else directory
+            storage = FileStorage(where, max_bytes=cache_size)
+        elif isinstance(storage, FileStorage):
+            storage.adopt_default_bound(cache_size)
         self._storage = storage
+        self._write_through = write_through
         self._memory = MemoryTier(cache_size)
-        self._lock = threading.Lock()  # enabled, dirty, persisted; then the memory tier's
+        self._lock = threading.Lock()  # everything below, then the memory tier's
         self._flush_lock = threading.Lock()  # one flush or delete at a time
         self._enabled = True
-        self._dirty: set[str] = set()  # keys whose entry changed since the last flush
-        self._persisted: set[str] = set()  # keys the storage holds
+        self._dirty: set[str] = set()  # storage keys whose entry changed since the last flush
+        self._persisted: set[str] = set()  # storage keys the storage holds
+        #: Per primary key: the Vary field names its variants were selected by ...
+        self._vary: dict[str, tuple[str, ...]] = {}
+        #: ... and the storage keys of those variants memory holds.
+        self._variants: dict[str, set[str]] = {}
+        #: Primary keys a background revalidation is running for, with when it began.
+        self._revalidating: dict[str, float] = {}
         self._counts_lock = threading.Lock()
         self._hits = self._misses = 0
         self._revalidated = self._stored = self._evicted = 0  # under self._lock
-        self._load()
+        if not write_through:
+            self._load()
 
     @property
     def cache_size(self) -> int:
@@ -123,13 +170,18 @@ class HttpResponseCache:
         return self._storage
 
     @property
+    def write_through(self) -> bool:
+        """True when the storage is shared: read through on a miss, written through on store."""
+        return self._write_through
+
+    @property
     def enabled(self) -> bool:
         """False once ``delete()`` ran: lookups miss and nothing is stored."""
         return self._enabled
 
     @property
     def hits(self) -> int:
-        """Lookups answered by a fresh stored response (see :class:`CacheStats`)."""
+        """Lookups answered by a stored response (see :class:`CacheStats`)."""
         return self._hits
 
     @property
@@ -158,9 +210,10 @@ class HttpResponseCache:
 
     def __repr__(self) -> str:
         state = "enabled" if self._enabled else "deleted"
+        mode = ", write-through" if self._write_through else ""
         return (
             f"<HttpResponseCache [{len(self._memory)} entries, "
-            f"{self._memory.current_bytes} of {self.cache_size} bytes | {state}]>"
+            f"{self._memory.current_bytes} of {self.cache_size} bytes | {state}{mode}]>"
         )
 
     def lookup(
@@ -170,19 +223,57 @@ class HttpResponseCache:
         key = cache_key(url)
         stored: CacheEntry | None = None
         if self._enabled and method.upper() in _LOOKUP_METHODS:
-            stored = self._memory.get(key)
+            stored = self.stored(key, request_headers)
         decision = policy.lookup(stored, method, url, request_headers, now, key)
-        if decision.action == "fresh":
+        action = decision.action
+        if action in {"fresh", "stale"}:
             with self._counts_lock:
                 self._hits += 1
+            if action == "stale" and self._claim(key, now):
+                decision = replace(decision, background=True)
             if enabled(_DEBUG):
-                log_event(_DEBUG, "cache_fresh_hit", key=key)
+                log_event(
+                    _DEBUG, "cache_fresh_hit" if action == "fresh" else "cache_stale_hit", key=key
+                )
         elif decision.method in _LOOKUP_METHODS:
             with self._counts_lock:
                 self._misses += 1
             if enabled(_DEBUG):
-                log_event(_DEBUG, "cache_miss", key=key, action=decision.action)
+                log_event(_DEBUG, "cache_miss", key=key, action=action)
         return decision
+
+    def peek(
+        self,
+        method: str,
+        url: str,
+        request_headers: Mapping[str, str],
+        now: float,
+        *,
+        count: bool = False,
+    ) -> CacheLookup:
+        """:meth:`lookup` again for a request already counted: no miss counted, no log.
+
+        With ``count``, a fresh answer counts as a hit. Never claims a
+        background revalidation (internal: a queued request looking again).
+        """
+        key = cache_key(url)
+        stored: CacheEntry | None = None
+        if self._enabled and method.upper() in _LOOKUP_METHODS:
+            stored = self.stored(key, request_headers)
+        decision = policy.lookup(stored, method, url, request_headers, now, key)
+        if count and decision.action == "fresh":
+            with self._counts_lock:
+                self._hits += 1
+        return decision
+
+    def stored(self, key: str, request_headers: Mapping[str, str]) -> CacheEntry | None:
+        """The variant stored under primary ``key`` that these request headers select, if any."""
+        names = self._vary.get(key)
+        skey = variant_key(key, request_snapshot(names, request_headers)) if names else key
+        entry = self._memory.get(skey)
+        if entry is None and self._write_through:
+            entry = self._read_through(key, request_headers)
+        return entry
 
     def complete(
         self,
@@ -192,38 +283,161 @@ class HttpResponseCache:
         body: bytes,
         request_time: float,
         response_time: float,
+        *,
+        final_url: str | None = None,
     ) -> CachedResponse | None:
-        """Let the cache see the network's answer; a response to serve instead, or ``None``."""
+        """Let the cache see the network's answer; a response to serve instead, or ``None``.
+
+        ``final_url``: the last hop's URL when redirects were followed (an
+        unsafe request then also invalidates it). The response to serve is
+        the stored one a 304 confirmed, or a stale one standing in for a
+        500/502/503/504 within ``stale-if-error``.
+        """
+        if lookup.background:
+            self._release(lookup.key)
         if not self._enabled:
             return None
         outcome = policy.complete(
-            lookup, status, headers, body, request_time=request_time, response_time=response_time
+            lookup,
+            status,
+            headers,
+            body,
+            request_time=request_time,
+            response_time=response_time,
+            final_url=final_url,
         )
         invalidated: list[str] = []
-        evicted: list[str] = []
+        evicted: list[CacheEntry] = []
         stored = outcome.store
         with self._lock:
             if not self._enabled:
                 return None
             for key in outcome.invalidate:
-                if self._memory.pop(key) is not None:
-                    invalidated.append(key)
-                self._dirty.discard(key)
+                invalidated.extend(self._drop(key))
             if stored is not None:
-                evicted = self._memory.put(stored)
-                self._dirty.difference_update(evicted)
-                if stored.key in evicted:  # larger than the whole cache: not stored
-                    evicted.remove(stored.key)
-                    stored = None
-                else:
-                    self._dirty.add(stored.key)
+                kept, evicted, replaced = self._put(stored)
+                invalidated.extend(replaced)
+                if kept:
                     self._stored += 1
+                    if not self._write_through:
+                        self._dirty.add(stored.storage_key)
+                else:
+                    stored = None
                 self._evicted += len(evicted)
-            if outcome.serve is not None:
+            if outcome.serve is not None and not outcome.stale:
                 self._revalidated += 1
+        if self._write_through:
+            self._write_changes(outcome.invalidate, stored)
         if enabled(_DEBUG):
             self._log_changes(lookup, outcome, stored, invalidated, evicted)
         return outcome.serve
+
+    def fail(self, lookup: CacheLookup, now: float) -> CachedResponse | None:
+        """The request failed (no answer from the origin): a stale response to serve, or ``None``.
+
+        Within ``stale-if-error`` the stored response answers a connection
+        failure (RFC 5861 §4). Call it instead of :meth:`complete`.
+        """
+        if lookup.background:
+            self._release(lookup.key)
+        if not self._enabled:
+            return None
+        return policy.stale_if_error(lookup, now)
+
+    def _claim(self, key: str, now: float) -> bool:
+        """Whether the caller is the one to revalidate ``key`` in the background."""
+        with self._lock:
+            began = self._revalidating.get(key)
+            if began is not None and now - began < _REVALIDATION_CLAIM:
+                return False
+            self._revalidating[key] = now
+            return True
+
+    def _release(self, key: str) -> None:
+        with self._lock:
+            self._revalidating.pop(key, None)
+
+    def _put(self, entry: CacheEntry) -> tuple[bool, list[CacheEntry], list[str]]:
+        """Hold ``entry`` (under the lock): whether it fit, what it evicted, what it replaced.
+
+        A variant selected by other Vary field names than the ones held for
+        its URL replaces them all.
+        """
+        primary, names = entry.key, entry.vary_names
+        replaced: list[str] = []
+        if self._vary.get(primary, names) != names:
+            replaced = self._drop(primary)
+        pushed = self._memory.put(entry)
+        evicted: list[CacheEntry] = []
+        kept = True
+        for old in pushed:
+            if old is entry:
+                kept = False
+                continue
+            if old.storage_key != entry.storage_key:
+                evicted.append(old)
+                self._dirty.discard(old.storage_key)
+            self._unindex(old)
+        if kept:
+            self._variants.setdefault(primary, set()).add(entry.storage_key)
+            self._vary[primary] = names
+        return kept, evicted, replaced
+
+    def _unindex(self, entry: CacheEntry) -> None:
+        variants = self._variants.get(entry.key)
+        if variants is not None:
+            variants.discard(entry.storage_key)
+            if not variants:
+                del self._variants[entry.key]
+                self._vary.pop(entry.key, None)
+
+    def _drop(self, primary: str) -> list[str]:
+        """Remove every variant of ``primary`` (under the lock); their storage keys."""
+        keys = sorted(self._variants.pop(primary, ()))
+        self._vary.pop(primary, None)
+        for key in keys:
+            self._memory.pop(key)
+            self._dirty.discard(key)
+        return keys
+
+    def _read_through(self, key: str, request_headers: Mapping[str, str]) -> CacheEntry | None:
+        """The shared storage's entry for ``key``, held in memory too; ``None`` if none fits."""
+        try:
+            data = self._storage.get(key)
+            entry = None if data is None else CacheEntry.from_bytes(data)
+        except Exception as exc:  # a miss, not a failure
+            log_event(logging.WARNING, "cache_read_through_failed", key=key, error=repr(exc))
+            return None
+        if entry is None or entry.key != key:
+            return None
+        with self._lock:
+            if not self._enabled:
+                return None
+            self._put(entry)
+        if entry.vary and variant_key(key, request_snapshot(entry.vary_names, request_headers)) != (
+            entry.storage_key
+        ):
+            return None
+        return entry
+
+    def _write_changes(self, invalidated: Sequence[str], stored: CacheEntry | None) -> None:
+        """Write-through: delete what was invalidated and write what was stored, now."""
+        try:
+            delete_all(
+                self._storage, [key for key in invalidated if stored is None or key != stored.key]
+            )
+            if stored is not None and "private" not in stored.cache_control:
+                self._storage.put(stored.key, stored.to_bytes())
+        except Exception as exc:  # the next flush() retries the write
+            log_event(
+                logging.WARNING,
+                "cache_write_through_failed",
+                storage=repr(self._storage),
+                error=repr(exc),
+            )
+            if stored is not None:
+                with self._lock:
+                    self._dirty.add(stored.storage_key)
 
     def _log_changes(
         self,
@@ -231,12 +445,13 @@ class HttpResponseCache:
         outcome: policy.Outcome,
         stored: CacheEntry | None,
         invalidated: Iterable[str],
-        evicted: Iterable[str],
+        evicted: Iterable[CacheEntry],
     ) -> None:
         for key in invalidated:
             log_event(_DEBUG, "cache_invalidated", key=key, by=f"{lookup.method} {lookup.url}")
         if outcome.serve is not None:
-            log_event(_DEBUG, "cache_revalidated", key=lookup.key, status=outcome.serve.status)
+            event = "cache_stale_if_error" if outcome.stale else "cache_revalidated"
+            log_event(_DEBUG, event, key=lookup.key, status=outcome.serve.status)
         if outcome.store is not None and stored is None:
             log_event(
                 _DEBUG,
@@ -250,29 +465,38 @@ class HttpResponseCache:
             log_event(
                 _DEBUG, "cache_stored", key=stored.key, status=stored.status, size=stored.size
             )
-        for key in evicted:
-            log_event(_DEBUG, "cache_evicted", key=key, reason="lru")
+        for entry in evicted:
+            log_event(_DEBUG, "cache_evicted", key=entry.storage_key, reason="lru")
 
     def flush(self, callback: FlushCallback | None = None) -> Future[None]:
         """Persist every cached entry to the storage, and drop what memory no longer holds.
 
         Runs in the calling thread. The future fails with ``HttpError``
-        2300023 naming the storage and the cause when the storage fails;
-        ``callback(err)`` is then called with that error (else with ``None``).
+        2300023 naming the storage and the cause when the storage fails (a
+        full disk, say): entries the storage held before stay whole, and the
+        next flush writes again what this one could not. ``callback(err)``
+        is then called with that error (else with ``None``). With
+        ``write_through``, only writes that failed on the request path are
+        retried; nothing is deleted.
         """
         error: HttpError | None = None
         with self._flush_lock:
             with self._lock:
                 current = self._memory.snapshot() if self._enabled else {}
-                to_write = [current[key] for key in sorted(self._dirty & current.keys())]
-                to_remove = sorted(self._persisted - current.keys())
+                dirty = [current[key] for key in self._dirty & current.keys()]
+                # Oldest first: a bounded storage keeps the most recent.
+                to_write = sorted(dirty, key=lambda e: (e.response_time, e.storage_key))
+                to_remove = [] if self._write_through else sorted(self._persisted - current.keys())
                 self._dirty.clear()
-            attempted = {entry.key for entry in to_write}
+            attempted = {entry.storage_key for entry in to_write}
+            pairs = (
+                ((e.key if self._write_through else e.storage_key), e.to_bytes()) for e in to_write
+            )
             try:
-                _delete_all(self._storage, to_remove)
-                _put_all(self._storage, ((entry.key, entry.to_bytes()) for entry in to_write))
+                delete_all(self._storage, to_remove)
+                put_all(self._storage, pairs)
             except Exception as exc:  # any storage failure becomes an HttpError
-                error = _storage_error("flush", self._storage, exc)
+                error = storage_error("flush", self._storage, exc)
             with self._lock:
                 if error is None:
                     self._persisted = (self._persisted - set(to_remove)) | attempted
@@ -291,7 +515,7 @@ class HttpResponseCache:
                 written=len(to_write),
                 removed=len(to_remove),
             )
-        return _settle(error, callback)
+        return settle(error, callback)
 
     def delete(self, callback: FlushCallback | None = None) -> Future[None]:
         """Disable the cache and delete its data in memory and in the storage.
@@ -305,10 +529,12 @@ class HttpResponseCache:
                 self._enabled = False
                 self._memory.clear()
                 self._dirty.clear()
+                self._vary.clear()
+                self._variants.clear()
             try:
                 self._storage.clear()
             except Exception as exc:  # any storage failure becomes an HttpError
-                error = _storage_error("delete", self._storage, exc)
+                error = storage_error("delete", self._storage, exc)
             else:
                 with self._lock:
                     self._persisted.clear()
@@ -321,30 +547,14 @@ class HttpResponseCache:
             )
         elif enabled(_DEBUG):
             log_event(_DEBUG, "cache_deleted", storage=repr(self._storage))
-        return _settle(error, callback)
+        return settle(error, callback)
 
     def _load(self) -> None:
         """Fill memory from the storage; trouble is logged, never raised."""
-        entries: list[CacheEntry] = []
+        entries: list[tuple[str, CacheEntry]] = []
+        unreadable: list[str] = []
         try:
-            for key, data in self._storage.items():
-                try:
-                    entry = CacheEntry.from_bytes(data)
-                    if entry.key != key:
-                        raise ValueError(f"entry for {entry.key!r} stored under {key!r}")
-                except ValueError as exc:
-                    log_event(
-                        logging.WARNING,
-                        "cache_entry_unreadable",
-                        key=key,
-                        storage=repr(self._storage),
-                        error=str(exc),
-                        removed=True,
-                    )
-                    self._forget(key)
-                    continue
-                entries.append(entry)
-                self._persisted.add(key)
+            entries, unreadable = read_entries(self._storage)
         except Exception as exc:  # creating a cache never fails for storage
             log_event(
                 logging.WARNING,
@@ -353,8 +563,15 @@ class HttpResponseCache:
                 error=repr(exc),
                 outcome="starting empty",
             )
-        for entry in sorted(entries, key=lambda e: e.response_time):
-            self._memory.put(entry)
+        warn_unreadable(self._storage, unreadable)
+        for key in unreadable:
+            self._forget(key)
+        with self._lock:
+            for key, entry in sorted(entries, key=lambda pair: pair[1].response_time):
+                self._persisted.add(key)
+                if key != entry.storage_key:  # kept under its primary key: move it
+                    self._dirty.add(entry.storage_key)
+                self._put(entry)
         if enabled(_DEBUG):
             log_event(
                 _DEBUG,
@@ -376,48 +593,6 @@ class HttpResponseCache:
                 error=repr(exc),
             )
             self._persisted.add(key)
-
-
-def _put_all(storage: CacheStorage, pairs: Iterable[tuple[str, bytes]]) -> None:
-    put_many: Callable[[Iterable[tuple[str, bytes]]], None] | None
-    put_many = getattr(storage, "put_many", None)
-    if put_many is not None:
-        put_many(pairs)
-        return
-    for key, data in pairs:
-        storage.put(key, data)
-
-
-def _delete_all(storage: CacheStorage, keys: Sequence[str]) -> None:
-    delete_many: Callable[[Iterable[str]], None] | None
-    delete_many = getattr(storage, "delete_many", None)
-    if delete_many is not None:
-        delete_many(keys)
-        return
-    for key in keys:
-        storage.delete(key)
-
-
-def _storage_error(operation: str, storage: CacheStorage, exc: BaseException) -> HttpError:
-    where = getattr(storage, "directory", None)
-    place = f"{where}" if where is not None else repr(storage)
-    error = HttpError.of(WRITE_ERROR, f"cache {operation} to {place} failed: {exc}")
-    error.__cause__ = exc
-    return error
-
-
-def _settle(error: HttpError | None, callback: FlushCallback | None) -> Future[None]:
-    future: Future[None] = Future()
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
-    if callback is not None:
-        try:
-            callback(error)
-        except Exception as exc:  # a user bug never escapes flush() or delete()
-            log_event(logging.INFO, "cache_callback_failed", error=repr(exc))
-    return future
 
 
 _install_lock = threading.Lock()

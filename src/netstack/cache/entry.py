@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Final
 
 from netstack.cache import freshness
+from netstack.cache.freshness import VarySnapshot
 from netstack.cache.headers import CacheControl, parse_cache_control, parse_http_date
 
 _MAGIC: Final = b"netstack-cache-entry 1\n"
@@ -43,7 +44,7 @@ class CacheEntry:
     key: str
     url: str
     method: str = "GET"
-    vary: tuple[tuple[str, str | None], ...] = ()
+    vary: VarySnapshot = ()
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes = field(repr=False)
@@ -56,6 +57,16 @@ class CacheEntry:
         header_bytes = sum(len(n) + len(v) + _PAIR_OVERHEAD for n, v in self.headers)
         vary_bytes = sum(len(n) + len(v or "") + _PAIR_OVERHEAD for n, v in self.vary)
         return len(self.body) + header_bytes + vary_bytes + len(self.key)
+
+    @cached_property
+    def storage_key(self) -> str:
+        """Where this variant is kept: ``key``, plus the vary snapshot when it varies."""
+        return freshness.variant_key(self.key, self.vary)
+
+    @cached_property
+    def vary_names(self) -> tuple[str, ...]:
+        """The lower-cased, sorted field names this variant was selected by."""
+        return tuple(name for name, _ in self.vary)
 
     @cached_property
     def header_index(self) -> dict[str, tuple[str, ...]]:

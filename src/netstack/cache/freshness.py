@@ -7,12 +7,15 @@ key §2, Vary §4.1, freshness lifetime §4.2.1, heuristics §4.2.2, age §4.2.3
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol, TypeAlias
 from urllib.parse import urlsplit
 
 from netstack.cache.headers import (
+    MAX_DELTA_SECONDS,
+    CacheControl,
     HeaderList,
     get_all,
     normalise_value,
@@ -22,8 +25,35 @@ from netstack.cache.headers import (
     split_list,
 )
 
-if TYPE_CHECKING:
-    from netstack.cache.entry import CacheEntry
+VarySnapshot: TypeAlias = tuple[tuple[str, str | None], ...]
+"""For each field a response's ``Vary`` names (lower-cased, sorted), the request's
+normalised value, or ``None`` when the request carried none."""
+
+
+class Stored(Protocol):
+    """What the freshness functions read of a stored response (``CacheEntry`` is one)."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def vary(self) -> VarySnapshot: ...
+    @property
+    def request_time(self) -> float: ...
+    @property
+    def response_time(self) -> float: ...
+    @property
+    def header_index(self) -> dict[str, tuple[str, ...]]: ...
+    @property
+    def cache_control(self) -> CacheControl: ...
+    @property
+    def date(self) -> float | None: ...
+    @property
+    def initial_age(self) -> float: ...
+
+    def first(self, name: str) -> str | None: ...
+
 
 #: Statuses a cache may store and give a heuristic lifetime without explicit
 #: freshness (RFC 9110 §15.1). 206 is left out: partial content is never stored.
@@ -71,13 +101,13 @@ def origin(url: str) -> tuple[str, str, int | None] | None:
         return None
 
 
-def _date(entry: CacheEntry) -> float:
+def _date(entry: Stored) -> float:
     """The response's Date, or the time it arrived when Date is missing or invalid."""
     date = entry.date
     return entry.response_time if date is None else date
 
 
-def freshness_lifetime(entry: CacheEntry) -> float:
+def freshness_lifetime(entry: Stored) -> float:
     """Seconds the stored response stays fresh (RFC 9111 §4.2.1, §4.2.2).
 
     ``max-age`` wins over ``Expires``; ``s-maxage`` is ignored (a private
@@ -98,15 +128,24 @@ def freshness_lifetime(entry: CacheEntry) -> float:
     return 0.0
 
 
-def corrected_initial_age(entry: CacheEntry) -> float:
-    """The response's age when it arrived, in seconds (RFC 9111 §4.2.3)."""
-    age_value = parse_delta_seconds(entry.first("age")) or 0
+def corrected_initial_age(entry: Stored) -> float:
+    """The response's age when it arrived, in seconds (RFC 9111 §4.2.3).
+
+    An ``Age`` that is not a non-negative integer makes the response stale
+    (RFC 9111 §5.1): its age is then the largest delta-seconds, 2**31.
+    """
+    raw_age = entry.first("age")
+    age_value = parse_delta_seconds(raw_age)
+    if age_value is None:
+        if raw_age is not None:
+            return float(MAX_DELTA_SECONDS)
+        age_value = 0
     apparent_age = max(0.0, entry.response_time - _date(entry))
     response_delay = max(0.0, entry.response_time - entry.request_time)
     return max(apparent_age, age_value + response_delay)
 
 
-def current_age(entry: CacheEntry, now: float) -> float:
+def current_age(entry: Stored, now: float) -> float:
     """The response's age at ``now`` in seconds, as RFC 9111 §4.2.3 computes it."""
     return entry.initial_age + (now - entry.response_time)
 
@@ -116,17 +155,32 @@ def vary_names(headers: HeaderList) -> list[str]:
     return sorted({name.lower() for name in split_list(get_all(headers, "Vary"))})
 
 
-def vary_snapshot(
-    headers: HeaderList, request_headers: Mapping[str, str]
-) -> tuple[tuple[str, str | None], ...] | None:
+def vary_snapshot(headers: HeaderList, request_headers: Mapping[str, str]) -> VarySnapshot | None:
     """The request values the response varies on, normalised; ``None`` for ``Vary: *``."""
     names = vary_names(headers)
     if "*" in names:
         return None
+    return request_snapshot(names, request_headers)
+
+
+def request_snapshot(
+    names: tuple[str, ...] | list[str], request_headers: Mapping[str, str]
+) -> VarySnapshot:
+    """The request's normalised values of the (lower-cased, sorted) fields ``names``."""
     return tuple((name, normalise_value(request_header(request_headers, name))) for name in names)
 
 
-def vary_matches(entry: CacheEntry, request_headers: Mapping[str, str]) -> bool:
+def variant_key(key: str, vary: VarySnapshot) -> str:
+    """Where a variant of ``key`` lives (RFC 9111 §4.1): ``key`` itself when it does not vary.
+
+    Variants of one URL with different request values are stored side by side.
+    """
+    if not vary:
+        return key
+    return f"{key}\n{json.dumps(vary, separators=(',', ':'))}"
+
+
+def vary_matches(entry: Stored, request_headers: Mapping[str, str]) -> bool:
     """Whether ``entry`` may answer a request with these headers (RFC 9111 §4.1)."""
     if entry.vary == () and "vary" not in entry.header_index:
         return True

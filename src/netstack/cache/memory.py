@@ -1,5 +1,8 @@
 """``MemoryTier``: the in-memory LRU of cache entries, bounded by bytes.
 
+Entries are held under their :attr:`~CacheEntry.storage_key`, so several
+variants of one URL live side by side.
+
 Built on :class:`cachetools.LRUCache` with ``getsizeof`` = :attr:`CacheEntry.size`,
 so the sum of entry sizes never exceeds ``max_bytes``; an entry larger than
 the whole tier is refused. One lock makes every method thread-safe.
@@ -19,15 +22,15 @@ def _sizeof(entry: CacheEntry) -> int:
 
 
 class _Lru(LRUCache[str, CacheEntry]):
-    """An LRUCache that remembers which keys it evicted for room."""
+    """An LRUCache that remembers which entries it evicted for room."""
 
     def __init__(self, maxsize: int) -> None:
         super().__init__(maxsize, getsizeof=_sizeof)
-        self.evicted: list[str] = []
+        self.evicted: list[CacheEntry] = []
 
     def popitem(self) -> tuple[str, CacheEntry]:
         key, entry = super().popitem()
-        self.evicted.append(key)
+        self.evicted.append(entry)
         return key, entry
 
 
@@ -55,18 +58,19 @@ class MemoryTier:
             return len(self._lru)
 
     def get(self, key: str) -> CacheEntry | None:
-        """The entry under ``key``, now the most recently used; ``None`` if absent."""
+        """The entry under storage key ``key``, now the most recently used; ``None`` if absent."""
         with self._lock:
             return self._lru.get(key)
 
-    def put(self, entry: CacheEntry) -> list[str]:
-        """Store ``entry`` under its key; the keys it pushed out (itself, if too large)."""
+    def put(self, entry: CacheEntry) -> list[CacheEntry]:
+        """Hold ``entry`` under its storage key; the entries it pushed out (itself if too large)."""
+        key = entry.storage_key
         with self._lock:
             self._lru.evicted = []
             if entry.size > self._max_bytes:
-                self._lru.pop(entry.key, None)
-                return [entry.key]
-            self._lru[entry.key] = entry
+                self._lru.pop(key, None)
+                return [entry]
+            self._lru[key] = entry
             return self._lru.evicted
 
     def pop(self, key: str) -> CacheEntry | None:

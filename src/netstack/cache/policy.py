@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from types import MappingProxyType
 from typing import Final, Literal, TypeAlias
 from urllib.parse import urljoin
@@ -33,13 +34,19 @@ from netstack.cache.headers import (
     get_all,
     get_first,
     parse_cache_control,
+    parse_http_date,
     request_header,
     split_list,
 )
 
-Action: TypeAlias = Literal["fresh", "revalidate", "miss", "unsatisfiable"]
-"""What the pipeline does next: serve ``response``; send the request with
-``conditional_headers`` added; send it as is; or answer the synthesized 504."""
+Action: TypeAlias = Literal["fresh", "stale", "revalidate", "miss", "unsatisfiable"]
+"""What the pipeline does next: serve ``response``; serve the stale ``response``
+and (when ``background``) revalidate it in the background with
+``conditional_headers`` (RFC 5861 stale-while-revalidate); send the request
+with ``conditional_headers`` added; send it as is; or answer the synthesized 504."""
+
+#: Statuses stale-if-error answers with the stored response (RFC 5861 §4).
+ERROR_STATUSES: Final = frozenset({500, 502, 503, 504})
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Methods a stored GET response may answer.
@@ -95,8 +102,11 @@ class CacheLookup:
     """The decision before the network, and what :func:`complete` needs after it.
 
     ``action`` and ``response`` / ``conditional_headers`` are for the
-    pipeline; the other fields carry the request and the entry being
-    revalidated (``stored``) to :func:`complete`.
+    pipeline; the other fields carry the request and the stored entry that
+    matched it (``stored``: the one being revalidated, or a stale one
+    ``stale-if-error`` may still serve) to :func:`complete`. ``background``
+    is set by the driver on the one ``"stale"`` lookup whose caller starts
+    the background revalidation.
     """
 
     action: Action
@@ -107,6 +117,7 @@ class CacheLookup:
     key: str
     request_headers: Mapping[str, str] = field(repr=False)
     stored: CacheEntry | None = field(default=None, repr=False)
+    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,8 @@ class Outcome:
     store: CacheEntry | None = None
     invalidate: tuple[str, ...] = ()
     serve: CachedResponse | None = None
+    #: ``serve`` is a stale response standing in for an error (stale-if-error).
+    stale: bool = False
 
 
 def _request_cc(request_headers: Mapping[str, str]) -> CacheControl:
@@ -195,6 +208,69 @@ def _acceptable(entry: CacheEntry, req_cc: CacheControl, age: float) -> bool:
     return max_stale is None or age - lifetime <= max_stale
 
 
+def _window(res_cc: CacheControl, req_cc: CacheControl, name: str) -> int | None:
+    """The larger of the response's and the request's ``name=seconds``, if either says it."""
+    res, req = res_cc.seconds(name), req_cc.seconds(name)
+    if res is None:
+        return req
+    return res if req is None else max(res, req)
+
+
+def _while_revalidate(entry: CacheEntry, req_cc: CacheControl, age: float) -> bool:
+    """Whether stale ``entry`` may be served while it is revalidated (RFC 5861 §3).
+
+    Never past ``must-revalidate`` or ``no-cache`` (RFC 9111 §4.2.4), a
+    request ``max-age`` or ``min-fresh``.
+    """
+    res_cc = entry.cache_control
+    window = _window(res_cc, req_cc, "stale-while-revalidate")
+    if window is None or "must-revalidate" in res_cc or "no-cache" in res_cc:
+        return False
+    if "no-cache" in req_cc or "min-fresh" in req_cc:
+        return False
+    max_age = req_cc.seconds("max-age")
+    if max_age is not None and age > max_age:
+        return False
+    return age - entry.lifetime <= window
+
+
+def stale_if_error(lookup: CacheLookup, now: float) -> CachedResponse | None:
+    """The stored response to answer an error with, within stale-if-error (RFC 5861 §4).
+
+    The window is the larger of the stored response's and the request's
+    ``stale-if-error``; ``None`` when neither allows it, nothing matched,
+    the response says ``must-revalidate`` or the request ``no-cache``.
+    """
+    entry = lookup.stored
+    if entry is None or lookup.method != "GET":
+        return None
+    req_cc, res_cc = _request_cc(lookup.request_headers), entry.cache_control
+    window = _window(res_cc, req_cc, "stale-if-error")
+    if window is None or "must-revalidate" in res_cc:
+        return None
+    if "no-cache" in req_cc or "no-store" in req_cc:
+        return None
+    age = current_age(entry, now)
+    if age - entry.lifetime > window:
+        return None
+    return with_age(entry, now, age)
+
+
+def may_coalesce(lookup: CacheLookup) -> bool:
+    """Whether a response stored for an identical request could answer this one.
+
+    A GET that missed or is being revalidated, without ``Range``, its own
+    validators, ``no-store``, ``no-cache`` or ``only-if-cached``.
+    """
+    if lookup.method != "GET" or lookup.action not in ("miss", "revalidate"):
+        return False
+    headers = lookup.request_headers
+    if not _BYPASS_HEADERS.isdisjoint(n.lower() for n in headers):
+        return False
+    req_cc = _request_cc(headers)
+    return not ("no-store" in req_cc or "no-cache" in req_cc or "only-if-cached" in req_cc)
+
+
 def lookup(
     stored: CacheEntry | None,
     method: str,
@@ -231,6 +307,17 @@ def lookup(
                 request_headers=headers,
             )
         validators = conditional_headers(stored)
+        if method == "GET" and _while_revalidate(stored, req_cc, age):
+            return CacheLookup(
+                action="stale",
+                response=with_age(stored, now, age),
+                conditional_headers=validators,
+                method=method,
+                url=url,
+                key=key,
+                request_headers=headers,
+                stored=stored,
+            )
         if validators and method == "GET" and "only-if-cached" not in req_cc:
             return CacheLookup(
                 action="revalidate",
@@ -240,6 +327,15 @@ def lookup(
                 key=key,
                 request_headers=headers,
                 stored=stored,
+            )
+        if method == "GET" and "only-if-cached" not in req_cc:
+            return CacheLookup(
+                action="miss",
+                method=method,
+                url=url,
+                key=key,
+                request_headers=headers,
+                stored=stored,  # stale, no validators: stale-if-error may still serve it
             )
     if "only-if-cached" in req_cc:
         return CacheLookup(
@@ -253,10 +349,19 @@ def lookup(
     return CacheLookup(action="miss", method=method, url=url, key=key, request_headers=headers)
 
 
-def headers_to_store(status: int, headers: HeaderList, body: bytes) -> tuple[tuple[str, str], ...]:
-    """Response fields as stored: hop-by-hop and encoding fields dropped, length recomputed."""
+def headers_to_store(
+    status: int, headers: HeaderList, body: bytes, response_time: float | None = None
+) -> tuple[tuple[str, str], ...]:
+    """Response fields as stored: hop-by-hop and encoding fields dropped, length recomputed.
+
+    A response without a valid ``Date`` gets one, the time it arrived
+    (``response_time``; RFC 9110 §6.6.1), which it is then served with.
+    """
     listed = {n.lower() for n in split_list(get_all(headers, "Connection"))}
     kept = [(n, v) for n, v in headers if n.lower() not in _NOT_STORED and n.lower() not in listed]
+    if response_time is not None and parse_http_date(get_first(kept, "Date")) is None:
+        kept = [(n, v) for n, v in kept if n.lower() != "date"]
+        kept.append(("Date", formatdate(response_time, usegmt=True)))
     if status not in _NO_BODY_STATUSES:
         kept.append(("Content-Length", str(len(body))))
     return tuple(kept)
@@ -283,15 +388,33 @@ def merge_headers(stored: HeaderList, update: HeaderList) -> tuple[tuple[str, st
     return tuple(merged)
 
 
-def invalidation_keys(url: str, headers: HeaderList) -> tuple[str, ...]:
-    """Keys an unsafe request's non-error response invalidates (RFC 9111 §4.4)."""
+def invalidation_keys(
+    url: str, status: int, headers: HeaderList, final_url: str | None = None
+) -> tuple[str, ...]:
+    """Keys an unsafe request's answer invalidates (RFC 9111 §4.4).
+
+    A non-error answer invalidates the target URI and the same-origin URIs
+    in its ``Location`` and ``Content-Location``. When redirects were
+    followed (``final_url`` differs from ``url``), the first answer was a
+    redirect, a non-error status: the target and the URI it led to (the
+    last hop's, same origin) are invalidated whatever the final status.
+    """
+    redirected = final_url is not None and final_url != url
+    if not redirected and not 200 <= status < 400:
+        return ()
     keys = [cache_key(url)]
     here = origin(url)
-    for name in ("Location", "Content-Location"):
-        value = get_first(headers, name)
-        if value is None:
-            continue
-        target = urljoin(url, value.strip())
+    targets: list[str] = []
+    if redirected:
+        assert final_url is not None
+        targets.append(final_url)
+    if 200 <= status < 400:
+        base = final_url if redirected and final_url is not None else url
+        for name in ("Location", "Content-Location"):
+            value = get_first(headers, name)
+            if value is not None:
+                targets.append(urljoin(base, value.strip()))
+    for target in targets:
         if here is not None and origin(target) == here:
             keys.append(cache_key(target))
     return tuple(dict.fromkeys(keys))
@@ -312,19 +435,27 @@ def complete(
     *,
     request_time: float,
     response_time: float,
+    final_url: str | None = None,
 ) -> Outcome:
-    """Decide what the network's answer to ``lookup``'s request changes in the cache."""
+    """Decide what the network's answer to ``lookup``'s request changes in the cache.
+
+    ``final_url`` is the URL of the last hop when redirects were followed.
+    Every method but GET, HEAD, OPTIONS and TRACE is unsafe, whatever its
+    name (PATCH and unknown tokens included, RFC 9110 §9.2.1).
+    """
     if lookup.method not in SAFE_METHODS:
-        if 200 <= status < 400:
-            return Outcome(invalidate=invalidation_keys(lookup.url, headers))
-        return Outcome()
+        return Outcome(invalidate=invalidation_keys(lookup.url, status, headers, final_url))
     if lookup.method != "GET" or "no-store" in _request_cc(lookup.request_headers):
         return Outcome()
     times = (request_time, response_time)
     if status == 304:
         return _after_not_modified(lookup, headers, times)
+    if status in ERROR_STATUSES:
+        stale = stale_if_error(lookup, response_time)
+        if stale is not None:
+            return Outcome(serve=stale, stale=True)
     if is_storable("GET", lookup.request_headers, status, headers):
-        stored_headers = headers_to_store(status, headers, body)
+        stored_headers = headers_to_store(status, headers, body, response_time)
         return Outcome(store=_entry(lookup, status, stored_headers, body, times))
     # A server error or a partial answer leaves the stored entry to a later
     # revalidation; any other unstorable answer supersedes it.
@@ -341,6 +472,8 @@ def _after_not_modified(
         return Outcome()  # the caller's own conditional request: theirs to handle
     if _strong_etag_mismatch(stored.headers, headers):
         return Outcome(invalidate=(lookup.key,))
+    if parse_http_date(get_first(headers, "Date")) is None:  # RFC 9110 §6.6.1
+        headers = [*headers, ("Date", formatdate(times[1], usegmt=True))]
     merged = merge_headers(stored.headers, headers)
     if not is_storable("GET", lookup.request_headers, stored.status, merged):
         return Outcome(

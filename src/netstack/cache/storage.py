@@ -7,9 +7,12 @@ key; ``MemoryStorage`` keeps a dict (tests, ephemeral use).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
 import os
+import stat
 import struct
 import tempfile
 import threading
@@ -20,7 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
+from netstack.errors import HttpError
 from netstack.log import log_event
+
+#: The seed's default (and, in the seed, maximum) cache size: 10 MiB.
+DEFAULT_CACHE_SIZE: Final = 10 * 1024 * 1024
 
 
 @runtime_checkable
@@ -107,6 +114,8 @@ _sync_file = getattr(os, "fdatasync", os.fsync)
 _STALE_TEMPORARY: Final = 3600.0
 #: Syncs in flight at once when a batch is large: the device overlaps them.
 _SYNC_THREADS: Final = 8
+#: Files a load warning names at most (its count says how many there were).
+_NAMED: Final = 5
 
 
 class FileStorage:
@@ -123,15 +132,45 @@ class FileStorage:
     the cost: it writes every temporary file of a batch, then syncs them
     (several at once, so the device overlaps them), then renames them, and
     syncs the directory once at the end.
+
+    ``max_bytes`` bounds the entry files' total size: after each write the
+    least recently used files (by modification time; a write or a ``get``
+    counts as a use) are removed until the total fits, so a long crawl, or
+    several caches sharing the directory, cannot fill a disk. ``None``: the
+    ``cache_size`` of the :class:`~netstack.HttpResponseCache` it is given
+    to (unbounded when used on its own). When the disk is full a write
+    raises ``OSError`` (``ENOSPC``): what was stored before stays whole, and
+    the cache's ``flush()`` reports HttpError 2300023.
+
+    Loading skips, with one warning, what cannot be an entry: directories,
+    FIFOs, sockets, devices and links named like entries, unreadable files
+    (opened non-blocking, so nothing hangs); empty, truncated or damaged
+    entry files are removed.
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int | None = None) -> None:
+        if max_bytes is not None and (
+            isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0
+        ):
+            raise HttpError.parameter(f"max_bytes: expected an int >= 0 or None, got {max_bytes!r}")
         self._directory = Path(directory)
+        self._max_bytes = max_bytes
+        self._clock = 0  # last modification time given, in ns: strictly increasing
 
     @property
     def directory(self) -> Path:
         """Where the entry files live."""
         return self._directory
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The bound on the entry files' total size, in bytes (``None``: unbounded)."""
+        return self._max_bytes
+
+    def adopt_default_bound(self, max_bytes: int) -> None:
+        """Take ``max_bytes`` as the bound unless one was given at construction."""
+        if self._max_bytes is None:
+            self._max_bytes = max_bytes
 
     def path_for(self, key: str) -> Path:
         """The file that holds ``key``."""
@@ -140,13 +179,14 @@ class FileStorage:
 
     def get(self, key: str) -> bytes | None:
         path = self.path_for(key)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        raw = _read_regular(path)
+        if raw is None:
             return None
         found = _decode(raw)
         if found is None or found[0] != key:
             return None
+        if self._max_bytes is not None:
+            self._touch(path)  # a use, for the LRU bound
         return found[1]
 
     def put(self, key: str, data: bytes) -> None:
@@ -172,6 +212,8 @@ class FileStorage:
             self._commit(batch)
         if wrote:
             self._sync_directory()
+            if self._max_bytes is not None:
+                self.trim(self._max_bytes)
 
     def _commit(self, batch: list[tuple[str, bytes]]) -> None:
         """Write, sync, then rename the temporary files of ``batch``."""
@@ -182,6 +224,8 @@ class FileStorage:
                 fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=self._directory)
                 temps.append((fd, temp, self.path_for(key)))
                 _write_all(fd, _encode(key, data))
+                if self._max_bytes is not None:
+                    os.utime(fd, ns=(self._next_time(),) * 2)  # write order is recency order
             _sync_all([fd for fd, _, _ in temps])
             for _, temp, final in temps:
                 os.replace(temp, final)
@@ -223,17 +267,77 @@ class FileStorage:
             for name in names
             if name.endswith(_SUFFIX) and not name.startswith(".")
         ]
-        for path in paths:
-            try:
-                raw = path.read_bytes()
-            except FileNotFoundError:
-                continue  # removed by another process meanwhile
-            found = _decode(raw)
-            if found is None or self.path_for(found[0]) != path:
-                log_event(logging.WARNING, "cache_file_unreadable", path=str(path), removed=True)
-                _unlink(path)
-                continue
-            yield found
+        skipped: list[tuple[str, str]] = []  # (path, why), reported in one warning
+        try:
+            for path in paths:
+                try:
+                    raw = _read_regular(path, strict=True)
+                except OSError as exc:
+                    skipped.append((str(path), exc.strerror or repr(exc)))
+                    continue
+                if raw is None:
+                    continue  # removed by another process meanwhile
+                found = _decode(raw)
+                if found is None or self.path_for(found[0]) != path:
+                    skipped.append((str(path), "empty, truncated or damaged: removed"))
+                    _unlink(path)
+                    continue
+                yield found
+        finally:
+            if skipped:
+                log_event(
+                    logging.WARNING,
+                    "cache_file_unreadable",
+                    path=skipped[0][0],
+                    directory=str(self._directory),
+                    skipped=len(skipped),
+                    files=[f"{path} ({why})" for path, why in skipped[:_NAMED]],
+                )
+
+    def trim(self, max_bytes: int) -> list[Path]:
+        """Remove least recently used entry files until their total is at most ``max_bytes``.
+
+        Returns the removed paths. Files another process removes meanwhile are skipped.
+        """
+        files: list[tuple[int, str, int]] = []  # (mtime ns, name, size)
+        total = 0
+        try:
+            scan = os.scandir(self._directory)
+        except FileNotFoundError:
+            return []
+        with scan:
+            for item in scan:
+                if not item.name.endswith(_SUFFIX) or item.name.startswith("."):
+                    continue
+                try:
+                    info = item.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(info.st_mode):
+                    files.append((info.st_mtime_ns, item.name, info.st_size))
+                    total += info.st_size
+        removed: list[Path] = []
+        if total <= max_bytes:
+            return removed
+        files.sort()
+        for _, name, size in files:
+            if total <= max_bytes:
+                break
+            path = self._directory / name
+            _unlink(path)
+            removed.append(path)
+            total -= size
+        self._sync_directory()
+        return removed
+
+    def _next_time(self) -> int:
+        now = time.time_ns()
+        self._clock = now if now > self._clock else self._clock + 1
+        return self._clock
+
+    def _touch(self, path: Path) -> None:
+        with contextlib.suppress(OSError):  # read-only or gone: recency is a hint
+            os.utime(path, ns=(self._next_time(),) * 2)
 
     def clear(self) -> None:
         """Remove every entry file and stray temporary file, then the directory if empty."""
@@ -322,6 +426,43 @@ def _decode(raw: bytes) -> tuple[str, bytes] | None:
     except UnicodeDecodeError:
         return None
     return key, raw[start + key_length :]
+
+
+def _read_regular(path: Path, *, strict: bool = False) -> bytes | None:
+    """A regular file's bytes; ``None`` if missing (or, unless ``strict``, not readable).
+
+    Opened non-blocking and without following a link, so a FIFO or a device
+    named like an entry never hangs the caller; anything but a regular file
+    raises ``OSError`` when ``strict``.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        if strict:
+            raise
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            if strict:
+                raise OSError(errno.EINVAL, "not a regular file", str(path))
+            return None
+        chunks: list[bytes] = []
+        while True:
+            chunk = os.read(fd, max(info.st_size, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        if strict:
+            raise
+        return None
+    finally:
+        os.close(fd)
 
 
 def _unlink(path: Path) -> None:

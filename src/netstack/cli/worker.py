@@ -88,10 +88,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         cache = None
         if args.cache:
-            from netstack.distributed import RedisStorage, SharedResponseCache
+            from netstack.cache import HttpResponseCache
+            from netstack.distributed import RedisStorage
 
             prefix = f"netstack:{{{args.queue}}}:cache"
-            cache = SharedResponseCache(storage=RedisStorage(args.redis, prefix))
+            storage = RedisStorage(args.redis, prefix)
+            cache = HttpResponseCache(storage=storage, write_through=True)
         worker = Worker(
             args.redis,
             args.queue,

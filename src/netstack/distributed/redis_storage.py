@@ -10,8 +10,8 @@ too, since every entry is its own key).
 ``HttpResponseCache(storage=RedisStorage(url))`` keeps its meaning:
 ``flush()`` writes the memory tier to Redis, ``delete()`` clears it, and
 creation loads what is there. For workers that should see each other's
-responses at once, ``SharedResponseCache`` (``shared_cache.py``) reads
-through to the storage on a miss and writes each stored response through.
+responses at once, ``HttpResponseCache(storage=..., write_through=True)``
+reads through to the storage on a miss and writes each stored response through.
 """
 
 from __future__ import annotations
