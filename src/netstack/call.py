@@ -105,6 +105,7 @@ class Call:
         "settled_error",
         "settled_result",
         "tag",
+        "total_timeout",
         "url",
     )
 
@@ -125,6 +126,8 @@ class Call:
         #: The option ``retry`` (None: the scheduler's policy); a stream never retries.
         self.retry: RetryPolicy | int | None = 0 if stream else options.retry
         self.tag = options.tag
+        #: ms from submit to the end, whatever the request is doing (0: no limit).
+        self.total_timeout = options.total_timeout
         #: Runs so far (``run()`` counts itself): ``HttpResponse.attempts``.
         self.attempts = 0
         self.settled = False

@@ -11,7 +11,9 @@ includes it.
 Workers are daemon threads, started one at a time as work arrives (up to
 ``max_workers``); they leave only after shutdown, once nothing they could run
 is left. At interpreter exit, every live pool is shut down with ``wait=True``
-(before the interpreter joins non-daemon threads), so queued work finishes.
+(before the interpreter joins non-daemon threads), so queued work finishes;
+unless an unhandled exception (Ctrl-C) ends the program: then what waits is
+cancelled and what runs is aborted (see :func:`exiting_on_error`).
 
 Delayed work never holds a worker. A :class:`~netstack.scheduler.ticker.Ticker`
 (one thread, started on first use) hands back, when due, a request waiting
@@ -27,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import sys
 import threading
 import time
 import weakref
@@ -79,6 +82,8 @@ class WorkerPool:
         self._wakeup = threading.Condition(self._lock)
         self._queue: HostQueue[RequestFuture] = HostQueue(max_per_host)
         self._threads: list[threading.Thread] = []
+        #: What each worker last started (one store per request; read by abort_running).
+        self._current: list[RequestFuture | None] = []
         self._idle = 0  # workers waiting for work and not yet notified
         self._shutdown = False
         self._start_error: RuntimeError | None = None
@@ -128,8 +133,9 @@ class WorkerPool:
         If no thread can start (interpreter exit, resources) and none runs,
         the queued requests are stranded: they are returned, to be failed.
         """
+        slot = len(self._threads)
         thread = threading.Thread(
-            target=self._work, name=f"{self._name}-worker-{len(self._threads)}", daemon=True
+            target=self._work, args=(slot,), name=f"{self._name}-worker-{slot}", daemon=True
         )
         try:
             thread.start()
@@ -144,6 +150,7 @@ class WorkerPool:
                 self._end(future, FAILED)
             return stranded
         self._threads.append(thread)
+        self._current.append(None)
         return []
 
     def _fail_stranded(self, stranded: list[Entry[RequestFuture]]) -> None:
@@ -158,11 +165,16 @@ class WorkerPool:
         """Under the lock, after shutdown: nothing is left that this worker could run later."""
         return not self._backing_off and (not self._queue.held_hosts or not len(self._queue))
 
-    def _shutdown_at_exit(self) -> None:
-        """Interpreter exit: queued requests still run, as with ThreadPoolExecutor."""
-        self.shutdown(wait=True)
+    def _running_futures(self) -> list[RequestFuture]:
+        """Under the lock: the requests running now."""
+        return [f for f in self._current if f is not None and f._phase == RUNNING]
 
-    def _work(self) -> None:
+    def _shutdown_at_exit(self, stop: bool) -> None:
+        """Interpreter exit: queued requests still run, as with ThreadPoolExecutor;
+        with ``stop`` (an unhandled exception, Ctrl-C) they are cancelled and aborted."""
+        raise NotImplementedError
+
+    def _work(self, slot: int) -> None:
         """A worker's life: take the best runnable request, run it, repeat until shut down.
 
         The request is marked running while the lock is still held: that runs
@@ -171,6 +183,7 @@ class WorkerPool:
         """
         lock = self._lock
         queue = self._queue
+        current = self._current
         while True:
             with lock:
                 entry = queue.pop()
@@ -196,6 +209,7 @@ class WorkerPool:
                 if future._state == FUTURE_RUNNING or future.set_running_or_notify_cancel():
                     future._phase = RUNNING
                     job = future._job
+                    current[slot] = future
                 else:  # cancelled through Future.cancel() itself, bypassing ours
                     self._release(entry.host.name)
                     if tag is not None:
@@ -392,10 +406,32 @@ class WorkerPool:
 _LIVE: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 
 
+def exiting_on_error() -> bool:
+    """Whether the interpreter is exiting because of an unhandled exception (Ctrl-C included).
+
+    CPython records the exception it printed in ``sys.last_value`` (``last_exc``
+    from 3.12), whatever ``sys.excepthook`` is. An interactive session is never
+    ending because of one (its errors are shown and it goes on), so it drains.
+    """
+    if hasattr(sys, "ps1"):
+        return False
+    return (
+        getattr(sys, "last_exc", None) is not None or getattr(sys, "last_value", None) is not None
+    )
+
+
 def _shutdown_all() -> None:
-    """At exit, before non-daemon threads are joined: let every queued request finish."""
-    for pool in list(_LIVE):
-        pool._shutdown_at_exit()
+    """At exit, before non-daemon threads are joined: let every queued request finish,
+    unless an unhandled exception (Ctrl-C) ends the program, or Ctrl-C comes meanwhile:
+    then cancel what waits and abort what runs."""
+    pools = list(_LIVE)
+    stop = exiting_on_error()
+    try:
+        for pool in pools:
+            pool._shutdown_at_exit(stop)
+    except KeyboardInterrupt:
+        for pool in pools:
+            pool._shutdown_at_exit(True)
 
 
 def _register_exit_hook() -> None:

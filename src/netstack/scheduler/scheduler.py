@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from netstack.call import prepare_call as _prepare_call
-from netstack.errors import HttpError
+from netstack.deadline import ALARM
+from netstack.errors import TIMEOUT, HttpError
 from netstack.hosts import HostRules
 from netstack.politeness import PolitenessPolicy
 from netstack.retry import RetryPolicy
@@ -105,7 +106,11 @@ class Scheduler(Admission):
     ``shutdown()``, ``submit`` raises :class:`SchedulerShutdownError`
     (HttpError 2300999, also a RuntimeError). Use it as a context manager, or
     call ``shutdown()``: workers are daemon threads, and at interpreter exit
-    every live scheduler is shut down with ``wait=True`` (queued work runs).
+    every live scheduler is shut down with ``wait=True`` (queued work runs,
+    as with ``ThreadPoolExecutor``), unless the program ends because of an
+    unhandled exception (Ctrl-C included) or Ctrl-C comes during that wait:
+    then queued requests are cancelled and running ones aborted, so the
+    program stops within a second or two.
 
     Keyword-only policies, all off by default: ``retry`` (a
     :class:`RetryPolicy` for every request; the option ``retry`` overrides
@@ -286,19 +291,52 @@ class Scheduler(Admission):
     ) -> RequestFuture:
         if self._remote is not None:
             return self._remote.submit_job(job, add_callback)
-        return super()._submit_job(job, add_callback=add_callback, timeout=timeout)
+        future = super()._submit_job(job, add_callback=add_callback, timeout=timeout)
+        total_timeout = getattr(job, "total_timeout", 0)
+        if total_timeout:
+            self._arm(future, total_timeout)
+        return future
 
     def _submit_jobs(self, jobs: Sequence[Job]) -> list[RequestFuture]:
         if self._remote is not None:
             return self._remote.submit_jobs(jobs)
-        return super()._submit_jobs(jobs)
+        futures = super()._submit_jobs(jobs)
+        for future, job in zip(futures, jobs, strict=True):
+            total_timeout = getattr(job, "total_timeout", 0)
+            if total_timeout:
+                self._arm(future, total_timeout)
+        return futures
 
-    def _abort(self, future: RequestFuture, *, cancel_waiting: bool = True) -> bool:
+    def _abort(
+        self,
+        future: RequestFuture,
+        *,
+        cancel_waiting: bool = True,
+        error: BaseException | None = None,
+    ) -> bool:
         if self._remote is not None:
             done = future.done()
             self._remote.abort(future)
             return not done and future.done()
-        return super()._abort(future, cancel_waiting=cancel_waiting)
+        return super()._abort(future, cancel_waiting=cancel_waiting, error=error)
+
+    def _arm(self, future: RequestFuture, total_timeout: int) -> None:
+        """Set the alarm that ends ``future`` with 2300028 ``total_timeout`` ms from now."""
+        if not future.done():
+            ALARM.at(time.monotonic() + total_timeout / 1000.0, future, self._expire)
+
+    def _expire(self, future: RequestFuture) -> None:
+        """On the alarm thread: the request's total_timeout passed, wherever it is."""
+        if future.done():
+            return
+        job = future._job
+        ms = getattr(job, "total_timeout", 0)
+        if future in self._between:
+            where = "waiting to retry"
+        else:
+            where = "queued" if future._phase == WAITING else "running"
+        error = HttpError.of(TIMEOUT, f"total_timeout of {ms} ms passed while {where}")
+        self._abort(future, cancel_waiting=False, error=error)
 
     # -- changing queued requests ----------------------------------------------
 
@@ -368,6 +406,7 @@ class Scheduler(Admission):
         wait: bool = True,
         *,
         cancel_pending: bool = False,
+        abort_running: bool = False,
         persist: str | os.PathLike[str] | None = None,
     ) -> None:
         """Stop accepting requests. Idempotent.
@@ -378,11 +417,14 @@ class Scheduler(Admission):
         the waiting requests are first written to that path (see
         ``persist.py``; :meth:`resume` submits them again), then end as with
         ``cancel_pending``; if the file cannot be written they stay queued
-        and run, and the OSError propagates. ``wait`` joins the workers (so,
-        without ``cancel_pending``, waits for the queue to empty), then closes
-        the transport's connection pools.
+        and run, and the OSError propagates. ``abort_running`` implies
+        ``cancel_pending`` and aborts the running requests too (they end
+        with HttpError 2300042, as ``RequestFuture.abort()`` does), so that
+        shutdown returns within about a second. ``wait`` joins the workers
+        (so, without ``cancel_pending``, waits for the queue to empty), then
+        closes the transport's connection pools.
         """
-        stop = cancel_pending or persist is not None
+        stop = cancel_pending or abort_running or persist is not None
         with self._lock:
             self._shutdown = True
             taken = self._detach_all() if stop else []
@@ -394,10 +436,13 @@ class Scheduler(Admission):
             self._wakeup.notify_all()
             self._not_full.notify_all()
             threads = list(self._threads)
+            running = self._running_futures() if abort_running else []
         if records is not None:
             assert persist is not None
             self._persist(persist, taken, records)
         self._finish_detached(taken)
+        for future in running:
+            self._abort(future, cancel_waiting=False)
         if self._remote is not None:
             self._remote.shutdown(wait, stop)
         if not wait:
@@ -410,14 +455,16 @@ class Scheduler(Admission):
         if transport is not None and me not in threads:
             transport.close()  # nothing runs any more
 
-    def _shutdown_at_exit(self) -> None:
+    def _shutdown_at_exit(self, stop: bool) -> None:
         """Interpreter exit. With a Redis queue the requests live in Redis and run on
         the workers whatever this process does, so their outcomes are not awaited
         (a dead worker or Redis would hang the exit): the futures still waiting end
-        with 2300042. Local queues finish their work, as ThreadPoolExecutor does."""
+        with 2300042. Local queues finish their work, as ThreadPoolExecutor does,
+        unless ``stop`` (the program ends with an unhandled exception, Ctrl-C
+        included): then waiting requests are cancelled and running ones aborted."""
         remote = self._remote
         if remote is None:
-            self.shutdown(wait=True)
+            self.shutdown(wait=True, cancel_pending=stop, abort_running=stop)
             return
         self.shutdown(wait=False)
         remote.close()

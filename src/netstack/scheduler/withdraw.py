@@ -64,14 +64,20 @@ class Withdrawals(WorkerPool):
             self._end(future, CANCELLED)
             return True
 
-    def _abort(self, future: RequestFuture, *, cancel_waiting: bool = True) -> bool:
+    def _abort(
+        self,
+        future: RequestFuture,
+        *,
+        cancel_waiting: bool = True,
+        error: BaseException | None = None,
+    ) -> bool:
         """Interrupt a request (``HttpRequest.destroy()``, ``RequestFuture.abort()``).
 
         Waiting: cancelled (failed with 2300042 if between attempts, or
         without ``cancel_waiting``). Running: ``job.abort()`` and the future
         fails now with HttpError 2300042; the worker and the host slot are
         freed when ``run()`` returns, and its outcome is dropped. Ended:
-        nothing, and False.
+        nothing, and False. ``error`` replaces 2300042 (a total_timeout: 2300028).
         """
         job = None
         started = False
@@ -100,7 +106,8 @@ class Withdrawals(WorkerPool):
                 job.abort()
             except Exception as exc:  # abort() must not keep the future pending
                 log_event(_INFO, "abort_failed", request_id=future.request_id, error=repr(exc))
-        error = HttpError.of(ABORTED)
+        if error is None:
+            error = HttpError.of(ABORTED)
         try:
             future.set_exception(error)
         except InvalidStateError:
