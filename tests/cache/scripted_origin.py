@@ -3,8 +3,8 @@
 ``origin.script("/a", status=200, headers=[...], body=b"...", delay=0.2)``
 sets what ``/a`` answers (a callable may decide per request);
 ``origin.requests`` lists every request seen (method, path, headers, when),
-and ``origin.max_in_flight[path]`` the most requests for a path that were
-being answered at once.
+and ``origin.max_in_flight[key]`` the most requests for a key (the path and
+the request's ``Accept-Language``, ``"/a|fr"``) that were being answered at once.
 """
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ class Seen:
     path: str
     headers: dict[str, str]
     at: float
+
+    @property
+    def key(self) -> str:
+        """The path and the variant-selecting header this origin's tests use."""
+        return f"{self.path}|{self.headers.get('Accept-Language', '')}"
 
 
 @dataclass
@@ -71,16 +76,16 @@ class ScriptedOrigin:
         with self.lock:
             count = sum(1 for r in self.requests if r.path == seen.path)
             self.requests.append(seen)
-            self.in_flight[seen.path] += 1
-            self.max_in_flight[seen.path] = max(
-                self.max_in_flight[seen.path], self.in_flight[seen.path]
+            self.in_flight[seen.key] += 1
+            self.max_in_flight[seen.key] = max(
+                self.max_in_flight[seen.key], self.in_flight[seen.key]
             )
         script = self.scripts.get(seen.path, Answer(404, (), b"no script"))
         return script(seen, count) if callable(script) else script
 
-    def done(self, path: str) -> None:
+    def done(self, key: str) -> None:
         with self.lock:
-            self.in_flight[path] -= 1
+            self.in_flight[key] -= 1
 
 
 def _handler(state: ScriptedOrigin) -> type[BaseHTTPRequestHandler]:
@@ -106,7 +111,7 @@ def _handler(state: ScriptedOrigin) -> type[BaseHTTPRequestHandler]:
                 if self.command != "HEAD" and answer.status not in (204, 304):
                     self.wfile.write(answer.body)
             finally:
-                state.done(seen.path)
+                state.done(seen.key)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_one
         do_BREW = do_OPTIONS = handle_one
