@@ -8,16 +8,22 @@ own process), a throwaway redis-server (no persistence):
    against ``Scheduler(queue=RedisQueue(...))`` with one ``netstack worker``
    process; for Redis the CPU is split into producer (this process),
    worker process and redis-server (from /proc);
-2. throughput: N requests submitted at once, drained by 1, then 2 worker
-   processes (``--workers 16`` each); requests per second and the ratio.
+2. throughput: N requests submitted at once (``submit_batch``), run by the
+   in-process scheduler with T threads, then drained by 1, then 2 worker
+   processes (``--workers T`` each): requests per second, the ratio to
+   in-process, Redis commands per request (``INFO commandstats`` over every
+   client, the commands run inside scripts included) and round trips per
+   request (each client counts its own calls).
 
-    PYTHONPATH=src:. python benchmarks/bench_redis.py [--sequential 300] [--batch 3000]
+    PYTHONPATH=src:. python benchmarks/bench_redis.py \\
+        [--sequential 300] [--batch 3000] [--threads 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -25,7 +31,8 @@ import sys
 import time
 from concurrent.futures import wait
 
-from tests.distributed.servers import RedisServer, child_env, worker_command
+import redis
+from tests.distributed.servers import RedisServer, child_env, wait_idle, worker_command
 
 from benchmarks.origin import running_origin
 from netstack import RedisQueue, Scheduler
@@ -42,11 +49,11 @@ def _workers(url: str, name: str, count: int, threads: int) -> list[subprocess.P
         subprocess.Popen(
             worker_command(url, name, "--workers", str(threads), "--per-host", "64"),
             env=child_env(),
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         for _ in range(count)
     ]
-    time.sleep(1.5)  # imported and polling
+    wait_idle(url, name, count)
     return processes
 
 
@@ -54,7 +61,7 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         process.send_signal(signal.SIGTERM)
     for process in processes:
-        process.wait(30)
+        process.communicate(timeout=30)
 
 
 def _sequential(scheduler: Scheduler, url: str, n: int) -> list[float]:
@@ -105,46 +112,104 @@ def overhead(redis: RedisServer, origin: str, n: int) -> None:
     )
 
 
-def throughput(redis: RedisServer, origin: str, n: int) -> None:
-    print(f"2. throughput: {n} requests submitted at once, 16 threads per worker process")
+def _commandstats(client: redis.Redis) -> dict[str, int]:
+    """Calls per command since the last CONFIG RESETSTAT, every client together."""
+    stats = client.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): int(value["calls"])
+        for name, value in stats.items()
+        if not name.startswith(("cmdstat_info", "cmdstat_config"))
+    }
+
+
+def _stop_counting(processes: list[subprocess.Popen[bytes]]) -> int:
+    """SIGTERM workers; the Redis round trips they report on stderr."""
+    total = 0
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        _, err = process.communicate(timeout=60)
+        found = re.search(rb"(\d+) round trips", err)
+        total += int(found.group(1)) if found else 0
+    return total
+
+
+def throughput(redis_server: RedisServer, origin: str, n: int, threads: int) -> None:
+    print(
+        f"2. throughput: {n} requests submitted at once (submit_batch), {threads} threads, "
+        "in-process scheduler against Redis queue with worker processes"
+    )
+    url = f"{origin}/"
+    with Scheduler(max_workers=threads, max_per_host=64) as memory:
+        wait(memory.submit_batch([url] * 200), timeout=60)  # warm-up
+        start = time.perf_counter()
+        futures = memory.submit_batch([url] * n)
+        wait(futures, timeout=300)
+        local = n / (time.perf_counter() - start)
+    print(f"  in-process scheduler        {local:7.0f} req/s")
+    client = redis.Redis.from_url(redis_server.url)
     rates = []
     for count in (1, 2):
         name = f"bench-tp{count}"
-        workers = _workers(redis.url, name, count, 16)
-        assert redis.process is not None
-        server = _cpu(redis.process.pid)
+        workers = _workers(redis_server.url, name, count, threads)
+        assert redis_server.process is not None
+        server = _cpu(redis_server.process.pid)
         try:
-            queue = RedisQueue(redis.url, name)
+            queue = RedisQueue(redis_server.url, name)
             with Scheduler(queue=queue) as scheduler:
+                wait(scheduler.submit_batch([url] * 200), timeout=60)  # warm-up
+                client.config_resetstat()
+                trips = queue._ops.round_trips
                 start = time.perf_counter()
-                futures = scheduler.submit_batch([f"{origin}/"] * n)
+                futures = scheduler.submit_batch([url] * n)
                 wait(futures, timeout=300)
                 elapsed = time.perf_counter() - start
+                commands = _commandstats(client)
+                trips = queue._ops.round_trips - trips
                 failed = sum(1 for f in futures if f.exception() is not None)
-            server = (_cpu(redis.process.pid) - server) / n * 1e6
+            server = (_cpu(redis_server.process.pid) - server) / n * 1e6
         finally:
-            _stop(workers)
+            worker_trips = _stop_counting(workers)
         rates.append(n / elapsed)
+        total = sum(commands.values())
+        top = ", ".join(
+            f"{k} {v / n:.2f}" for k, v in sorted(commands.items(), key=lambda kv: -kv[1])[:8]
+        )
         print(
             f"  {count} worker process{'es' if count > 1 else '  '}  {n / elapsed:7.0f} req/s"
-            f"   ({elapsed:.2f} s, {failed} failed; redis-server CPU {server:.0f} us/request)"
+            f"  x{n / elapsed / local:.2f} of in-process   ({elapsed:.2f} s, {failed} failed; "
+            f"redis-server CPU {server:.0f} us/request)"
         )
+        print(
+            f"     Redis commands per request {total / n:.2f} (INFO commandstats, every client; "
+            f"{top})"
+        )
+        print(
+            f"     round trips per request: producer {trips / n:.3f}, workers "
+            f"{worker_trips / n:.3f} (whole worker life, warm-up and idle waits included)"
+        )
+    client.close()
     print(f"  scaling 1 -> 2 processes: x{rates[1] / rates[0]:.2f} on {os.cpu_count()} cores")
+    print("  (a shared machine: other processes compete for the cores; compare ratios, not rates)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=300)
     parser.add_argument("--batch", type=int, default=3000)
+    parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    print(f"command: PYTHONPATH=src:. {sys.executable} benchmarks/bench_redis.py "
-          f"--sequential {args.sequential} --batch {args.batch}")  # fmt: skip
+    print(
+        f"command: PYTHONPATH=src:. {sys.executable} benchmarks/bench_redis.py "
+        f"--sequential {args.sequential} --batch {args.batch} --threads {args.threads}"
+    )
     redis = RedisServer()
     redis.start()
     try:
         with running_origin() as origin:
-            overhead(redis, origin, args.sequential)
-            throughput(redis, origin, args.batch)
+            if args.sequential:
+                overhead(redis, origin, args.sequential)
+            throughput(redis, origin, args.batch, args.threads)
     finally:
         redis.close()
 

@@ -209,3 +209,18 @@ def counting_origin(*hosts: str) -> Iterator[CountingOrigin]:
         yield origin
     finally:
         origin.close()
+
+
+def wait_idle(url: str, queue: str, count: int = 1, timeout: float = 30.0) -> None:
+    """Wait until ``count`` workers of ``queue`` are up and blocked on its empty queue."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while int(client.hget(f"netstack:{{{queue}}}:state", "idle") or 0) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} idle workers of {queue!r} not seen in time")
+            time.sleep(0.05)
+    finally:
+        client.close()

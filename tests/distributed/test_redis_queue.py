@@ -39,17 +39,21 @@ def scheduler(redis_url: str, queue_name: str) -> Iterator[Scheduler]:
         queue.close()
 
 
+def _push(ops: QueueOps, items: list[tuple[str, int, str]]) -> list[int]:
+    return ops.push(items, None, "epoch")[1]
+
+
 def _drain(ops: QueueOps, worker: str = "w") -> list[int]:
     taken = []
     while (popped := ops.pop(worker, 30_000)) is not None:
         taken.append(popped.request_id)
-        ops.finish(popped.request_id, "completed", None, "", 60)
+        ops.finish(worker, popped.request_id, "completed", "")
     return taken
 
 
 def test_larger_priority_first_then_submission_order(ops: QueueOps) -> None:
     priorities = [1, 5, 1, 1000, 5, 3, 1000, 1]
-    ids = ops.push([(f"h{i % 3}", p, "{}") for i, p in enumerate(priorities)])
+    ids = _push(ops, [(f"h{i % 3}", p, "{}") for i, p in enumerate(priorities)])
     expected = [i for _, i in sorted(zip((-p for p in priorities), ids, strict=True))]
     assert expected == _drain(ops)
 
@@ -81,24 +85,24 @@ def test_scheduler_futures_set_priority_and_cancel_in_redis(
 
 def test_max_per_host_holds_across_workers_and_frees_on_finish(ops: QueueOps) -> None:
     ops.configure(2)
-    a = ops.push([("a", 100, "{}")] * 3)
-    b = ops.push([("b", 1, "{}")])
+    a = _push(ops, [("a", 100, "{}")] * 3)
+    b = _push(ops, [("b", 1, "{}")])
     first = [ops.pop(f"w{i}", 30_000) for i in range(4)]
     taken = [p.request_id if p else None for p in first]
     # Host a is saturated after two: the third worker gets b's lower priority request.
     assert [a[0], a[1], b[0], None] == taken
-    ops.finish(a[0], "completed", None, "", 60)
+    ops.finish("w0", a[0], "completed", "")
     popped = ops.pop("w9", 30_000)
     assert popped is not None
     assert a[2] == popped.request_id
 
 
 def test_a_expired_lease_returns_the_request_to_its_place(ops: QueueOps) -> None:
-    first, _second = ops.push([("h", 5, "{}"), ("h", 5, "{}")])
+    first, _second = _push(ops, [("h", 5, "{}"), ("h", 5, "{}")])
     popped = ops.pop("dead", 300)
     assert popped is not None
     assert (first, 1) == (popped.request_id, popped.attempt)
-    assert [w.decode() for w in ops.client.hvals(ops.key("owner"))] == ["dead"]
+    assert [m.decode() for m in ops.client.zrange(ops.key("leases"), 0, -1)] == [f"{first}@dead"]
     time.sleep(0.4)
     again = ops.pop("alive", 30_000)
     assert again is not None
@@ -108,23 +112,24 @@ def test_a_expired_lease_returns_the_request_to_its_place(ops: QueueOps) -> None
 
 
 def test_an_outcome_is_recorded_once(ops: QueueOps) -> None:
-    (request_id,) = ops.push([("h", 1, "{}")])
+    (request_id,) = ops.push([("h", 1, "{}")], "p", "epoch")[1]
     assert ops.pop("a", 30_000) is not None
-    assert ops.finish(request_id, "completed", "p", '{"id": 1}', 60)
-    assert not ops.finish(request_id, "completed", "p", '{"id": 1}', 60)
+    assert ops.finish("a", request_id, "completed", '{"id": 1}')
+    assert not ops.finish("b", request_id, "completed", '{"id": 1}')
     assert ops.client.llen(ops.key("reply:p")) == 1
     counts = ops.counts()
     assert (counts["completed"], counts["duplicates"]) == (1, 1)
 
 
 def test_give_back_and_finish_leave_no_lease_behind(ops: QueueOps) -> None:
-    ids = ops.push([("h", 1, "{}"), ("h", 2, "{}"), ("g", 1, "{}")])
+    ids = _push(ops, [("h", 1, "{}"), ("h", 2, "{}"), ("g", 1, "{}")])
     taken = [ops.pop("w", 30_000) for _ in ids]
     assert ops.give_back("w", [p.request_id for p in taken if p]) == 3
     assert ops.give_back("other", ids) == 0  # only the owner gives back
     assert sorted(ids) == sorted(_drain(ops))
-    for key in ("leases", "owner", "inflight", "ready", "job", "host", "score", "tries"):
+    for key in ("leases", "q", "job", "park:h", "park:g"):
         assert ops.client.exists(ops.key(key)) == 0, key
+    assert not [f for f in ops.client.hkeys(ops.key("state")) if f[:2] in (b"i:", b"p:")]
     assert ops.counts()["returned"] == 3
 
 

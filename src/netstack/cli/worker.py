@@ -115,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     counts = run_until_signal(worker)
     print(
         f"netstack worker {worker.token}: stopped; {counts.completed} completed, "
-        f"{counts.failed} failed, {counts.returned} returned to the queue",
+        f"{counts.failed} failed, {counts.returned} returned to the queue, "
+        f"{counts.round_trips} round trips to Redis",
         file=sys.stderr,
         flush=True,
     )

@@ -1,261 +1,88 @@
-"""QueueOps: every operation on the shared queue, each one atomic Lua script.
+"""QueueOps: every operation on the shared queue, each one round trip (a Lua script).
 
-The data model mirrors the in-memory ``HostQueue`` (DESIGN §2), in Redis.
-All keys of queue NAME start with ``netstack:{NAME}:`` (one hash slot, so
-the scripts also run on a Redis Cluster):
+All keys of queue NAME start with ``netstack:{NAME}:`` (one hash tag, so one
+Cluster slot: a queue lives on one shard and the scripts run on a Redis
+Cluster too):
 
 ==================  ======  =====================================================
-``seq``             string  INCR: request ids, which are also the FIFO sequence
-``job``             hash    id -> JSON payload (see ``wire.py``); present until
-                            the request ends: its presence is "not yet ended"
-``host``, ``score``  hash    id -> host key; id -> packed rank (below)
-``tries``           hash    id -> times a worker took it
-``q:<host>``        zset    waiting ids of one host, by packed rank
-``ready``           zset    hosts with waiting ids and a free slot, by their best rank
-``inflight``        hash    host -> leases held (the cross-worker ``max_per_host``)
-``leases``          zset    leased ids, by expiry (ms, Redis' clock)
-``owner``           hash    leased id -> worker token
-``wake``            list    tokens that wake idle workers (BLPOP), at most 64
-``reply:<token>``   list    outcomes for one producer (BLPOP), expiring
-``stats``           hash    counters: submitted completed failed cancelled
-                            expired returned duplicates
-``config``          hash    ``max_per_host`` (set by workers; default 8)
+``job``             hash    id -> ``rank\nhost\ntries\nreply\npayload`` (payload:
+                            JSON, see ``wire.py``); present until the request
+                            ends: its presence is "not yet ended"
+``q``               zset    waiting ids of every host, by packed rank (below)
+``park:<host>``     zset    waiting ids of a host that had no free slot when
+                            popped, by rank; they go back to ``q`` as its slots free
+``leases``          zset    ``<id>@<worker token>`` by lease expiry (ms, Redis' clock)
+``state``           hash    the queue's small state, read and written once per
+                            script call: ``epoch`` (a random id: changes when
+                            Redis lost the queue), ``seq`` (the last id),
+                            ``max`` (``max_per_host``, default 8),
+                            ``i:<host>`` leases held, ``p:<host>`` parked,
+                            ``idle`` workers blocked on ``wake``, ``sweep``
+                            (next check of expired leases), and the counters
+                            submitted completed failed cancelled expired
+                            returned duplicates
+``wake``            list    tokens that wake idle workers (BLPOP), one per idle worker
+``reply:<token>``   list    outcomes for one producer, expiring after a day
 ==================  ======  =====================================================
 
-The packed rank is ``(1000 - priority) * 2**43 + seq``: larger priority
-first, then submission order across every producer; it is an exact integer
-in a double (below 2**53), so a sorted set orders it exactly. Popping takes
-the best host of ``ready`` and the best id of that host, and leases it; a
-host leaves ``ready`` when it reaches ``max_per_host`` leases and comes back
-when one is released, so every operation is O(log n) whatever the number of
-saturated hosts. Each pop first returns up to 64 expired leases to their
-place in the queue (at-least-once: their worker is presumed dead).
-Finishing is the one place an outcome is recorded: it checks that the
-request has not ended, removes it everywhere and pushes the outcome, all in
-one script, so a request is recorded once even when two workers ran it.
+The packed rank is ``(1000 - priority) * 2**43 + id``: larger priority first,
+then submission order across every producer; an exact integer in a double
+(below 2**53), so a sorted set orders it exactly.
+
+A worker's one call, ``exchange``, records the outcomes it has (checks that
+each request has not ended, deletes it, releases its lease and host slot,
+pushes the outcome to its producer's list), returns expired leases to their
+place (at most every 250 ms across all workers), and leases up to ``want``
+requests: ZPOPMIN of ``q``; an id whose host already holds ``max`` leases is
+parked and comes back when a slot of that host frees. About a dozen commands
+per call, whatever the number of requests in it. A request submitted,
+leased and recorded in batches of n costs roughly 3 + 13/n commands.
+A request is recorded once: the first outcome deletes the job; a later one
+(a stalled worker whose lease expired) is counted in ``duplicates``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
+
+from netstack.distributed import scripts
+from netstack.distributed.scripts import DEFAULT_MAX_PER_HOST
+from netstack.log import log_event
 
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["DEFAULT_MAX_PER_HOST", "Popped", "QueueOps", "priority_of", "queue_prefix"]
+__all__ = [
+    "COUNTERS",
+    "DEFAULT_MAX_PER_HOST",
+    "RESULT_TTL",
+    "Exchanged",
+    "Finished",
+    "Popped",
+    "QueueOps",
+    "priority_of",
+    "queue_prefix",
+]
 
-DEFAULT_MAX_PER_HOST: Final = 8
+#: The queue's counters, in the ``state`` hash.
+COUNTERS: Final = (
+    "submitted",
+    "completed",
+    "failed",
+    "cancelled",
+    "expired",
+    "returned",
+    "duplicates",
+)
+
+#: Seconds an outcome waits in Redis for its producer before it expires.
+RESULT_TTL: Final = 24 * 3600
 _SHIFT: Final = 2**43
-#: Wake tokens kept at most; more would only cause empty pops.
-_WAKE_CAP: Final = 64
-
-_COMMON = """
-local P = ARGV[1]
-local SHIFT = 8796093022208
-local function maxper()
-  return tonumber(redis.call('HGET', P..'config', 'max_per_host') or '$DEFAULT')
-end
-local function refresh(host, max)
-  local top = redis.call('ZRANGE', P..'q:'..host, 0, 0, 'WITHSCORES')
-  if top[1] and tonumber(redis.call('HGET', P..'inflight', host) or '0') < max then
-    redis.call('ZADD', P..'ready', top[2], host)
-    return 1
-  end
-  redis.call('ZREM', P..'ready', host)
-  return 0
-end
-local function wake(n)
-  local room = $WAKE - redis.call('LLEN', P..'wake')
-  for i = 1, math.min(n, room) do redis.call('RPUSH', P..'wake', '1') end
-end
-local function unlease(id)
-  if redis.call('ZREM', P..'leases', id) == 0 then return false end
-  redis.call('HDEL', P..'owner', id)
-  local host = redis.call('HGET', P..'host', id)
-  if host and redis.call('HINCRBY', P..'inflight', host, -1) <= 0 then
-    redis.call('HDEL', P..'inflight', host)
-  end
-  return host
-end
-local function requeue(id, max)
-  local host = unlease(id)
-  if not host then return 0 end
-  local score = redis.call('HGET', P..'score', id)
-  if score and redis.call('HEXISTS', P..'job', id) == 1 then
-    redis.call('ZADD', P..'q:'..host, score, id)
-  end
-  return refresh(host, max)
-end
-local function forget(id)
-  redis.call('HDEL', P..'job', id)
-  redis.call('HDEL', P..'host', id)
-  redis.call('HDEL', P..'score', id)
-  redis.call('HDEL', P..'tries', id)
-end
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-""".replace("$DEFAULT", str(DEFAULT_MAX_PER_HOST)).replace("$WAKE", str(_WAKE_CAP))
-
-# ARGV: P, then (host, priority, payload) triples. Returns the new ids.
-_PUSH = """
-local max = maxper()
-local ids = {}
-for i = 2, #ARGV, 3 do
-  local host = ARGV[i]
-  local id = redis.call('INCR', P..'seq')
-  local s = string.format('%.0f', (1000 - tonumber(ARGV[i + 1])) * SHIFT + id)
-  redis.call('HSET', P..'job', id, ARGV[i + 2])
-  redis.call('HSET', P..'host', id, host)
-  redis.call('HSET', P..'score', id, s)
-  redis.call('ZADD', P..'q:'..host, s, id)
-  refresh(host, max)
-  ids[#ids + 1] = id
-end
-redis.call('HINCRBY', P..'stats', 'submitted', #ids)
-wake(#ids)
-return ids
-"""
-
-# ARGV: P, worker token, lease ms, count. Returns up to count {id, payload, score, tries}.
-_POP = """
-local max = maxper()
-local now = now_ms()
-local woke = 0
-local expired = redis.call('ZRANGEBYSCORE', P..'leases', '-inf', now, 'LIMIT', 0, 64)
-for _, id in ipairs(expired) do
-  woke = woke + requeue(id, max)
-  redis.call('HINCRBY', P..'stats', 'expired', 1)
-end
-local out = {}
-local want = tonumber(ARGV[4])
-for guard = 1, 1000 do
-  if #out >= want then break end
-  local host = redis.call('ZRANGE', P..'ready', 0, 0)[1]
-  if not host then break end
-  local top = false
-  if tonumber(redis.call('HGET', P..'inflight', host) or '0') < max then
-    top = redis.call('ZPOPMIN', P..'q:'..host)
-  end
-  if top and top[1] then
-    local id = top[1]
-    redis.call('HINCRBY', P..'inflight', host, 1)
-    redis.call('ZADD', P..'leases', now + tonumber(ARGV[3]), id)
-    redis.call('HSET', P..'owner', id, ARGV[2])
-    local tries = redis.call('HINCRBY', P..'tries', id, 1)
-    refresh(host, max)
-    out[#out + 1] = {id, redis.call('HGET', P..'job', id), top[2], tries}
-  else
-    redis.call('ZREM', P..'ready', host)
-  end
-end
-wake(woke - #out)
-return out
-"""
-
-# ARGV: P, id, counter (completed|failed), reply token or '', outcome, ttl s.
-_FINISH = """
-local id = ARGV[2]
-if redis.call('HEXISTS', P..'job', id) == 0 then
-  redis.call('HINCRBY', P..'stats', 'duplicates', 1)
-  return 0
-end
-local host = unlease(id)
-if not host then
-  host = redis.call('HGET', P..'host', id)
-  if host then redis.call('ZREM', P..'q:'..host, id) end
-end
-forget(id)
-redis.call('HINCRBY', P..'stats', ARGV[3], 1)
-if ARGV[4] ~= '' then
-  redis.call('RPUSH', P..'reply:'..ARGV[4], ARGV[5])
-  redis.call('EXPIRE', P..'reply:'..ARGV[4], ARGV[6])
-end
-if host and refresh(host, maxper()) == 1 then wake(1) end
-return 1
-"""
-
-# ARGV: P, worker token, lease ms, ids. Returns the ids this worker no longer holds.
-_RENEW = """
-local until_ms = now_ms() + tonumber(ARGV[3])
-local lost = {}
-for i = 4, #ARGV do
-  if redis.call('HGET', P..'owner', ARGV[i]) == ARGV[2] then
-    redis.call('ZADD', P..'leases', 'XX', until_ms, ARGV[i])
-  else
-    lost[#lost + 1] = ARGV[i]
-  end
-end
-return lost
-"""
-
-# ARGV: P, worker token, ids. Returns how many went back to the queue.
-_GIVE_BACK = """
-local max = maxper()
-local n, woke = 0, 0
-for i = 3, #ARGV do
-  local id = ARGV[i]
-  if redis.call('HGET', P..'owner', id) == ARGV[2] then
-    woke = woke + requeue(id, max)
-    redis.call('HINCRBY', P..'tries', id, -1)
-    n = n + 1
-  end
-end
-if n > 0 then redis.call('HINCRBY', P..'stats', 'returned', n) end
-wake(woke)
-return n
-"""
-
-# ARGV: P, ids. Returns 1 per id taken out of the queue, 0 if not waiting.
-_CANCEL = """
-local max = maxper()
-local out = {}
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local host = redis.call('HGET', P..'host', id)
-  if host and redis.call('ZREM', P..'q:'..host, id) == 1 then
-    forget(id)
-    refresh(host, max)
-    redis.call('HINCRBY', P..'stats', 'cancelled', 1)
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
-  end
-end
-return out
-"""
-
-# ARGV: P, id, priority. Returns 1 if the request was waiting (and moved).
-_SET_PRIORITY = """
-local id = ARGV[2]
-local host = redis.call('HGET', P..'host', id)
-if not host then return 0 end
-local old = redis.call('ZSCORE', P..'q:'..host, id)
-if not old then return 0 end
-local s = string.format('%.0f', (1000 - tonumber(ARGV[3])) * SHIFT + tonumber(old) % SHIFT)
-redis.call('ZADD', P..'q:'..host, s, id)
-redis.call('HSET', P..'score', id, s)
-refresh(host, maxper())
-return 1
-"""
-
-# ARGV: P, max_per_host. Re-evaluates every active host when the limit changes.
-_CONFIGURE = """
-local old = redis.call('HGET', P..'config', 'max_per_host')
-redis.call('HSET', P..'config', 'max_per_host', ARGV[2])
-if old == ARGV[2] then return 0 end
-local max = tonumber(ARGV[2])
-local hosts = {}
-for _, h in ipairs(redis.call('ZRANGE', P..'ready', 0, -1)) do hosts[h] = true end
-for _, h in ipairs(redis.call('HKEYS', P..'inflight')) do hosts[h] = true end
-local n = 0
-for h, _ in pairs(hosts) do n = n + refresh(h, max) end
-wake(n)
-return 1
-"""
+#: Keys with a fixed Redis type; anything else there is repaired (renamed aside).
+_TYPES: Final = {"state": b"hash", "job": b"hash", "q": b"zset", "leases": b"zset", "wake": b"list"}
 
 
 def queue_prefix(name: str) -> str:
@@ -277,34 +104,160 @@ class Popped:
     priority: int
     #: 1 the first time a worker takes it; more after a lease expired.
     attempt: int
+    host: str = ""
+    #: The producer's token (its outcome list), None when nobody waits for it.
+    reply: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """An outcome a worker records: ``counter`` is ``completed`` or ``failed``."""
+
+    request_id: int
+    counter: str
+    outcome: str
+    host: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Exchanged:
+    """What one ``exchange`` call did."""
+
+    epoch: str
+    #: Per ``Finished``, in order: True if recorded, False if the request had ended.
+    recorded: list[bool]
+    popped: list[Popped]
+    #: Ids whose job value was unreadable: removed and counted as failed.
+    dropped: list[int]
+    warnings: list[str]
 
 
 class QueueOps:
-    """The shared queue's operations on one client; every method is one round trip."""
+    """The shared queue's operations on one client; every method is one round trip.
+
+    ``round_trips`` counts the calls made (for benchmarks). A key holding a
+    value of the wrong type (written by something else) is renamed aside to
+    ``<key>:corrupt`` with a warning, and the call retried once.
+    """
 
     def __init__(self, client: redis.Redis, name: str) -> None:
         self.client = client
         self.name = name
         self.prefix = queue_prefix(name)
+        self.round_trips = 0
         register = client.register_script
-        self._push = register(_COMMON + _PUSH)
-        self._pop = register(_COMMON + _POP)
-        self._finish = register(_COMMON + _FINISH)
-        self._renew = register(_COMMON + _RENEW)
-        self._give_back = register(_COMMON + _GIVE_BACK)
-        self._cancel = register(_COMMON + _CANCEL)
-        self._set_priority = register(_COMMON + _SET_PRIORITY)
-        self._configure = register(_COMMON + _CONFIGURE)
+        self._push = register(scripts.PUSH)
+        self._exchange = register(scripts.EXCHANGE)
+        self._renew = register(scripts.RENEW)
+        self._give_back = register(scripts.GIVE_BACK)
+        self._cancel = register(scripts.CANCEL)
+        self._set_priority = register(scripts.SET_PRIORITY)
+        self._configure = register(scripts.CONFIGURE)
+        self._blmpop = True
 
     def key(self, suffix: str) -> str:
         return self.prefix + suffix
 
-    def push(self, items: Sequence[tuple[str, int, str]]) -> list[int]:
-        """Queue ``(host, priority, payload)`` items in this order; their ids."""
-        args: list[str | int] = [self.prefix]
+    def _run(self, script: Any, args: list[str | int]) -> Any:
+        self.round_trips += 1
+        try:
+            return script(args=args)
+        except Exception as exc:
+            if "WRONGTYPE" not in str(exc) or not self.repair():
+                raise
+        self.round_trips += 1
+        return script(args=args)
+
+    def repair(self) -> list[str]:
+        """Rename aside every key of this queue holding the wrong type; their names."""
+        pipe = self.client.pipeline(transaction=False)
+        for suffix in _TYPES:
+            pipe.type(self.key(suffix))
+        found = pipe.execute()
+        renamed = []
+        for (suffix, expected), kind in zip(_TYPES.items(), found, strict=True):
+            actual = kind if isinstance(kind, bytes) else str(kind).encode()
+            if actual not in (expected, b"none"):
+                self.client.rename(self.key(suffix), self.key(suffix + ":corrupt"))
+                renamed.append(suffix)
+        if renamed:
+            log_event(
+                logging.WARNING,
+                "redis_queue_repaired",
+                queue=self.name,
+                keys=renamed,
+                detail=f"renamed aside to {self.prefix}<key>:corrupt; the queue goes on",
+            )
+        return renamed
+
+    def push(
+        self, items: Sequence[tuple[str, int, str]], reply: str | None, epoch: str
+    ) -> tuple[str, list[int]]:
+        """Queue ``(host, priority, payload)`` items in this order: ``(epoch, ids)``."""
+        args: list[str | int] = [self.prefix, epoch, reply or ""]
         for host, priority, payload in items:
             args += (host, priority, payload)
-        return [int(i) for i in self._push(args=args)]
+        found_epoch, first, warnings = self._run(self._push, args)
+        self._warn(warnings)
+        first = int(first)
+        return _text(found_epoch), list(range(first, first + len(items)))
+
+    def exchange(
+        self,
+        worker: str,
+        lease_ms: int,
+        want: int,
+        finished: Sequence[Finished] = (),
+        *,
+        was_idle: bool = False,
+        will_block: bool = False,
+        epoch: str = "",
+    ) -> Exchanged:
+        """Record ``finished``, then lease up to ``want`` requests (best first)."""
+        hints = sorted({f.host for f in finished if f.host})
+        args: list[str | int] = [
+            self.prefix,
+            worker,
+            lease_ms,
+            want,
+            int(was_idle),
+            int(will_block),
+            epoch,
+            RESULT_TTL,
+            len(hints),
+            *hints,
+        ]
+        for f in finished:
+            args += (f.request_id, f.counter, f.outcome)
+        found_epoch, recorded, popped, dropped, warnings = self._run(self._exchange, args)
+        self._warn(warnings)
+        return Exchanged(
+            _text(found_epoch),
+            [bool(x) for x in recorded],
+            [
+                Popped(
+                    int(request_id),
+                    payload,
+                    priority_of(float(rank)),
+                    int(attempt),
+                    _text(host),
+                    _text(reply) or None,
+                )
+                for request_id, payload, rank, attempt, host, reply in popped
+            ],
+            [int(i) for i in dropped],
+            [_text(w) for w in warnings],
+        )
+
+    def _warn(self, warnings: list[bytes]) -> None:
+        if warnings:
+            log_event(
+                logging.WARNING,
+                "redis_queue_state_repaired",
+                queue=self.name,
+                fields=sorted({_text(w) for w in warnings}),
+                detail="unreadable values in the state hash were reset to their defaults",
+            )
 
     def pop(self, worker: str, lease_ms: int) -> Popped | None:
         """Lease the best request whose host has a free slot; None if there is none."""
@@ -313,73 +266,101 @@ class QueueOps:
 
     def pop_many(self, worker: str, lease_ms: int, count: int) -> list[Popped]:
         """Lease up to ``count`` requests, best first, as ``count`` pops would."""
-        found = self._pop(args=[self.prefix, worker, lease_ms, count])
-        return [
-            Popped(int(request_id), payload, priority_of(float(score)), int(tries))
-            for request_id, payload, score, tries in found
-        ]
+        return self.exchange(worker, lease_ms, count).popped
 
-    def finish(
-        self, request_id: int, counter: str, reply: str | None, outcome: str, ttl: int
-    ) -> bool:
-        """Record the outcome; False if the request had already ended (a duplicate run)."""
-        args: list[str | int] = [self.prefix, request_id, counter, reply or "", outcome, ttl]
-        return bool(self._finish(args=args))
+    def finish(self, worker: str, request_id: int, counter: str, outcome: str) -> bool:
+        """Record one outcome; False if the request had already ended (a duplicate run)."""
+        done = self.exchange(worker, 1, 0, [Finished(request_id, counter, outcome)])
+        return done.recorded[0]
 
     def renew(self, worker: str, ids: Iterable[int], lease_ms: int) -> list[int]:
         """Extend this worker's leases; returns the ids it no longer holds."""
         ids = list(ids)
         if not ids:
             return []
-        return [int(i) for i in self._renew(args=[self.prefix, worker, lease_ms, *ids])]
+        return [int(i) for i in self._run(self._renew, [self.prefix, worker, lease_ms, *ids])]
 
     def give_back(self, worker: str, ids: Iterable[int]) -> int:
         """Return leased requests to their place in the queue (not counted as attempts)."""
         ids = list(ids)
         if not ids:
             return 0
-        return int(self._give_back(args=[self.prefix, worker, *ids]))
+        return int(self._run(self._give_back, [self.prefix, worker, *ids]))
 
     def cancel(self, ids: Sequence[int]) -> list[bool]:
         """Take waiting requests out; False for each one running or ended."""
         if not ids:
             return []
-        return [bool(x) for x in self._cancel(args=[self.prefix, *ids])]
+        return [bool(x) for x in self._run(self._cancel, [self.prefix, *ids])]
 
     def set_priority(self, request_id: int, priority: int) -> bool:
         """Move a waiting request to ``priority``, keeping its sequence; False if not waiting."""
-        return bool(self._set_priority(args=[self.prefix, request_id, priority]))
+        return bool(self._run(self._set_priority, [self.prefix, request_id, priority]))
 
     def configure(self, max_per_host: int) -> None:
-        self._configure(args=[self.prefix, max_per_host])
+        self._run(self._configure, [self.prefix, max_per_host])
 
     def max_per_host(self) -> int:
-        value = self.client.hget(self.key("config"), "max_per_host")
-        return DEFAULT_MAX_PER_HOST if value is None else int(value)
+        self.round_trips += 1
+        value = self.client.hget(self.key("state"), "max")
+        try:
+            found = int(value) if value is not None else DEFAULT_MAX_PER_HOST
+        except ValueError:
+            return DEFAULT_MAX_PER_HOST
+        return found if found >= 1 else DEFAULT_MAX_PER_HOST
 
-    def wait(self, timeout: float) -> None:
+    def epoch(self) -> str | None:
+        """The queue's epoch; None when Redis holds no state for it (lost, or never used)."""
+        self.round_trips += 1
+        value = self.client.hget(self.key("state"), "epoch")
+        return None if value is None else _text(value)
+
+    def corrupt(self, request_id: int, payload: bytes) -> None:
+        """Replace a waiting request's payload, keeping its header (tests of hostile data)."""
+        key = self.key("job")
+        value: bytes | None = self.client.hget(key, str(request_id))  # type: ignore[assignment]
+        assert value is not None
+        head = value.split(b"\n", 4)[:4]
+        self.client.hset(key, str(request_id), b"\n".join([*head, payload]))
+
+    def wait(self, timeout: float) -> bool:
         """Block until a wake token arrives (work may be ready) or ``timeout`` passes."""
-        self.client.blpop([self.key("wake")], timeout=timeout)
+        self.round_trips += 1
+        return self.client.blpop([self.key("wake")], timeout=timeout) is not None
 
-    def results(self, reply: str, timeout: float, batch: int = 256) -> list[bytes]:
+    def results(self, reply: str, timeout: float, batch: int = 512) -> list[bytes]:
         """Outcomes for producer ``reply``: waits up to ``timeout`` for the first."""
         key = self.key("reply:" + reply)
+        self.round_trips += 1
+        if self._blmpop:
+            try:
+                found = self.client.execute_command(  # type: ignore[no-untyped-call]
+                    "BLMPOP", timeout, 1, key, "LEFT", "COUNT", batch
+                )
+            except Exception as exc:
+                if "unknown command" not in str(exc).lower():
+                    raise
+                self._blmpop = False  # Redis < 7: BLPOP then LPOP
+            else:
+                return [] if not found else list(found[1])
         first = self.client.blpop([key], timeout=timeout)
         if first is None:
             return []
+        self.round_trips += 1
         rest = self.client.lpop(key, batch - 1) or []
         return [first[1], *rest]
 
     def counts(self) -> dict[str, int]:
-        """The ``stats`` counters plus ``waiting`` and ``leased`` now."""
+        """The counters plus ``waiting`` and ``leased`` now."""
+        self.round_trips += 1
         pipe = self.client.pipeline(transaction=True)
-        pipe.hgetall(self.key("stats"))
+        pipe.hmget(self.key("state"), list(COUNTERS))
         pipe.hlen(self.key("job"))
         pipe.zcard(self.key("leases"))
         raw, jobs, leased = pipe.execute()
-        counts = {k.decode(): int(v) for k, v in raw.items()}
+        counts = {name: _int(value) for name, value in zip(COUNTERS, raw, strict=True)}
         counts["leased"] = int(leased)
-        counts["waiting"] = int(jobs) - int(leased)
+        counts["waiting"] = max(0, int(jobs) - int(leased))
         return counts
 
     def clear(self) -> int:
@@ -395,6 +376,19 @@ class QueueOps:
         if batch:
             removed += int(self.client.unlink(*batch))
         return removed
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload,no-any-return]
+    except (TypeError, ValueError):
+        return 0
 
 
 def _glob_escape(text: str) -> str:

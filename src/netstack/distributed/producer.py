@@ -16,15 +16,16 @@ import contextlib
 import itertools
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any, Final
 
 from netstack.distributed.connect import Backoff, is_redis_error, redis_error
-from netstack.distributed.redis_queue import RESULT_TTL
+from netstack.distributed.ops import RESULT_TTL
 from netstack.distributed.wire import decode_outcome, encode_request
-from netstack.errors import ABORTED, HttpError
+from netstack.errors import ABORTED, RECEIVE_FAILED, HttpError
 from netstack.log import log_event
 from netstack.scheduler.future import RequestFuture, cancel_withdrawn, resolve
 from netstack.validation import check_priority
@@ -90,6 +91,8 @@ class Producer:
         self._closed = False
         self._submitted = self._completed = self._failed = 0
         self._cancelled = self._cache_hits = 0
+        #: The queue's epoch in Redis when this producer last looked; None before.
+        self._epoch: str | None = None
 
     # -- submitting ------------------------------------------------------------
 
@@ -114,7 +117,11 @@ class Producer:
         ids: list[int] = []
         try:
             for start in range(0, len(pushes), _CHUNK):
-                ids += self._ops.push(pushes[start : start + _CHUNK])
+                epoch, chunk = self._ops.push(
+                    pushes[start : start + _CHUNK], self._reply, uuid.uuid4().hex
+                )
+                self._check_epoch(epoch)
+                ids += chunk
         except Exception as exc:
             if is_redis_error(exc):
                 raise redis_error(self._url, "submit failed", exc) from exc
@@ -259,6 +266,7 @@ class Producer:
 
     def _listen(self) -> None:
         backoff = Backoff()
+        next_check = time.monotonic() + _LISTEN
         while True:
             with self._lock:
                 if not self._pending or self._closed:
@@ -266,6 +274,9 @@ class Producer:
                     return
             try:
                 items = self._ops.results(self._token, _LISTEN)
+                if time.monotonic() >= next_check:
+                    next_check = time.monotonic() + _LISTEN
+                    self._check_epoch(self._ops.epoch())
             except Exception as exc:  # the listener never dies while results are due
                 if self._closed:
                     continue
@@ -273,6 +284,7 @@ class Producer:
                 if backoff.failures == 1:
                     log_event(_WARNING, "redis_unavailable", role="producer", error=repr(exc))
                 threading.Event().wait(delay)
+                next_check = 0.0  # back: first look whether Redis kept the queue
                 continue
             if backoff.failures:
                 log_event(_INFO, "redis_reconnected", role="producer")
@@ -280,6 +292,37 @@ class Producer:
             for raw in items:
                 if raw != _STOP:
                     self._on_outcome(raw)
+
+    def _check_epoch(self, epoch: str | None) -> None:
+        """Fail every pending future if Redis lost the queue (its epoch changed or vanished).
+
+        Their outcomes can never come: the requests are gone from Redis
+        (restarted without persistence, flushed, failed over to an empty
+        replica). HttpError 2300056 says so; the caller may submit again.
+        """
+        with self._lock:
+            known, self._epoch = self._epoch, epoch
+            if known is None or epoch == known or not self._pending:
+                return
+            lost = list(self._pending.values())
+            self._pending.clear()
+            self._early.clear()
+            self._failed += len(lost)
+        log_event(
+            _WARNING,
+            "redis_state_lost",
+            role="producer",
+            queue=self._queue.name,
+            requests=len(lost),
+        )
+        error = (
+            f"redis {self._url}: the queue {self._queue.name!r} lost its state (Redis restarted "
+            "without persistence, was flushed, or failed over to an empty replica): this "
+            "request's outcome will never come; submit it again"
+        )
+        for future in lost:
+            with contextlib.suppress(InvalidStateError):
+                future.set_exception(HttpError.of(RECEIVE_FAILED, error))
 
     def _on_outcome(self, raw: bytes) -> None:
         try:

@@ -31,22 +31,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from netstack.distributed.connect import connect, is_redis_error, redis_error, safe_url
-from netstack.distributed.ops import QueueOps
+from netstack.distributed.connect import connect_to, is_redis_error, redis_error
+from netstack.distributed.ops import RESULT_TTL, QueueOps
 from netstack.errors import HttpError
 
 if TYPE_CHECKING:
+    import redis
+
     from netstack.distributed.producer import Producer
     from netstack.scheduler import Scheduler
 
-__all__ = ["RedisQueue", "RedisQueueStats"]
+__all__ = ["RESULT_TTL", "RedisQueue", "RedisQueueStats"]
 
 T = TypeVar("T")
-
-#: Seconds an outcome waits in Redis for its producer before it expires.
-RESULT_TTL: Final = 24 * 3600
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,8 +72,12 @@ class RedisQueueStats:
 class RedisQueue:
     """A priority queue in Redis shared by producers and ``netstack worker`` processes.
 
-    Connects at once: HttpError 2300007 naming ``url`` when Redis does not
-    answer, 401 when the ``redis`` extra is missing. ``name`` separates
+    ``url`` is a ``redis://``, ``rediss://``, ``unix://`` or
+    ``redis+sentinel://host:port[,host:port]/service[/db]`` URL, or a
+    ``redis.Redis`` client (a managed service's, a Sentinel's
+    ``master_for(...)``), used as is. Connects at once: HttpError 2300007
+    naming ``url`` when Redis does not answer, 401 when the ``redis`` extra
+    is missing. ``name`` separates
     queues on one server. ``max_per_host``, when given, sets the limit every
     worker enforces (workers' ``--per-host`` sets it too). One RedisQueue
     serves one Scheduler.
@@ -82,7 +85,7 @@ class RedisQueue:
 
     def __init__(
         self,
-        url: str,
+        url: str | redis.Redis,
         name: str = "netstack",
         *,
         want_results: bool = True,
@@ -94,10 +97,10 @@ class RedisQueue:
             not isinstance(max_per_host, int) or isinstance(max_per_host, bool) or max_per_host < 1
         ):
             raise HttpError.parameter(f"max_per_host: must be an int >= 1, got {max_per_host!r}")
-        self._url = url
+        client, self._url = connect_to(url)
         self._name = name
         self._want_results = bool(want_results)
-        self._ops = QueueOps(connect(url), name)
+        self._ops = QueueOps(client, name)
         self._producer: Producer | None = None
         self._lock = threading.Lock()
         if max_per_host is not None:
@@ -105,8 +108,8 @@ class RedisQueue:
 
     @property
     def url(self) -> str:
-        """The Redis URL, its password masked."""
-        return safe_url(self._url)
+        """The Redis URL, its password masked (an address for a client passed in)."""
+        return self._url
 
     @property
     def name(self) -> str:

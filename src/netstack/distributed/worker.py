@@ -1,19 +1,28 @@
 """Worker: a process that runs requests from a RedisQueue (``netstack worker``).
 
-Threads: one *fetcher* leases requests whenever ``workers`` slots are
-free (up to 16 in one call) (it blocks on the queue's wake list when nothing is ready, so
-an idle worker costs one Redis call a second), and submits it to an
-in-process :class:`~netstack.Scheduler` (the usual machinery: transport,
-response cache, retries); the request's done-callback records the outcome
-in Redis and frees the slot. One *renewer* extends this worker's leases
-every third of ``lease`` seconds. The caller's thread waits for ``stop`` and
-logs health.
+Threads: one *fetcher* talks to Redis in batches: each of its calls
+(``QueueOps.exchange``, one Lua script) records the outcomes finished since
+the last call and leases up to the number of free threads. It calls when
+enough outcomes are waiting (a quarter of the threads), when the oldest has
+waited a few milliseconds, or when nothing else runs; so a busy worker makes
+one call per several requests, and a request's outcome is never held back
+long. When the queue is empty and nothing runs, it blocks on the queue's
+wake list (BLPOP, a second at a time): an idle worker costs two Redis calls
+a second and no CPU. Leased requests run on an in-process
+:class:`~netstack.Scheduler` (transport, response cache, retries). One
+*renewer* extends this worker's leases every third of ``lease`` seconds.
+The caller's thread waits for ``stop`` and logs health.
 
 Leases: a request leased by a worker that then dies (kill -9, power loss)
 returns to its place in the queue once its lease expires, and runs again:
 delivery is *at least once*. Its outcome is still recorded once (see
 ``ops.py``). A stalled worker whose lease expired may finish too: the first
 outcome wins, the later one is dropped.
+
+Hostile data: a job whose payload cannot be decoded (not JSON, a 400-digit
+number, nesting too deep, wrong types, invalid UTF-8) fails that one
+request with HttpError 401 (its producer gets it), is logged once, and the
+worker goes on; nothing a payload holds can stop a thread.
 
 Stopping (``stop`` set, e.g. by SIGTERM): no new lease; running requests get
 ``grace`` seconds to finish and be recorded; the ones still running after
@@ -24,7 +33,10 @@ queue.
 Redis lost: the fetcher and the renewer retry with exponential backoff
 (0.1 s to 5 s) and log once per outage; an outcome that cannot be recorded
 is retried until its lease would have expired (then another worker runs it
-again). The process never spins and never crashes for it.
+again). The process never spins and never crashes for it. When Redis comes
+back empty (restarted without persistence, flushed, failed over), the
+worker notices the queue's new epoch, logs ``redis_state_lost`` and sets its
+``--per-host`` again.
 """
 
 from __future__ import annotations
@@ -37,18 +49,19 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from netstack.distributed.connect import Backoff, connect, is_redis_error, safe_url
-from netstack.distributed.ops import Popped, QueueOps
-from netstack.distributed.redis_queue import RESULT_TTL
-from netstack.distributed.wire import WireRequest, decode_request, encode_error, encode_response
+from netstack.distributed.connect import Backoff, connect_to, is_redis_error
+from netstack.distributed.ops import Exchanged, Finished, Popped, QueueOps
+from netstack.distributed.wire import decode_request, encode_error, encode_response
 from netstack.errors import ABORTED, UNKNOWN, HttpError
 from netstack.log import log_event
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    import redis
 
     from netstack.cache import HttpResponseCache
     from netstack.scheduler import Scheduler
@@ -57,10 +70,12 @@ __all__ = ["Worker", "WorkerCounts"]
 
 _INFO: Final = logging.INFO
 _WARNING: Final = logging.WARNING
-#: Seconds an idle fetcher blocks on the wake list before popping again.
+#: Seconds an idle fetcher blocks on the wake list before looking again.
 _IDLE_WAIT: Final = 1.0
-#: Requests leased in one call at most (one round trip for a burst of free slots).
-_POP_BATCH: Final = 16
+#: Seconds an outcome may wait for others to share its Redis call.
+_LINGER: Final = 0.003
+#: Seconds between looks at an empty queue while some requests still run.
+_POLL: Final = 0.1
 
 
 @dataclass(slots=True)
@@ -71,21 +86,33 @@ class WorkerCounts:
     failed: int = 0
     returned: int = 0
     dropped: int = 0  #: outcomes Redis had already (another worker finished first)
+    round_trips: int = 0  #: Redis calls made
 
 
 @dataclass(slots=True)
 class _Running:
     popped: Popped
-    request: WireRequest
     future: Future[Any] | None = None
 
 
+@dataclass(slots=True)
+class _Outbox:
+    """Outcomes waiting for the fetcher's next call."""
+
+    items: list[tuple[Finished, float]] = field(default_factory=list)
+    since: float = 0.0
+
+
 class Worker:
-    """Runs the requests of RedisQueue ``name`` at ``url``; see the module docstring."""
+    """Runs the requests of RedisQueue ``name`` at ``url``; see the module docstring.
+
+    ``url`` is a ``redis://``, ``rediss://``, ``unix://`` or
+    ``redis+sentinel://`` URL, or a ``redis.Redis`` client.
+    """
 
     def __init__(
         self,
-        url: str,
+        url: str | redis.Redis,
         name: str = "netstack",
         *,
         workers: int = 8,
@@ -99,7 +126,7 @@ class Worker:
             raise HttpError.parameter(f"workers: must be >= 1, got {workers}")
         if lease < 0.3:
             raise HttpError.parameter(f"lease: must be >= 0.3 seconds, got {lease}")
-        self.url = url
+        client, self.url = connect_to(url)
         self.name = name
         self.workers = workers
         self.lease = lease
@@ -107,16 +134,21 @@ class Worker:
         self.health_interval = health_interval
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.counts = WorkerCounts()
-        self._ops = QueueOps(connect(url, max_connections=None), name)
+        self._ops = QueueOps(client, name)
+        self._per_host = per_host
         if per_host is not None:
             self._ops.configure(per_host)
         self.per_host = self._ops.max_per_host()
+        self._epoch = ""
         self._cache = cache
         self._lease_ms = int(lease * 1000)
+        self._batch = max(1, workers // 4)
         self._lock = threading.Condition()
         self._running: dict[int, _Running] = {}
         self._returning: set[int] = set()
-        self._slots = threading.Semaphore(workers)
+        self._outbox = _Outbox()
+        self._free = workers
+        self._starved = False
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._scheduler: Scheduler | None = None
@@ -143,7 +175,7 @@ class Worker:
             _INFO,
             "worker_started",
             worker=self.token,
-            redis=safe_url(self.url),
+            redis=self.url,
             queue=self.name,
             workers=self.workers,
             per_host=self.per_host,
@@ -152,11 +184,14 @@ class Worker:
         while not stop.wait(self.health_interval):
             self._health()
         self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
         self._drain(time.monotonic() + self.grace)
-        threads[0].join()  # within a second (its idle wait); it starts nothing now
+        threads[0].join(timeout=self.lease + 2 * _IDLE_WAIT)
         self._scheduler.shutdown(wait=True)
         self._finished.set()
         threads[1].join()
+        self.counts.round_trips = self._ops.round_trips
         self._ops.client.close()
         log_event(_INFO, "worker_stopped", worker=self.token, **_asdict(self.counts))
         return self.counts
@@ -166,7 +201,8 @@ class Worker:
         with self._lock:
             while self._running and (remaining := deadline - time.monotonic()) > 0:
                 self._lock.wait(remaining)
-            left = dict(self._running)
+            finished = {f.request_id for f, _ in self._outbox.items}
+            left = {i: r for i, r in self._running.items() if i not in finished}
             self._returning.update(left)
         if not left:
             return
@@ -188,6 +224,10 @@ class Worker:
         for running in left.values():
             if running.future is not None:
                 scheduler._abort(running.future)  # type: ignore[arg-type]
+        with self._lock:
+            for request_id in left:
+                self._running.pop(request_id, None)
+            self._lock.notify_all()
 
     def _health(self) -> None:
         try:
@@ -212,153 +252,204 @@ class Worker:
 
     def _fetch(self) -> None:
         backoff = Backoff()
-        while not self._stop.is_set():
-            if not self._slots.acquire(timeout=0.25):
+        was_idle = False
+        while True:
+            with self._lock:
+                step = self._next_step()
+                if step is None:
+                    return
+                if step == "block":
+                    outbox: list[tuple[Finished, float]] = []
+                    want = 0
+                else:
+                    outbox, self._outbox.items = self._outbox.items, []
+                    want = 0 if self._stop.is_set() else self._free
+                    self._free -= want
+                    will_block = len(self._running) == len(outbox)
+            if step == "block":
+                was_idle = self._block(backoff)
                 continue
-            free = 1
-            while free < _POP_BATCH and self._slots.acquire(blocking=False):
-                free += 1
             try:
-                found = (
-                    []
-                    if self._stop.is_set()
-                    else self._ops.pop_many(self.token, self._lease_ms, free)
+                done = self._ops.exchange(
+                    self.token,
+                    self._lease_ms,
+                    want,
+                    [f for f, _ in outbox],
+                    was_idle=was_idle,
+                    will_block=will_block,
+                    epoch=self._epoch or uuid.uuid4().hex,
                 )
-            except Exception as exc:
-                if not is_redis_error(exc):
-                    raise
-                found = None
-                if backoff.failures == 0:
-                    log_event(_WARNING, "redis_unavailable", role="worker", error=repr(exc))
-            for _ in range(free - len(found or ())):
-                self._slots.release()
-            if found is None:
-                self._stop.wait(backoff.next_delay())
+            except Exception as exc:  # the fetcher never dies: back off and try again
+                self._exchange_failed(exc, outbox, want, backoff)
                 continue
+            was_idle = False
             if backoff.failures:
                 log_event(_INFO, "redis_reconnected", role="worker")
                 backoff.reset()
-            if found and self._stop.is_set():  # leased as the stop came: back at once
-                self._give_back_now(found)
-                continue
-            for popped in found:
-                self._start(popped)
-            if not found and not self._stop.is_set():
-                self._idle_wait(backoff)
+            self._exchanged(done, outbox, want)
 
-    def _give_back_now(self, found: list[Popped]) -> None:
-        try:
-            returned = self._ops.give_back(self.token, [p.request_id for p in found])
-        except Exception as exc:
-            if not is_redis_error(exc):
-                raise
-            returned = 0  # their leases expire: at-least-once runs them again
-        finally:
-            for _ in found:
-                self._slots.release()
-        with self._lock:
-            self.counts.returned += returned
+    def _next_step(self) -> str | None:
+        """Under the lock: wait until there is something to do; None to end the fetcher."""
+        while True:
+            now = time.monotonic()
+            stopping = self._stop.is_set()
+            pending = len(self._outbox.items)
+            if stopping and not self._running and not pending:
+                return None
+            if pending and (
+                stopping
+                or pending >= self._batch
+                or pending == len(self._running)
+                or now - self._outbox.since >= _LINGER
+            ):
+                return "exchange"
+            if not stopping and self._free > 0:
+                if not self._starved:
+                    return "exchange"
+                if not self._running:
+                    return "block"
+            timeout = _POLL if not pending else max(0.0, self._outbox.since + _LINGER - now)
+            if not self._lock.wait(timeout) and not pending and self._free > 0 and not stopping:
+                self._starved = False  # look at the queue again now and then
 
-    def _idle_wait(self, backoff: Backoff) -> None:
-        """Nothing ready: block on the wake list (or until Redis answers again)."""
+    def _block(self, backoff: Backoff) -> bool:
+        """Nothing to do: wait for a wake token; True if none came (still counted idle)."""
         try:
-            self._ops.wait(_IDLE_WAIT)
+            woken = self._ops.wait(_IDLE_WAIT)
         except Exception as exc:
-            if not is_redis_error(exc):
-                raise
             if backoff.failures == 0:
                 log_event(_WARNING, "redis_unavailable", role="worker", error=repr(exc))
             self._stop.wait(backoff.next_delay())
+            woken = False
+        with self._lock:
+            self._starved = False
+        return not woken
+
+    def _exchange_failed(
+        self, exc: BaseException, outbox: list[tuple[Finished, float]], want: int, backoff: Backoff
+    ) -> None:
+        if backoff.failures == 0:
+            event = "redis_unavailable" if is_redis_error(exc) else "worker_exchange_failed"
+            log_event(_WARNING, event, role="worker", error=repr(exc)[:300])
+        now = time.monotonic()
+        lost = [f for f, deadline in outbox if deadline < now]
+        with self._lock:
+            self._free += want
+            kept = [(f, d) for f, d in outbox if d >= now]
+            self._outbox.items[:0] = kept
+            if kept:
+                self._outbox.since = now
+            for f in lost:
+                self._running.pop(f.request_id, None)
+            self._lock.notify_all()
+        for f in lost:
+            log_event(
+                _WARNING,
+                "worker_outcome_lost",
+                request_id=f.request_id,
+                outcome="its lease expires and it runs again",
+            )
+        self._stop.wait(backoff.next_delay())
+
+    def _exchanged(self, done: Exchanged, outbox: list[tuple[Finished, float]], want: int) -> None:
+        if self._epoch and done.epoch != self._epoch:
+            log_event(_WARNING, "redis_state_lost", role="worker", queue=self.name)
+            if self._per_host is not None:
+                with contextlib.suppress(Exception):
+                    self._ops.configure(self._per_host)
+        self._epoch = done.epoch
+        for request_id in done.dropped:
+            log_event(_WARNING, "worker_unreadable_job", worker=self.token, request_id=request_id)
+        with self._lock:
+            for (finished, _), recorded in zip(outbox, done.recorded, strict=True):
+                self._running.pop(finished.request_id, None)
+                if not recorded:
+                    self.counts.dropped += 1
+                elif finished.counter == "completed":
+                    self.counts.completed += 1
+                else:
+                    self.counts.failed += 1
+            self._free += want - len(done.popped)
+            self._starved = len(done.popped) < want
+            for popped in done.popped:
+                self._running[popped.request_id] = _Running(popped)
+            self._lock.notify_all()
+        for popped in done.popped:
+            self._start(popped)
 
     def _start(self, popped: Popped) -> None:
         """Submit a leased request to the in-process scheduler (its slot is taken)."""
         try:
             request = decode_request(popped.payload, popped.priority)
-        except (ValueError, TypeError) as exc:
-            request = WireRequest("", {}, None, 0.0)
-            try:
-                self._record(popped, request, None, HttpError.parameter(f"unreadable: {exc}"))
-            finally:
-                self._slots.release()
+        except Exception as exc:  # anything a hostile payload makes the decoder raise
+            log_event(
+                _WARNING,
+                "worker_unreadable_request",
+                worker=self.token,
+                request_id=popped.request_id,
+                error=repr(exc)[:200],
+            )
+            self._done(popped.request_id, None, _unreadable(exc))
             return
-        running = _Running(popped, request)
-        with self._lock:
-            self._running[popped.request_id] = running
         scheduler = self._scheduler
         assert scheduler is not None
         try:
             future = scheduler.submit(request.url, request.options)
-        except HttpError as error:  # 401: options this worker's version rejects
-            self._done(running, None, error)
+        except Exception as exc:  # 401, or what odd option values raise on the way
+            self._done(
+                popped.request_id, None, exc if isinstance(exc, HttpError) else _unreadable(exc)
+            )
             return
-        running.future = future
-        future.add_done_callback(functools.partial(self._on_done, running))
+        with self._lock:
+            running = self._running.get(popped.request_id)
+            if running is not None:
+                running.future = future
+        future.add_done_callback(functools.partial(self._on_done, popped.request_id))
 
-    def _on_done(self, running: _Running, future: Future[Any]) -> None:
+    def _on_done(self, request_id: int, future: Future[Any]) -> None:
         if future.cancelled():
-            self._done(running, None, HttpError.of(ABORTED, "cancelled on the worker"))
+            self._done(request_id, None, HttpError.of(ABORTED, "cancelled on the worker"))
             return
         error = future.exception()
-        self._done(running, None if error is not None else future.result(), error)
+        self._done(request_id, None if error is not None else future.result(), error)
 
-    def _done(self, running: _Running, result: object, error: BaseException | None) -> None:
-        request_id = running.popped.request_id
-        try:
-            with self._lock:
-                returning = request_id in self._returning
-            if not returning:
-                self._record(running.popped, running.request, result, error)
-        finally:
-            with self._lock:
-                self._running.pop(request_id, None)
-                self._returning.discard(request_id)
-                self._lock.notify_all()
-            self._slots.release()
-
-    def _record(
-        self, popped: Popped, request: WireRequest, result: object, error: BaseException | None
-    ) -> None:
-        """Record the outcome, retrying while Redis is away (until the lease would expire)."""
+    def _done(self, request_id: int, result: object, error: BaseException | None) -> None:
+        """Queue the outcome for the fetcher's next call and free the slot."""
         from netstack.response import HttpResponse
 
+        with self._lock:
+            running = self._running.get(request_id)
+            if request_id in self._returning:  # given back at stop: nothing to record
+                self._returning.discard(request_id)
+                self._free += 1
+                self._lock.notify_all()
+                return
+        if running is None:
+            return
+        popped = running.popped
         if error is None and not isinstance(result, HttpResponse):
             error = HttpError.of(UNKNOWN, f"unexpected result {type(result).__name__}")
-        counter = "completed" if error is None else "failed"
         outcome = ""
-        if request.reply is not None:
-            if error is None:
-                assert isinstance(result, HttpResponse)
-                outcome = encode_response(popped.request_id, result)
-            else:
-                outcome = encode_error(popped.request_id, error)
-        deadline = time.monotonic() + self.lease
-        backoff = Backoff()
-        while True:
-            try:
-                recorded = self._ops.finish(
-                    popped.request_id, counter, request.reply, outcome, RESULT_TTL
-                )
-                break
-            except Exception as exc:
-                if not is_redis_error(exc):
-                    raise
-                if time.monotonic() > deadline:
-                    log_event(
-                        _WARNING,
-                        "worker_outcome_lost",
-                        request_id=popped.request_id,
-                        error=repr(exc),
-                        outcome="its lease expires and it runs again",
-                    )
-                    return
-                time.sleep(backoff.next_delay())
+        try:
+            if popped.reply is not None:
+                if error is None:
+                    assert isinstance(result, HttpResponse)
+                    outcome = encode_response(request_id, result)
+                else:
+                    outcome = encode_error(request_id, error)
+        except Exception as exc:  # a response that cannot travel: its producer learns why
+            error = HttpError.of(UNKNOWN, f"the outcome cannot travel as JSON: {exc!r}")
+            outcome = encode_error(request_id, error)
+        finished = Finished(
+            request_id, "completed" if error is None else "failed", outcome, popped.host
+        )
         with self._lock:
-            if not recorded:
-                self.counts.dropped += 1
-            elif error is None:
-                self.counts.completed += 1
-            else:
-                self.counts.failed += 1
+            now = time.monotonic()
+            if not self._outbox.items:
+                self._outbox.since = now
+            self._outbox.items.append((finished, now + self.lease))
+            self._free += 1
+            self._lock.notify_all()
 
     # -- leases ----------------------------------------------------------------
 
@@ -372,12 +463,17 @@ class Worker:
             try:
                 lost = self._ops.renew(self.token, ids, self._lease_ms)
             except Exception as exc:
-                if not is_redis_error(exc):
-                    raise
                 log_event(_WARNING, "worker_renew_failed", worker=self.token, error=repr(exc))
                 continue
             if lost:
                 log_event(_INFO, "worker_lease_lost", worker=self.token, requests=lost)
+
+
+def _unreadable(exc: BaseException) -> HttpError:
+    return HttpError.parameter(
+        f"the request's payload in Redis is unreadable ({type(exc).__name__}: "
+        f"{str(exc)[:120]}); it was written by something other than netstack, or damaged"
+    )
 
 
 def _asdict(counts: WorkerCounts) -> dict[str, int]:
@@ -386,6 +482,7 @@ def _asdict(counts: WorkerCounts) -> dict[str, int]:
         "failed": counts.failed,
         "returned": counts.returned,
         "dropped": counts.dropped,
+        "round_trips": counts.round_trips,
     }
 
 
