@@ -22,6 +22,7 @@ EXTRAS: Final[dict[str, tuple[str, str]]] = {
     "tls": ("cryptography", "client certificates and certificate pinning"),
     "cli": ("rich", "the netstack command"),
     "redis": ("redis", "the Redis queue and storage"),
+    "idna": ("idna", "internationalised host names"),
 }
 
 

@@ -1,11 +1,21 @@
-"""Host patterns and the domain rules built on them. Pure: no I/O, no clock.
+"""Host identity, host patterns and the domain rules built on them. Pure: no I/O, no clock.
+
+Every host is compared in one canonical form (:func:`canonical_host`): an
+internationalised name as its IDNA A-label (``bücher.example`` is
+``xn--bcher-kva.example``, encoded as urllib3 encodes it to connect), lower
+case, without a trailing dot; an IP address in its standard text form,
+without brackets (``[0:0::1]`` is ``::1``). A host that some resolver would
+read as an IPv4 address but that is not written as one (``127.1``,
+``0x7f.0.0.1``, ``2130706433``, ``127.000.0.1``, ``127.0.0.1.``) has no canonical form: it
+is refused, since what it reaches depends on who resolves it.
 
 A pattern is an exact host name (``"example.com"``, ``"127.0.0.2"``,
 ``"::1"``) or ``"*.suffix"``, which matches every name *below* the suffix at
 any depth (``"*.example.com"`` matches ``"a.example.com"`` and
 ``"a.b.example.com"``, not ``"example.com"`` itself: list both when both are
-meant). Names compare case-insensitively, without a trailing dot or IPv6
-brackets. Matching costs one set lookup per label of the host.
+meant). Patterns and hosts are both put in the canonical form, so either
+spelling of a name matches either spelling of a pattern. Matching costs one
+set lookup per label of the host.
 
 :class:`HostRules` is ``Scheduler(allowed_hosts=..., blocked_hosts=...)``: a
 host is allowed when it matches no blocked pattern and, if ``allowed_hosts``
@@ -14,35 +24,92 @@ is given (even empty), matches one of them. Blocked wins.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
+import re
 from collections.abc import Iterable, Mapping
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from netstack.errors import HttpError
+from netstack.extras import available, install_hint
 
-__all__ = ["HostPatterns", "HostRules", "normalise_host"]
+__all__ = ["HostPatterns", "HostRules", "canonical_host"]
 
 V = TypeVar("V")
 
+#: Labels that inet_aton (hence the system resolver) reads as numbers: 127.1, 0x7f, 017.
+_NUMERIC: Final = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
+#: Never part of a host name; some parsers decode or split on them, others do not.
+_AMBIGUOUS: Final = re.compile(r"[\x00-\x20\x7f%\\/@?#\[\]:]")
 
-def normalise_host(host: str) -> str:
-    """The form patterns are matched against: lower case, no trailing dot or brackets."""
-    host = host.strip().lower()
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host.rstrip(".")
+
+@functools.lru_cache(maxsize=4096)
+def canonical_host(host: str) -> str:
+    """``host`` in the one form hosts compare in (see the module docstring).
+
+    Raises ValueError for something that is not a host name or an IP
+    address, or whose meaning is ambiguous.
+    """
+    text = host.lower()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if ":" in text:
+        try:
+            return ipaddress.IPv6Address(text.replace("%25", "%")).compressed
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+    dotted = text.endswith(".")
+    text = text[:-1] if dotted else text
+    if not text:
+        raise ValueError("the host is empty")
+    if _NUMERIC.fullmatch(text):
+        try:
+            if dotted:  # a name to the resolver, an address to the rules
+                raise ValueError
+            return str(ipaddress.IPv4Address(text))
+        except ValueError:
+            raise ValueError(
+                f"{host!r} is an ambiguous IPv4 address; write it as four decimal numbers"
+            ) from None
+    return _name(host, text)
+
+
+def _name(host: str, text: str) -> str:
+    """A lower-case name (or name suffix) as its IDNA A-labels; ValueError if it is none."""
+    if not text.isascii():
+        if not available("idna"):
+            raise ValueError(f"{host!r}: {install_hint('idna')}")
+        import idna  # an optional extra, as for urllib3
+
+        try:  # as urllib3 encodes it to connect (IDNA 2008, per label)
+            text = ".".join(
+                idna.encode(label, strict=True, std3_rules=True).decode("ascii")
+                if not label.isascii()
+                else label
+                for label in text.split(".")
+            )
+        except idna.IDNAError as exc:
+            raise ValueError(f"{host!r} is not a valid international name: {exc}") from None
+    if _AMBIGUOUS.search(text):
+        raise ValueError(f"{host!r} has characters a host name cannot have")
+    return text
 
 
 def _pattern(field: str, pattern: object) -> tuple[bool, str]:
     """``(is_suffix, key)``; a suffix key keeps its leading dot: ``".example.com"``."""
     if not isinstance(pattern, str) or not pattern.strip():
         raise HttpError.parameter(f"{field}: each pattern must be a non-empty str, got {pattern!r}")
-    text = normalise_host(pattern)
-    if text.startswith("*."):
-        rest = text[1:]
-        if len(rest) > 1 and "*" not in rest:
-            return True, rest
-    elif text and "*" not in text:
-        return False, text
+    text = pattern.strip()
+    is_suffix = text.startswith("*.")
+    name = text[2:] if is_suffix else text
+    if "*" not in name:
+        try:
+            key = _name(name, name.lower().rstrip(".")) if is_suffix else canonical_host(name)
+            if not key:
+                raise ValueError("the suffix is empty")
+        except ValueError as exc:
+            raise HttpError.parameter(f"{field}: {exc}, got {pattern!r}") from None
+        return is_suffix, "." + key if is_suffix else key
     raise HttpError.parameter(
         f"{field}: patterns are exact host names or '*.suffix', got {pattern!r}"
     )
@@ -67,8 +134,14 @@ class HostPatterns(Generic[V]):
         return bool(self._exact or self._suffixes)
 
     def lookup(self, host: str) -> V | None:
-        """The value of the most specific pattern matching ``host``, else None."""
-        host = normalise_host(host)
+        """The value of the most specific pattern matching ``host``, else None.
+
+        ``host`` with no canonical form matches nothing.
+        """
+        try:
+            host = canonical_host(host)
+        except ValueError:
+            return None
         value = self._exact.get(host)
         if value is not None or not self._suffixes:
             return value
@@ -101,7 +174,11 @@ class HostRules:
         return rules if rules._restricted or rules._blocked else None
 
     def allows(self, host: str) -> bool:
-        """True when requests (and redirects) may go to ``host``."""
+        """True when requests (and redirects) may go to ``host`` (never when it is ambiguous)."""
+        try:
+            host = canonical_host(host)
+        except ValueError:
+            return False
         if self._blocked.lookup(host):
             return False
         return not self._restricted or bool(self._allowed.lookup(host))

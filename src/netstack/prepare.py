@@ -24,6 +24,7 @@ from netstack import errors
 from netstack.errors import HttpError
 from netstack.multipart import MultipartBody, multipart_body
 from netstack.options import HttpRequestOptions, RequestMethod
+from netstack.transport.urls import origin_key
 
 USER_AGENT: Final = "netstack/0.1"
 #: Methods whose ``extra_data`` goes into the query; every other method sends it as the body.
@@ -52,19 +53,11 @@ def check_url(url: object) -> str:
     return url
 
 
-@functools.lru_cache(maxsize=4096)
-def _host_of(scheme: str, netloc: str) -> str:
-    """The lower-cased host of ``netloc``; crawls reuse few netlocs, so this is cached."""
-    parts = urlsplit(f"{scheme}://{netloc}/")
-    parts.port  # noqa: B018 - raises ValueError for a bad port
-    if not parts.hostname:
-        raise ValueError("the URL has no host")
-    return parts.hostname
-
-
 def parse_target(url: str) -> tuple[str, str]:
-    """``(URL to send, host key)`` of ``url``: the URL without its fragment, the host
-    lower-cased. 2300003 when malformed, 2300001 for a scheme other than http(s)."""
+    """``(URL to send, host key)`` of ``url``: the URL without its fragment, and the host
+    the transport will connect to, in the canonical form host rules compare (IDNA, lower
+    case, no trailing dot). 2300003 when malformed or ambiguous, 2300001 for a scheme
+    other than http(s)."""
     url = url.strip()
     if not url:
         raise HttpError.of(errors.BAD_URL, "the URL is empty")
@@ -74,15 +67,7 @@ def parse_target(url: str) -> tuple[str, str]:
     scheme = scheme.lower()
     if scheme not in _SCHEMES:
         raise HttpError.of(errors.UNSUPPORTED_PROTOCOL, f"{url!r}: scheme {scheme!r}")
-    end = len(rest)
-    for mark in "/?#":
-        found = rest.find(mark)
-        if 0 <= found < end:
-            end = found
-    try:
-        host = _host_of(scheme, rest[:end])
-    except ValueError as exc:
-        raise HttpError.of(errors.BAD_URL, f"{url!r}: {exc}") from None
+    host = origin_key(scheme, rest)[1]
     if "#" in url:
         url = url.partition("#")[0]
     return url, host

@@ -73,11 +73,16 @@ def raw_server(
     host: str = "127.0.0.1",
     tls: ssl.SSLContext | None = None,
     backlog: int = 16,
+    port: int = 0,
 ) -> Iterator[RawServer]:
-    """Serve ``handler`` until the block exits; ``tls`` wraps accepted sockets lazily."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """Serve ``handler`` until the block exits; ``tls`` wraps accepted sockets lazily.
+
+    ``host`` may be an IPv6 address (``"::1"``); ``port`` 0 takes a free one.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, 0))
+    listener.bind((host, port))
     listener.listen(backlog)
     listener.settimeout(0.05)
     server = RawServer(host, listener.getsockname()[1])
