@@ -125,8 +125,8 @@ def test_core_dependencies_are_the_lean_four_and_test_pulls_every_extra() -> Non
     )
     assert names == ["cachetools", "certifi", "structlog", "urllib3"]
     extras = project["optional-dependencies"]
-    assert set(extras) >= {"http2", "dns", "tls", "brotli", "zstd", "cli", "redis", "all"}
-    assert extras["all"] == ["netstack[http2,dns,tls,brotli,zstd,cli,redis]"]
+    assert set(extras) >= {"http2", "dns", "tls", "brotli", "zstd", "cli", "redis", "idna", "all"}
+    assert extras["all"] == ["netstack[http2,dns,tls,brotli,zstd,cli,redis,idna]"]
     assert "netstack[all]" in extras["test"]
 
 
