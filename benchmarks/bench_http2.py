@@ -33,8 +33,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,6 @@ from typing import Any
 import trustme
 
 import netstack
-from benchmarks.peers import drive
 
 BODY = b'{"ok":true,"pad":"' + b"x" * 80 + b'"}'
 
@@ -175,13 +175,37 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": BODY})
 
 
+def drive(submit: Callable[[], Future[Any]], requests: int, window: int) -> int:
+    """Run ``requests`` submissions, ``window`` in flight; the number that failed."""
+    slots = threading.Semaphore(window)
+    finished = threading.Event()
+    lock = threading.Lock()
+    counts = [requests, 0]  # remaining, failed
+
+    def done(future: Future[Any]) -> None:
+        failed = future.exception() is not None
+        with lock:
+            counts[0] -= 1
+            counts[1] += failed
+            if counts[0] == 0:
+                finished.set()
+        slots.release()
+
+    for _ in range(requests):
+        slots.acquire()
+        submit().add_done_callback(done)
+    finished.wait()
+    return counts[1]
+
+
 class Client:
     name = "?"
 
     def __init__(self, url: str, ca_file: str, concurrency: int) -> None:
         self.url, self.ca_file, self.concurrency = url, ca_file, concurrency
 
-    def run(self, requests: int) -> None:
+    def run(self, requests: int) -> int:
+        """Send ``requests`` requests, ``concurrency`` at a time; the number that failed."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -198,11 +222,11 @@ class Netstack(Client):
         )
         self.scheduler = netstack.Scheduler(max_workers=concurrency, max_per_host=concurrency)
 
-    def run(self, requests: int) -> None:
+    def run(self, requests: int) -> int:
         def submit() -> Future[Any]:
             return self.scheduler.submit(self.url, self.options)
 
-        drive(submit, requests, self.concurrency)
+        return drive(submit, requests, self.concurrency)
 
     def close(self) -> None:
         self.scheduler.shutdown(wait=True)
@@ -225,8 +249,8 @@ class HttpxSync(Client):
             raise RuntimeError(response.http_version)
         return response.content
 
-    def run(self, requests: int) -> None:
-        drive(lambda: self.executor.submit(self._get), requests, self.concurrency)
+    def run(self, requests: int) -> int:
+        return drive(lambda: self.executor.submit(self._get), requests, self.concurrency)
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
@@ -243,13 +267,17 @@ class HttpxAsync(Client):
         self.loop = asyncio.new_event_loop()
         self.client = httpx.AsyncClient(http2=True, verify=ca_file)
 
-    async def _run(self, requests: int) -> None:
+    async def _run(self, requests: int) -> int:
         slots = asyncio.Semaphore(self.concurrency)
+        failed = 0
 
         async def one() -> None:
+            nonlocal failed
             try:
                 response = await self.client.get(self.url)
                 response.raise_for_status()
+            except Exception:
+                failed += 1
             finally:
                 slots.release()
 
@@ -258,9 +286,10 @@ class HttpxAsync(Client):
             await slots.acquire()
             tasks.append(asyncio.ensure_future(one()))
         await asyncio.gather(*tasks)
+        return failed
 
-    def run(self, requests: int) -> None:
-        self.loop.run_until_complete(self._run(requests))
+    def run(self, requests: int) -> int:
+        return self.loop.run_until_complete(self._run(requests))
 
     def close(self) -> None:
         self.loop.run_until_complete(self.client.aclose())
@@ -275,6 +304,7 @@ class Round:
     rps: float
     cpu_ms: float
     connections: int | None
+    failed: int
 
 
 def measure(kind: type[Client], where: Origin, requests: int, concurrency: int) -> Round:
@@ -284,10 +314,11 @@ def measure(kind: type[Client], where: Origin, requests: int, concurrency: int) 
         time.sleep(0.2)  # let nginx flush its log
         offset = where.log_size()
         cpu, wall = time.process_time(), time.perf_counter()
-        client.run(requests)
+        failed = client.run(requests)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         time.sleep(0.3)
-        return Round(requests / wall, cpu * 1000 / requests, where.connections_since(offset))
+        conns = where.connections_since(offset)
+        return Round(requests / wall, cpu * 1000 / requests, conns, failed)
     finally:
         client.close()
 
@@ -308,13 +339,17 @@ def main() -> None:
                 results[kind.name].append(measure(kind, where, args.requests, args.concurrency))
         print(f"load average after: {os.getloadavg()[0]:.2f}")
         base = statistics.median(r.rps for r in results[Netstack.name])
-        print(f"{'client':32} {'req/s':>8} {'CPU ms/req':>10} {'conns':>6} {'rps vs netstack':>16}")
+        print(
+            f"{'client':32} {'req/s':>8} {'CPU ms/req':>10} {'conns':>6} {'failed':>7}"
+            f" {'rps vs netstack':>16}"
+        )
         for name, rounds in results.items():
             rps = statistics.median(r.rps for r in rounds)
             cpu = statistics.median(r.cpu_ms for r in rounds)
             conns = {r.connections for r in rounds}
             shown = "?" if None in conns else "/".join(str(c) for c in sorted(conns))  # type: ignore[arg-type]
-            print(f"{name:32} {rps:8.0f} {cpu:10.3f} {shown:>6} {rps / base:15.2f}x")
+            failed = sum(r.failed for r in rounds)
+            print(f"{name:32} {rps:8.0f} {cpu:10.3f} {shown:>6} {failed:7} {rps / base:15.2f}x")
 
 
 if __name__ == "__main__":
