@@ -24,7 +24,14 @@ from tls_helpers import H2Server, h2_server
 from transport_helpers import abort_after, send
 
 import netstack
-from netstack.errors import ABORTED, EMPTY_REPLY, HTTP2_FRAMING, TIMEOUT, HttpError
+from netstack.errors import (
+    ABORTED,
+    EMPTY_REPLY,
+    HTTP2_FRAMING,
+    MAX_SIZE_EXCEEDED,
+    TIMEOUT,
+    HttpError,
+)
 from netstack.options import HttpProtocol
 from netstack.transport import AbortSignal, Transport
 
@@ -266,3 +273,45 @@ def test_streams_beyond_the_servers_limit_open_a_second_connection(
 
     assert _parallel(20, one) == [200] * 20
     assert raw.connections == 2
+
+
+def test_max_limit_on_one_stream_leaves_the_others_running(
+    wide: Transport, h2: H2Server, ca_file: str
+) -> None:
+    def one(i: int) -> object:
+        try:
+            if i == 0:
+                url = f"{h2.url}/big?n={20 * MIB}"
+                return send(wide, url, ca_path=ca_file, protocol=H2, max_body=MIB).status
+            return send(wide, f"{h2.url}/s{i}?ms=500", ca_path=ca_file, protocol=H2).status
+        except HttpError as exc:
+            return exc.code
+
+    assert _parallel(5, one) == [MAX_SIZE_EXCEEDED, 200, 200, 200, 200]
+    assert len(h2.clients) == 1
+
+
+def test_request_in_stream_events_over_multiplexed_http2(h2: H2Server, ca_file: str) -> None:
+    """The public streaming API: dataReceive chunks and progress, four streams at once."""
+    options = netstack.HttpRequestOptions(using_protocol=H2, ca_path=ca_file)
+    received: list[int] = []
+    progress: list[int] = []
+    lock = threading.Lock()
+
+    def data(chunk: bytes) -> None:
+        with lock:
+            received.append(len(chunk))
+
+    with netstack.Scheduler(max_workers=4, max_per_host=4) as scheduler:
+        futures = []
+        for i in range(4):
+            http = netstack.create_http(scheduler)  # one HttpRequest per request
+            http.on("dataReceive", data)
+            http.on("dataReceiveProgress", lambda info: progress.append(info.receive_size))
+            futures.append(http.request_in_stream(f"{h2.url}/st{i}?n={3 * MIB}&hold=4", options))
+        codes = [f.result(timeout=60) for f in futures]
+    assert codes == [200] * 4
+    assert sum(received) == 4 * 3 * MIB
+    assert max(progress) == 3 * MIB
+    assert h2.peak == 4
+    assert len(h2.clients) == 1

@@ -172,7 +172,7 @@ async def _pace(record: H2Server, query: dict[str, list[str]]) -> None:
     try:
         hold = int(query.get("hold", ["0"])[0])
         for _ in range(1000):
-            if record.active >= hold:
+            if record.peak >= hold:  # reached once: everyone goes
                 break
             await asyncio.sleep(0.01)
         await asyncio.sleep(int(query.get("ms", ["0"])[0]) / 1000)

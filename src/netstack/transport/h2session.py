@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -49,6 +50,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from urllib3 import HTTPHeaderDict
+from urllib3.util.wait import wait_for_read, wait_for_write
 
 from netstack.transport.http2errors import Http2Error, StreamRefused
 from netstack.transport.sockets import ExchangeAborted
@@ -62,6 +64,8 @@ CONNECTION_WINDOW: Final = 16 * 1024 * 1024
 MAX_STREAMS: Final = 1000
 _RECV: Final = 65536
 _DEFAULT_WINDOW: Final = 65535
+#: Longest wait for a readable/writable socket before looking again (seconds).
+_TLS_POLL: Final = 1.0
 
 
 class Stream:
@@ -102,11 +106,13 @@ class Stream:
 class H2Session:
     """An h2 connection over a connected TLS socket; thread-safe (see the module doc)."""
 
-    def __init__(self, sock: socket.socket, peer: str) -> None:
+    def __init__(self, sock: socket.socket, peer: str, io_timeout: float | None = None) -> None:
         self.lock = threading.Lock()
         self.peer = peer
         self._sock = sock
+        self._io_timeout = io_timeout
         self._write = threading.Lock()
+        self._tls = threading.Lock()
         self._streams: dict[int, Stream] = {}
         self._reserved = 0
         self._goaway: int | None = None  # last_stream_id of a GOAWAY received
@@ -133,7 +139,8 @@ class H2Session:
 
     def start(self, settings_timeout: float | None) -> None:
         """Send the preface, start the reader, wait (bounded) for the server's SETTINGS."""
-        self._sock.sendall(self._conn.data_to_send())
+        self._sock.settimeout(0.0)  # non-blocking: see _send_all and _receive
+        self._send_all(self._conn.data_to_send())
         reader = threading.Thread(target=self._read_loop, name="netstack-h2-reader", daemon=True)
         reader.start()
         self._settings.wait(5.0 if settings_timeout is None else min(settings_timeout, 5.0))
@@ -304,12 +311,48 @@ class H2Session:
                         # point finds the write lock free and sends them itself.
                         self._write.release()
                         return
-                self._sock.sendall(data)
+                self._send_all(data)
             except BaseException as exc:
                 self._write.release()
                 self._fail(exc)
                 raise
             self._write.release()
+
+    def _send_all(self, data: bytes) -> None:
+        """Write ``data`` (write lock held), one non-blocking TLS write at a time.
+
+        OpenSSL does not allow one SSL object to read and write from two threads
+        at once, so every TLS call takes :attr:`_tls`, never across a wait: the
+        waits for a readable or writable socket happen outside it.
+        """
+        sock = self._sock
+        view = memoryview(data)
+        deadline = _deadline(self._io_timeout)
+        while view:
+            with self._tls:
+                try:
+                    sent = sock.send(view)
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                    sent = 0  # retried with the same bytes, as OpenSSL requires
+            if sent:
+                view = view[sent:]
+                continue
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError("The write operation timed out")
+            wait_for_write(sock, _TLS_POLL if remaining is None else min(remaining, _TLS_POLL))
+
+    def _receive(self) -> bytes:
+        """The next bytes from the peer (b"" at its end); waits outside the TLS lock."""
+        sock = self._sock
+        while True:
+            with self._tls:
+                try:
+                    return sock.recv(_RECV)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+            if not pending:
+                wait_for_read(sock, _TLS_POLL)
 
     def _flush_quietly(self) -> None:
         with contextlib.suppress(Exception):
@@ -320,12 +363,7 @@ class H2Session:
         error: BaseException
         try:
             while True:
-                try:
-                    data = sock.recv(_RECV)
-                except TimeoutError:
-                    if self._closing:
-                        raise
-                    continue  # an idle connection: nothing to do
+                data = self._receive()
                 if not data:
                     error = http.client.RemoteDisconnected(
                         "the server closed the HTTP/2 connection"

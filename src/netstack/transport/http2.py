@@ -218,7 +218,7 @@ class H2OrH1Connection(TimedHTTPSConnection):
             if ctx.abort.aborted:
                 raise ExchangeAborted
         timeout = self.timeout if isinstance(self.timeout, int | float) else None
-        session = H2Session(sock, f"{self.host}:{self.port}")
+        session = H2Session(sock, f"{self.host}:{self.port}", timeout)
         self.sock = None  # the session owns it now
         try:
             session.start(timeout)
