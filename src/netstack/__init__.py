@@ -6,6 +6,7 @@ Everything public is importable from here; the submodules are internal.
 from __future__ import annotations
 
 from netstack.api import HttpRequest, create_http
+from netstack.breaker import BreakerState, CircuitBreaker
 from netstack.cache import (
     CacheStorage,
     FileStorage,
@@ -43,9 +44,11 @@ from netstack.scheduler import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BreakerState",
     "CacheStorage",
     "CertType",
     "CertificatePinning",
+    "CircuitBreaker",
     "ClientCert",
     "DataReceiveProgressInfo",
     "DataSendProgressInfo",

@@ -135,6 +135,13 @@ class HostLimits:
         state = self._hosts.get(host)
         return int(self._start if state is None else state.limit)
 
+    def touch(self, host: str) -> int | None:
+        """Start tracking ``host``: its starting limit if it is new, else None."""
+        if host in self._hosts:
+            return None
+        self._hosts[host] = _Host(self._start)
+        return int(self._start)
+
     def record(self, host: str, outcome: int, latency: float, now: float) -> int:
         """A request of ``host`` ended after ``latency`` seconds; returns the new limit.
 

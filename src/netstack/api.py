@@ -106,6 +106,7 @@ class HttpRequest:
                 transport=scheduler.transport,
                 stream=stream,
                 host_allowed=scheduler._host_check,
+                guard=scheduler._guard,
             )
         except BaseException:
             with self._lock:

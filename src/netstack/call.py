@@ -44,6 +44,7 @@ from netstack.validation import resolve_options
 
 if TYPE_CHECKING:
     from netstack.cache import CachedResponse, CacheLookup, HttpResponseCache
+    from netstack.hostguard import HostGuard
     from netstack.retry import RetryPolicy
 
 Events = EventEmitter | Mapping[str, Callable[..., Any]] | None
@@ -86,6 +87,7 @@ class Call:
         "_aborted",
         "_cache",
         "_emitter",
+        "_guard",
         "_headers",
         "_host_allowed",
         "_lookup",
@@ -148,6 +150,8 @@ class Call:
         self._cache: HttpResponseCache | None = None
         self._lookup: CacheLookup | None = None
         self._host_allowed: Callable[[str], bool] | None = None
+        #: The scheduler's circuit breaker / adaptive limits (None: neither).
+        self._guard: HostGuard | None = None
 
     @property
     def options(self) -> HttpRequestOptions:
@@ -174,6 +178,12 @@ class Call:
 
     def run(self) -> object:
         """Send, let the cache see the answer, and build the result (worker thread)."""
+        guard = self._guard
+        if guard is not None:
+            return guard.run(self.host_key, self._run)
+        return self._run()
+
+    def _run(self) -> object:
         run_started = time.perf_counter()
         self.attempts += 1
         signal = self._abort = AbortSignal()
@@ -477,11 +487,13 @@ def prepare_call(
     transport: Transport,
     stream: bool = False,
     host_allowed: Callable[[str], bool] | None = None,
+    guard: HostGuard | None = None,
 ) -> Call:
     """Validate (401 raised here) and build the call; settle it now when it cannot run.
 
     ``host_allowed`` (the scheduler's domain rules) is checked for every
     redirect target by the transport; the scheduler checks the first host.
+    ``guard`` (the scheduler's breaker and adaptive limits) wraps each attempt.
     """
     started = time.perf_counter()
     text = check_url(url)
@@ -495,6 +507,7 @@ def prepare_call(
         return call
     call = Call(text, send_url, host_key, resolved, emitter, transport, started, stream)
     call._host_allowed = host_allowed
+    call._guard = guard
     if resolved.using_cache:
         store = cache if cache is not None else installed_cache()
         if store is not None:

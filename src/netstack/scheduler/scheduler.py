@@ -23,9 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from netstack.breaker import BreakerState, CircuitBreaker
 from netstack.call import prepare_call as _prepare_call
 from netstack.deadline import ALARM
 from netstack.errors import TIMEOUT, HttpError
+from netstack.hostguard import HostGuard
 from netstack.hosts import HostRules
 from netstack.politeness import PolitenessPolicy
 from netstack.retry import RetryPolicy
@@ -92,6 +94,8 @@ class SchedulerStats:
     #: (a miss, or a stale entry revalidated).
     cache_misses: int = 0
     tags: Mapping[str, TagStats] = field(default_factory=dict)
+    #: With ``breaker``: each host whose circuit is open, half-open, or counting failures.
+    breakers: Mapping[str, BreakerState] = field(default_factory=dict)
 
 
 class Scheduler(Admission):
@@ -117,7 +121,10 @@ class Scheduler(Admission):
     it), ``politeness`` (a :class:`PolitenessPolicy`), ``allowed_hosts`` /
     ``blocked_hosts`` (exact or ``*.suffix`` patterns; any other host ends
     with HttpError 2300998 before a connection is made, redirects included),
-    ``aging`` (seconds of waiting worth one priority step; see ``aging.py``).
+    ``aging`` (seconds of waiting worth one priority step; see ``aging.py``),
+    ``breaker`` (a :class:`CircuitBreaker`: a host that keeps failing gets
+    requests failed at once, without a connection, until a trial succeeds;
+    its state shows in ``stats().breakers``).
 
     ``queue=RedisQueue(url, name)`` makes this scheduler a producer for
     ``netstack worker`` processes: requests are validated (and answered by a
@@ -140,6 +147,7 @@ class Scheduler(Admission):
         blocked_hosts: Iterable[str] | None = None,
         aging: float | None = None,
         queue: RedisQueue | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         _check_count("max_workers", max_workers)
         _check_count("max_per_host", max_per_host)
@@ -155,6 +163,12 @@ class Scheduler(Admission):
             raise HttpError.parameter(
                 f"politeness: must be a PolitenessPolicy or None, got {politeness!r}"
             )
+        if breaker is not None and not isinstance(breaker, CircuitBreaker):
+            raise HttpError.parameter(f"breaker: must be a CircuitBreaker or None, got {breaker!r}")
+        if breaker is not None and queue is not None:
+            raise HttpError.parameter(
+                "breaker: not available with queue=RedisQueue yet (the workers run the requests)"
+            )
         rules = HostRules.build(allowed_hosts, blocked_hosts)
         aging_policy = None if aging is None else Aging(aging, time.monotonic())
         super().__init__(max_workers, max_per_host, name)
@@ -169,6 +183,8 @@ class Scheduler(Admission):
         self._pacer = Pacer(politeness) if politeness is not None and politeness.limits else None
         self._politeness = politeness
         self._aging = aging_policy
+        #: The circuit breaker around each attempt (None: none, and no cost).
+        self._guard = None if breaker is None else HostGuard(breaker, None, max_per_host)
         #: With ``queue=RedisQueue(...)``: requests go to Redis (see netstack.distributed).
         self._remote: Producer | None = None if queue is None else queue._attach(self)
 
@@ -278,6 +294,7 @@ class Scheduler(Admission):
             transport=self._transport or self.transport,
             stream=False,
             host_allowed=self._host_check,
+            guard=self._guard,
         )
 
     # With a RedisQueue, prepared jobs go to Redis instead of the local queue.
@@ -399,6 +416,7 @@ class Scheduler(Admission):
                 cache_misses=self._cache_misses,
                 retrying=self._backing_off,
                 tags=self._tags.snapshot() if self._tags else {},
+                breakers=self._guard.breaker_states() if self._guard is not None else {},
             )
 
     def shutdown(

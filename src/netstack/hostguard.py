@@ -1,0 +1,124 @@
+"""HostGuard: a scheduler's circuit breaker and adaptive limits, around each attempt.
+
+The client composes it: ``Scheduler(breaker=..., adaptive=...)`` builds one
+and gives it to every call it prepares; ``Call.run`` then runs each attempt
+through :meth:`HostGuard.run`. The dispatcher knows nothing of it: a request
+whose host's circuit is open fails inside ``run`` before any connection (the
+worker is held for microseconds), and a host's adaptive limit reaches the
+queue through the ``set_limit`` callback the scheduler passes (the
+dispatcher's per-host slot count). A scheduler without either policy has no
+guard, and its calls pay one ``is None`` test per attempt.
+
+The pure state lives in :mod:`netstack.breaker` and :mod:`netstack.adaptive`;
+this module adds the lock and the clock. Latency, for the adaptive limit, is
+an attempt's whole run (connect, redirects, transfer).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from netstack.adaptive import AdaptiveConcurrency, HostLimits
+from netstack.breaker import BreakerState, CircuitBreaker, HostBreakers, Verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["HostGuard"]
+
+R = TypeVar("R")
+_monotonic = time.monotonic
+
+
+class HostGuard:
+    """Per-host circuit breaker and adaptive concurrency for one scheduler."""
+
+    __slots__ = ("_breakers", "_limits", "_lock", "_set_limit")
+
+    def __init__(
+        self,
+        breaker: CircuitBreaker | None,
+        adaptive: AdaptiveConcurrency | None,
+        max_per_host: int,
+        set_limit: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._breakers = None if breaker is None else HostBreakers(breaker)
+        self._limits = None if adaptive is None else HostLimits(adaptive, max_per_host)
+        self._set_limit = set_limit
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        return None if self._breakers is None else self._breakers.policy
+
+    @property
+    def adaptive(self) -> AdaptiveConcurrency | None:
+        return None if self._limits is None else self._limits.policy
+
+    def submitted(self, host: str) -> None:
+        """A request of ``host`` is about to be queued: a host seen for the first time
+        starts at the adaptive policy's ``start`` limit."""
+        limits = self._limits
+        if limits is None or self._set_limit is None:
+            return
+        with self._lock:
+            new = limits.touch(host)
+            if new is not None:
+                self._set_limit(host, new)
+
+    def run(self, host: str, attempt: Callable[[], R]) -> R:
+        """Run one attempt of a request of ``host``, or fail it at once if its circuit is open."""
+        breakers = self._breakers
+        verdict = Verdict.PASS
+        if breakers is not None:
+            with self._lock:
+                now = _monotonic()
+                verdict = breakers.admit(host, now)
+                if verdict is Verdict.REJECT:
+                    raise breakers.error(host, now)
+        began = _monotonic()
+        try:
+            result = attempt()
+        except BaseException as error:
+            self._ended(host, verdict, None, error, began)
+            raise
+        self._ended(host, verdict, result, None, began)
+        return result
+
+    def _ended(
+        self,
+        host: str,
+        verdict: Verdict,
+        result: object,
+        error: BaseException | None,
+        began: float,
+    ) -> None:
+        now = _monotonic()
+        with self._lock:  # the order: this lock, then the dispatcher's (set_limit)
+            breakers = self._breakers
+            if breakers is not None:
+                outcome = breakers.policy.classify(result, error)
+                breakers.record(host, outcome, now, trial=verdict is Verdict.TRIAL)
+            limits = self._limits
+            if limits is not None:
+                before = limits.limit(host)
+                after = limits.record(host, limits.policy.classify(result, error), now - began, now)
+                if after != before and self._set_limit is not None:
+                    self._set_limit(host, after)
+
+    def breaker_states(self) -> Mapping[str, BreakerState]:
+        """Hosts whose circuit is open, half-open, or counting failures."""
+        if self._breakers is None:
+            return {}
+        with self._lock:
+            return self._breakers.snapshot(_monotonic())
+
+    def host_limits(self) -> Mapping[str, int]:
+        """The adaptive limit of every host seen so far."""
+        if self._limits is None:
+            return {}
+        with self._lock:
+            return self._limits.snapshot()
