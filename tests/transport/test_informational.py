@@ -3,7 +3,8 @@
 A raw keep-alive server answers ``/a`` with one or more 1xx heads, then the
 real response (Content-Length or chunked); ``/b`` and ``/c`` get their own
 bodies. On a one-worker, one-connection scheduler each request must get its
-own response, all on one connection, over plain HTTP and TLS.
+own response, all on one connection, over plain HTTP and TLS, with either
+response-head parser (llhttp and http.client's fallback).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tests.servers.raw import RawServer, raw_server, read_request
 import netstack
 from netstack import Scheduler
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("http1_parser")]
 
 _OPTIONS = {"readTimeout": 3000, "connectTimeout": 3000, "usingCache": False}
 

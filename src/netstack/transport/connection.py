@@ -26,10 +26,10 @@ import http.client
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from itertools import chain
 from time import perf_counter
-from typing import Any
+from typing import IO, Any, cast
 
+from urllib3 import HTTPResponse
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -42,58 +42,33 @@ from urllib3.util.connection import allowed_gai_family
 from netstack.transport.context import AddrInfo, RequestContext, _local, current
 from netstack.transport.kernel_timeouts import ENABLED as KERNEL_TIMEOUTS
 from netstack.transport.kernel_timeouts import KernelTimedSocket
+from netstack.transport.responses import (
+    DEFAULT_PARSER,
+    PARSERS,
+    LlhttpResponse,
+    StdlibResponse,
+)
 from netstack.transport.sockets import ExchangeAborted, connect
 from netstack.transport.tls import PinMismatch, check_pins
+from netstack.transport.transfer_coding import TransferDecoded
 
-__all__ = ["TimedHTTPConnection", "TimedHTTPSConnection"]
-
-
-#: Largest response header block accepted, as curl's; http.client alone limits
-#: only the count (100) and each line (64 KiB). Beyond it: 2300008.
-MAX_HEADER_BYTES = 300 * 1024
-#: Informational (1xx) responses skipped before the final one; more is 2300008.
-MAX_INFORMATIONAL = 1000
+__all__ = ["TimedHTTPConnection", "TimedHTTPSConnection", "use_parser"]
 
 
-class _TimedResponse(http.client.HTTPResponse):
-    """Marks ``first_receive`` once the status line has been read."""
-
-    def begin(self) -> None:
-        super().begin()
-        # The raw (name, value) pairs: Message.items() would run every value
-        # through the email policy, a cost per header on every response.
-        raw: list[tuple[str, str]] = getattr(self.msg, "_headers", None) or self.msg.items()
-        size = sum(map(len, chain.from_iterable(raw))) + 4 * len(raw)  # ": " and CRLF
-        if size > MAX_HEADER_BYTES:
-            raise http.client.HTTPException(
-                f"response headers exceed {MAX_HEADER_BYTES} bytes ({size})"
-            )
-
-    def _read_status(self) -> tuple[str, int, str]:
-        """The final response's status line: every informational one is skipped.
-
-        http.client skips only ``100 Continue`` and returns any other 1xx as
-        the response, leaving the real one to be read as the answer to the
-        next request on the connection. ``101`` is final (a protocol switch).
-        """
-        for _ in range(MAX_INFORMATIONAL + 1):
-            status: tuple[str, int, str] = super()._read_status()  # type: ignore[misc]
-            ctx = _local.ctx
-            if ctx is not None and not ctx.received:
-                ctx.received = True
-                ctx.timings.first_receive = (perf_counter() - ctx.started) * 1000.0
-            code = status[1]
-            if code >= 200 or code < 100 or code == 101:
-                return status
-            http.client.parse_headers(self.fp)  # an informational head: skip its headers
-        raise http.client.HTTPException(f"more than {MAX_INFORMATIONAL} informational responses")
+def use_parser(name: str) -> None:
+    """Read response heads with ``name`` ("llhttp" or "stdlib") from now on, in every pool."""
+    TimedHTTPConnection.response_class = PARSERS[name]
 
 
 class TimedHTTPConnection(HTTPConnection):
     """An urllib3 HTTPConnection that reports its phases to the current request."""
 
-    response_class = _TimedResponse
+    #: How response heads are read: llhttp's or http.client's (see ``use_parser``).
+    response_class: type[http.client.HTTPResponse] = PARSERS[DEFAULT_PARSER]
     _ctx: RequestContext | None = None
+    #: What urllib3 said about the response to the request in flight:
+    #: (method, url, preload_content, decode_content, enforce_content_length).
+    _exchange: tuple[str, str, bool, bool, bool] | None = None
 
     def _new_conn(self) -> socket.socket:
         ctx = current()
@@ -127,6 +102,7 @@ class TimedHTTPConnection(HTTPConnection):
             ctx.abort.attach(self.sock)
             if ctx.abort.aborted:
                 raise ExchangeAborted
+        self._exchange = (method, url, preload_content, decode_content, enforce_content_length)
         super().request(
             method,
             url,
@@ -136,6 +112,40 @@ class TimedHTTPConnection(HTTPConnection):
             preload_content=preload_content,
             decode_content=decode_content,
             enforce_content_length=enforce_content_length,
+        )
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
+        """urllib3's response over the head our response class parsed and framed.
+
+        What urllib3's own ``getresponse`` does, less its second pass over
+        the headers (``assert_header_parsing``, ``msg.items()``).
+        """
+        exchange = self._exchange
+        if exchange is None:
+            return super().getresponse()
+        self._exchange = self._response_options = None
+        sock = self.sock
+        assert sock is not None
+        sock.settimeout(self.timeout)
+        shutdown = sock.shutdown
+        raw = http.client.HTTPConnection.getresponse(self)  # begin(), keep-alive state
+        assert isinstance(raw, (LlhttpResponse, StdlibResponse))
+        method, url, preload_content, decode_content, enforce_content_length = exchange
+        codings = raw.transfer_codings
+        return HTTPResponse(
+            body=raw if codings is None else cast("IO[bytes]", TransferDecoded(raw, codings)),
+            headers=raw.parsed,
+            status=raw.status,
+            version=raw.version,
+            version_string="HTTP/1.1" if raw.version == 11 else "HTTP/1.0",
+            reason=raw.reason,
+            preload_content=preload_content,
+            decode_content=decode_content,
+            original_response=raw,
+            enforce_content_length=enforce_content_length,
+            request_method=method,
+            request_url=url,
+            sock_shutdown=shutdown,
         )
 
     def send(self, data: Any) -> None:
