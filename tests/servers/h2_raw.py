@@ -53,6 +53,8 @@ class Behaviour:
     goaway_after: int | None = None
     #: REFUSED_STREAM for the first this-many streams (counted over all connections).
     refuse_first: int = 0
+    #: After a GOAWAY, keep the connection open until the client closes it.
+    linger: bool = False
 
 
 @dataclass
@@ -64,6 +66,8 @@ class RawH2:
     processed: list[str] = field(default_factory=list)
     refused: int = 0
     goaways: int = 0
+    #: Connections the client closed (EOF read by the server).
+    client_closed: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -112,6 +116,8 @@ class _Conn:
             if sock.pending() or select.select([sock], [], [], wait)[0]:
                 data = sock.recv(65536)
                 if not data:
+                    with self.server.lock:
+                        self.server.client_closed += 1
                     return
                 for event in self.conn.receive_data(data):
                     self.apply(event)
@@ -122,7 +128,8 @@ class _Conn:
             out = self.conn.data_to_send()
             if out:
                 sock.sendall(out)
-            if self.last is not None and not self.requests and not self.outgoing:
+            done = self.last is not None and not self.requests and not self.outgoing
+            if done and not self.server.behaviour.linger:
                 return  # graceful shutdown done
 
     def apply(self, event: Any) -> None:

@@ -315,3 +315,16 @@ def test_request_in_stream_events_over_multiplexed_http2(h2: H2Server, ca_file: 
     assert max(progress) == 3 * MIB
     assert h2.peak == 4
     assert len(h2.clients) == 1
+
+
+@pytest.mark.parametrize("raw", [Behaviour(goaway_after=1, linger=True)], indirect=True)
+def test_after_a_goaway_the_client_closes_the_drained_connection(
+    wide: Transport, raw: RawH2, ca_file: str
+) -> None:
+    assert send(wide, raw.url + "/only", ca_path=ca_file, protocol=H2).status == 200
+    deadline = time.monotonic() + 10
+    while raw.client_closed == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert raw.client_closed == 1  # closed by us, not left open until the pool closes
+    assert send(wide, raw.url + "/next", ca_path=ca_file, protocol=H2).status == 200
+    assert raw.connections == 2

@@ -41,7 +41,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 import h2.config
 import h2.connection
@@ -119,9 +119,7 @@ class H2Session:
         self._dead: BaseException | None = None
         self._closing = False
         self._settings = threading.Event()
-        conn = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, header_encoding=None)
-        )
+        conn = _Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
         conn.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
@@ -376,7 +374,10 @@ class H2Session:
                         raise Http2Error(f"{self.peer}: HTTP/2 protocol error: {exc}") from exc
                     for event in events:
                         self._apply(event)
+                    drained = self._goaway is not None and not self._streams
                 self._flush()
+                if drained:
+                    self.close()  # a GOAWAY with nothing left to finish: we close too
         except BaseException as exc:
             error = exc
         self._fail(error)
@@ -451,10 +452,6 @@ class H2Session:
         """GOAWAY: no new stream; the unprocessed ones fail as refused, the rest go on."""
         last = event.last_stream_id or 0
         self._goaway = last if self._goaway is None else min(last, self._goaway)
-        # h2 closes its state machine on GOAWAY, which would reject the frames of
-        # the streams the server still finishes (h2 issue #1181): reopen it.
-        # We never open a stream on this connection again.
-        self._conn.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         for stream in self._streams.values():
             if stream.stream_id > last and not stream.ended and stream.error is None:
                 stream.error = StreamRefused(
@@ -471,6 +468,27 @@ class H2Session:
             streams = () if one is None else (one,)
         for stream in streams:
             stream.cond.notify_all()
+
+
+class _Connection(h2.connection.H2Connection):
+    """h2's connection, minus what it does on a GOAWAY it receives.
+
+    h2 closes its state machine and drops our unsent frames on GOAWAY (h2
+    issue #1181), so the frames of the streams the server still finishes
+    (RFC 9113 §6.8: those up to ``last_stream_id``), even ones in the same
+    read, would be protocol errors. Here a GOAWAY only becomes the event; the
+    session itself never opens a stream on this connection again.
+    """
+
+    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[h2.events.Event]]:
+        event = h2.events.ConnectionTerminated()
+        try:
+            event.error_code = h2.errors.ErrorCodes(frame.error_code)
+        except ValueError:
+            event.error_code = frame.error_code
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
 
 
 def _deadline(timeout: float | None) -> float | None:
