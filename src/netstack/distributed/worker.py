@@ -277,7 +277,7 @@ class Worker:
                     [f for f, _ in outbox],
                     was_idle=was_idle,
                     will_block=will_block,
-                    epoch=self._epoch or uuid.uuid4().hex,
+                    epoch=uuid.uuid4().hex,  # never a known one: a lost queue must look new
                 )
             except Exception as exc:  # the fetcher never dies: back off and try again
                 self._exchange_failed(exc, outbox, want, backoff)
