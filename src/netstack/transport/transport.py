@@ -62,7 +62,8 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _VERSIONS: Final = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2", 30: "HTTP/3"}
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 #: A reused keep-alive connection that failed with one of these before any
-#: response byte was probably closed by the server meanwhile: retried once.
+#: response byte was probably closed by the server meanwhile: retried once
+#: (see ``_again`` for which methods).
 _STALE: Final = frozenset({EMPTY_REPLY, RECEIVE_FAILED, SEND_FAILED})
 #: Times a request an HTTP/2 server refused unprocessed is sent again.
 _REFUSED_RETRIES: Final = 3
@@ -91,10 +92,16 @@ def _new_resolver(config: DnsConfig) -> NameResolver:
 def _again(exc: Exception, hop: HopLike, ctx: RequestContext, attempt: int) -> bool:
     """Whether a failed hop may be sent again, on another connection.
 
-    Once, an idempotent request whose reused keep-alive connection went stale
-    before any response byte; up to :data:`_REFUSED_RETRIES` times, any request
-    an HTTP/2 server did not process (REFUSED_STREAM, above a GOAWAY's last
-    stream). Never an aborted request or a body that cannot be replayed.
+    Once, a request whose reused keep-alive connection went stale before any
+    response byte, if sending it again cannot apply it twice: an idempotent
+    method, a request with an ``Idempotency-Key`` header, or any request whose
+    writing failed (the server closed before it had the whole request). A
+    POST (or PATCH ...) that went out whole and met a closed connection is not
+    resent: the server may have acted on it (RFC 9110 section 9.2.2); curl
+    resends it, netstack reports 2300052 and leaves the choice to the caller.
+    Up to :data:`_REFUSED_RETRIES` times, any request an HTTP/2 server did not
+    process (REFUSED_STREAM, above a GOAWAY's last stream). Never an aborted
+    request or a body that cannot be replayed.
     """
     if ctx.abort.aborted or not _body.replayable(hop.body):
         return False
@@ -105,8 +112,12 @@ def _again(exc: Exception, hop: HopLike, ctx: RequestContext, attempt: int) -> b
         attempt == 0
         and ctx.reused
         and not ctx.received
-        and hop.method in _IDEMPOTENT
         and code in _STALE
+        and (
+            hop.method in _IDEMPOTENT
+            or code == SEND_FAILED
+            or any(name.lower() == "idempotency-key" for name in hop.headers)
+        )
     )
 
 
