@@ -11,6 +11,8 @@ Requests (the path decides the answer):
 - ``/n/<bytes>``: that many zero bytes;
 - ``/rst``: RST_STREAM (INTERNAL_ERROR) instead of a response;
 - ``/die``: the connection is dropped (no GOAWAY);
+- ``/cut/<bytes>``: headers announcing that many bytes, half of them, then the
+  connection is dropped;
 - anything else: the JSON ``{"path": ..., "priority": ...}``.
 
 ``?ms=<n>`` delays the response by n milliseconds.
@@ -183,6 +185,13 @@ class _Conn:
             self.conn.reset_stream(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
             return
         if path == "/die":
+            raise _Drop
+        if path.startswith("/cut/"):
+            size = int(path[5:])
+            headers = [(b":status", b"200"), (b"content-length", str(size).encode())]
+            self.conn.send_headers(sid, headers)
+            self.conn.send_data(sid, bytes(size // 2))
+            self.sock.sendall(self.conn.data_to_send())
             raise _Drop
         if path == "/up":
             payload = json.dumps({"received": len(req.body)}).encode()

@@ -29,6 +29,7 @@ from netstack.errors import (
     EMPTY_REPLY,
     HTTP2_FRAMING,
     MAX_SIZE_EXCEEDED,
+    PARTIAL_FILE,
     TIMEOUT,
     HttpError,
 )
@@ -328,3 +329,12 @@ def test_after_a_goaway_the_client_closes_the_drained_connection(
     assert raw.client_closed == 1  # closed by us, not left open until the pool closes
     assert send(wide, raw.url + "/next", ca_path=ca_file, protocol=H2).status == 200
     assert raw.connections == 2
+
+
+def test_a_body_cut_by_a_dropped_connection_is_a_partial_transfer(
+    wide: Transport, raw: RawH2, ca_file: str
+) -> None:
+    with pytest.raises(HttpError) as info:
+        send(wide, raw.url + "/cut/20000", ca_path=ca_file, protocol=H2)
+    assert info.value.code == PARTIAL_FILE
+    assert send(wide, raw.url + "/after", ca_path=ca_file, protocol=H2).status == 200
