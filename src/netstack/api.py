@@ -1,6 +1,6 @@
-"""``create_http()`` and ``HttpRequest``: the seed's one-shot request task.
+"""``create_http()`` and ``HttpRequest``: @ohos.net.http's one-shot request task.
 
-One ``HttpRequest`` runs one request (seed: not reusable). ``request`` and
+One ``HttpRequest`` runs one request (@ohos.net.http: not reusable). ``request`` and
 ``request_in_stream`` return a :class:`RequestFuture`; input errors raise
 ``HttpError`` 401 right here, before anything is queued; every other error
 ends the future and reaches the callback. See ``netstack.events`` for the
@@ -23,7 +23,7 @@ from netstack.options import OptionsInput
 from netstack.scheduler import RequestFuture, Scheduler, get_default_scheduler
 
 AsyncCallback = Callable[[HttpError | None, Any], object]
-"""The seed's ``callback(err, data)``: called once, with an error or the data."""
+"""@ohos.net.http's ``callback(err, data)``: called once, with an error or the data."""
 
 
 class HttpRequest:
@@ -93,7 +93,8 @@ class HttpRequest:
                 raise HttpError.parameter("this HttpRequest was destroyed; use create_http() again")
             if self._claimed:
                 raise HttpError.parameter(
-                    "an HttpRequest runs one request (seed: not reusable); use create_http() again"
+                    "an HttpRequest runs one request (as in @ohos.net.http, it is not reusable); "
+                    "use create_http() again"
                 )
             self._claimed = True
         scheduler = self._scheduler or get_default_scheduler()

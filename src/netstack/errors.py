@@ -1,8 +1,8 @@
 """HttpError, the one root of every failure netstack reports, and its code table.
 
-Codes follow the seed: ``401`` is a parameter error (raised by ``request()``
+Codes follow @ohos.net.http: ``401`` is a parameter error (raised by ``request()``
 itself, before anything is queued); transfer errors are ``2300000 + the curl
-error number``. ``message`` is the seed's English message; for ``401`` it goes
+error number``. ``message`` is @ohos.net.http's English message; for ``401`` it goes
 on to name the field and what to fix. ``detail`` carries the specifics of a
 transfer error (the peer, the underlying exception) and shows in ``str()``.
 
@@ -45,7 +45,7 @@ AUTHENTICATION: Final = 2300094
 HOST_NOT_ALLOWED: Final = 2300998
 UNKNOWN: Final = 2300999
 
-#: The seed's English message for each documented code.
+#: @ohos.net.http's English message for each documented code.
 MESSAGES: Final[dict[int, str]] = {
     PARAMETER_ERROR: "Parameter error.",
     UNSUPPORTED_PROTOCOL: "Unsupported protocol.",
@@ -81,7 +81,7 @@ MESSAGES: Final[dict[int, str]] = {
 
 
 class HttpError(Exception):
-    """A failed request: ``code`` from the seed's table and its ``message``.
+    """A failed request: ``code`` from @ohos.net.http's table and its ``message``.
 
     Build one with :meth:`HttpError.of`, which picks the leaf class that also
     derives from the matching builtin exception.
@@ -102,7 +102,7 @@ class HttpError(Exception):
 
     @staticmethod
     def of(code: int, detail: str = "") -> HttpError:
-        """The error for ``code`` with the seed's message, as its leaf class."""
+        """The error for ``code`` with @ohos.net.http's message, as its leaf class."""
         return _LEAVES.get(code, HttpError)(code, None, detail)
 
     @staticmethod

@@ -14,7 +14,7 @@ The contract, once:
 * A callback that raises is logged and skipped; the request goes on.
 * Callbacks run one at a time. ``destroy()`` waits for a running callback to
   return (unless called from inside one), and no event fires after it.
-* ``headerReceive`` is the seed's deprecated alias of ``headersReceive``.
+* ``headerReceive`` is @ohos.net.http's deprecated alias of ``headersReceive``.
 """
 
 from __future__ import annotations

@@ -81,10 +81,29 @@ def _plain() -> Any:
     )
 
 
+def _configured(structlog: Any) -> bool:
+    """True when the program configured structlog to something of its own.
+
+    Configured back to structlog's builtin defaults (``structlog.testing.capture_logs``
+    does that on exit) counts as not configured: those defaults print to stdout.
+    """
+    if not structlog.is_configured():
+        return False
+    config = structlog.get_config()
+    builtin = structlog._config  # structlog's own record of its defaults
+    processors = getattr(builtin, "_BUILTIN_DEFAULT_PROCESSORS", None)
+    factory = getattr(builtin, "_BUILTIN_DEFAULT_LOGGER_FACTORY", None)
+    return not (
+        processors is not None
+        and list(config["processors"]) == list(processors)
+        and config["logger_factory"] is factory
+    )
+
+
 def logger() -> Any:
     """The library's structlog logger: the program's structlog setup if any, else stdlib's."""
     structlog = _structlog()
-    if structlog.is_configured():
+    if _configured(structlog):
         return structlog.get_logger("netstack")
     return _plain()
 

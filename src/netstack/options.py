@@ -1,7 +1,7 @@
 """HttpRequestOptions, its value types and enums, and their validation.
 
 Options come as an :class:`HttpRequestOptions`, or as a mapping keyed by the
-seed's camelCase names (``extraData``, ``readTimeout`` ...) or the snake_case
+@ohos.net.http's camelCase names (``extraData``, ``readTimeout`` ...) or the snake_case
 field names. ``netstack.validation.resolve_options`` turns any of them into
 one validated ``HttpRequestOptions``; anything wrong raises ``HttpError`` 401
 naming the field, before a request is queued.
@@ -42,7 +42,7 @@ class RequestMethod(str, enum.Enum):
 
 
 class ResponseCode(enum.IntEnum):
-    """HTTP status codes named by the seed."""
+    """HTTP status codes named by @ohos.net.http."""
 
     OK = 200
     CREATED = 201
@@ -108,7 +108,7 @@ class CertType(str, enum.Enum):
 
 @dataclass(frozen=True, kw_only=True)
 class ClientCert:
-    """A client certificate and its key (seed: ClientCert)."""
+    """A client certificate and its key (@ohos.net.http: ClientCert)."""
 
     cert_path: str
     key_path: str = ""
@@ -118,7 +118,7 @@ class ClientCert:
 
 @dataclass(frozen=True)
 class CertificatePinning:
-    """A pin: base64 SHA-256 of the peer's SubjectPublicKeyInfo (seed: CertificatePinning)."""
+    """A pin: base64 SHA-256 of the peer's SPKI (@ohos.net.http's CertificatePinning)."""
 
     public_key_hash: str
     hash_algorithm: str = "SHA-256"
@@ -150,7 +150,7 @@ ExtraData: TypeAlias = str | bytes | Mapping[str, Any] | None
 
 @dataclass(kw_only=True)
 class HttpRequestOptions:
-    """Options of one request; every field is optional (seed: HttpRequestOptions)."""
+    """Options of one request; every field is optional (@ohos.net.http: HttpRequestOptions)."""
 
     #: A RequestMethod, or any other RFC 9110 method token as a str (``"PURGE"``).
     method: RequestMethod | str = RequestMethod.GET
@@ -161,7 +161,7 @@ class HttpRequestOptions:
     header: Mapping[str, str] | None = None
     read_timeout: int = 60000
     connect_timeout: int = 60000
-    #: Beyond the seed: ms from submit to the end of the request, whatever it is doing
+    #: Beyond @ohos.net.http: ms from submit to the end of the request, whatever it is doing
     #: (queued, retrying, redirected, transferring); then it ends with 2300028. 0: none.
     total_timeout: int = 0
     using_protocol: HttpProtocol | None = None
@@ -176,9 +176,9 @@ class HttpRequestOptions:
     multi_form_data_list: Sequence[MultiFormData] | None = None
     certificate_pinning: CertificatePinning | Sequence[CertificatePinning] | None = None
     max_redirects: int = 30
-    #: Beyond the seed: a RetryPolicy, 0 for no retries, None for the scheduler's policy.
+    #: Beyond @ohos.net.http: a RetryPolicy, 0 for no retries, None for the scheduler's policy.
     retry: RetryPolicy | int | None = None
-    #: Beyond the seed: a group name for ``Scheduler.cancel_all`` / ``set_priority_all`` / stats.
+    #: Beyond @ohos.net.http: a group name for ``Scheduler.cancel_all`` and ``set_priority_all``.
     tag: str | None = None
 
 

@@ -79,7 +79,7 @@ def _with_query(url: str, extra: object) -> str:
     elif isinstance(extra, Mapping):
         query = urlencode({str(k): _query_value(v) for k, v in extra.items()}, doseq=True)
     else:
-        return url  # bytes (and lists) are not appended, as the seed says
+        return url  # bytes (and lists) are not appended, as @ohos.net.http says
     if not query:
         return url
     parts: SplitResult = urlsplit(url)

@@ -1,4 +1,4 @@
-"""HttpResponse, PerformanceTiming, and the seed's rules for decoding ``result``.
+"""HttpResponse, PerformanceTiming, and @ohos.net.http's rules for decoding ``result``.
 
 Without ``expect_data_type``: ``application/json`` gives the JSON text as
 str; ``application/octet-stream`` and ``image/*`` give bytes; anything else
@@ -26,7 +26,7 @@ _new = object.__new__
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PerformanceTiming:
-    """Milliseconds from the ``request()`` call to the end of each phase (seed: PerformanceTiming).
+    """Milliseconds from the ``request()`` call to the end of each phase (PerformanceTiming).
 
     On a reused keep-alive connection there is no DNS, TCP or TLS phase:
     those marks are when the pooled connection was taken.
@@ -42,13 +42,13 @@ class PerformanceTiming:
     response_header_timing: float = 0.0
     response_body_timing: float = 0.0
     total_timing: float = 0.0
-    #: Beyond the seed: time spent waiting in the scheduler's queue.
+    #: Beyond @ohos.net.http: time spent waiting in the scheduler's queue.
     queue_timing: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class HttpResponse:
-    """The answer to ``request()`` (seed: HttpResponse)."""
+    """The answer to ``request()`` (@ohos.net.http: HttpResponse)."""
 
     result: str | bytes | Any
     result_type: HttpDataType
@@ -64,7 +64,7 @@ class HttpResponse:
     #: revalidation, a stale response (stale-while-revalidate, stale-if-error),
     #: or the response an identical concurrent request stored (single flight).
     from_cache: bool = False
-    #: Beyond the seed: attempts made, the answered one included (see ``RetryPolicy``).
+    #: Beyond @ohos.net.http: attempts made, the answered one included (see ``RetryPolicy``).
     attempts: int = 1
 
     @property
@@ -224,7 +224,7 @@ def _text(body: bytes, charset: str | None) -> str:
 def decode_result(
     body: bytes, content_type: str | None, expect: HttpDataType | None
 ) -> tuple[str | bytes | Any, HttpDataType]:
-    """``result`` and ``result_type`` for ``body`` per the seed's rules."""
+    """``result`` and ``result_type`` for ``body`` per @ohos.net.http's rules."""
     media, charset = _media_type(content_type)
     if expect is HttpDataType.ARRAY_BUFFER:
         return body, HttpDataType.ARRAY_BUFFER

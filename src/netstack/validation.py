@@ -1,9 +1,9 @@
 """Validation of request options: :func:`resolve_options`, field by field (401 naming the field).
 
 Each validator takes the raw value and returns the normalised one: enums from
-their names or values, nested seed objects from camelCase mappings, header
-values as str. Out-of-range ``resume_from``/``resume_to`` are ignored, as the
-seed says; everything else out of range is an error.
+their names or values, nested @ohos.net.http objects from camelCase mappings, header
+values as str. Out-of-range ``resume_from``/``resume_to`` are ignored, as
+@ohos.net.http says; everything else out of range is an error.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def _resume(field: str) -> Callable[[object], int | None]:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             raise _fail(field, "must be an int", value)
-        return value if RANGE_MIN <= value <= RANGE_MAX else None  # the seed: ignored
+        return value if RANGE_MIN <= value <= RANGE_MAX else None  # @ohos.net.http: ignored
 
     return check
 
@@ -240,7 +240,7 @@ def _dns_servers(value: object) -> tuple[str, ...] | None:
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise _fail("dns_servers", "must be a list of IP addresses", value)
     servers = []
-    for server in list(value)[:3]:  # the seed: at most three, extra ones ignored
+    for server in list(value)[:3]:  # @ohos.net.http: at most three, extra ones ignored
         try:
             servers.append(str(ipaddress.ip_address(server)))
         except ValueError:
@@ -367,7 +367,7 @@ def resolve_options(options: OptionsInput) -> HttpRequestOptions:
             if name is None:
                 raise HttpError.parameter(
                     f"options: unknown key {key!r}; expected one of the HttpRequestOptions "
-                    "fields (snake_case) or the seed's camelCase names"
+                    "fields (snake_case) or @ohos.net.http's camelCase names"
                 )
             values[name] = value
     else:

@@ -1,4 +1,4 @@
-"""The RFC 9111 private response cache (seed: ``createHttpResponseCache``).
+"""The RFC 9111 private response cache (@ohos.net.http: ``createHttpResponseCache``).
 
 Modules, one concept each: ``headers`` (Cache-Control and date parsing),
 ``entry`` (``CacheEntry`` and its byte format), ``freshness`` (key, lifetime,

@@ -92,7 +92,7 @@ class HttpResponseCache:
     """An RFC 9111 private response cache: an LRU in memory, persisted by ``flush()``.
 
     ``cache_size`` bounds the memory tier in bytes (body plus header fields of
-    every entry); any int >= 0 is accepted, beyond the seed's 10 MiB maximum.
+    every entry); any int >= 0 is accepted, beyond @ohos.net.http's 10 MiB maximum.
     ``storage`` is where ``flush()`` persists entries; by default a
     :class:`FileStorage` at ``directory``, itself by default the user's cache
     directory (``$XDG_CACHE_HOME/netstack`` or ``~/.cache/netstack``), bounded
@@ -606,7 +606,7 @@ def create_http_response_cache(
     storage: CacheStorage | None = None,
 ) -> HttpResponseCache:
     """Create a cache and install it as the process-wide one, replacing any earlier one."""
-    global _installed  # noqa: PLW0603 -- the seed's process-wide cache
+    global _installed  # noqa: PLW0603 -- @ohos.net.http's process-wide cache
     cache = HttpResponseCache(cache_size, directory=directory, storage=storage)
     with _install_lock:
         _installed = cache

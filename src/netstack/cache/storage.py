@@ -26,7 +26,7 @@ from typing import Final, Protocol, runtime_checkable
 from netstack.errors import HttpError
 from netstack.log import log_event
 
-#: The seed's default (and, in the seed, maximum) cache size: 10 MiB.
+#: @ohos.net.http's default (and, in @ohos.net.http, maximum) cache size: 10 MiB.
 DEFAULT_CACHE_SIZE: Final = 10 * 1024 * 1024
 
 

@@ -1,4 +1,4 @@
-"""The ``netstack`` command: ``get``, ``batch``, ``worker`` and ``demo``.
+"""The ``netstack`` command: ``get``, ``batch``, ``worker``, ``demo`` and ``serve``.
 
 ``main`` is the console script's entry point (``netstack.cli:main``). Each
 command lives in its own module; logging is configured here, for this
@@ -25,6 +25,7 @@ examples:
   netstack get -i https://example.org/            one request
   netstack batch urls.jsonl > results.jsonl       many, from JSON Lines
   netstack worker --redis redis://host/0          run a shared Redis queue's requests
+  netstack serve                                  a local origin on 127.0.0.1:8000 to try it on
 
 Run `netstack COMMAND --help` for a command's flags and more examples.
 """
@@ -57,7 +58,7 @@ def _logging_flags(parser: argparse.ArgumentParser, *, default: object) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from netstack.cli import batch, get, worker
+    from netstack.cli import batch, get, serve, worker
 
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -115,6 +116,15 @@ def _parser() -> argparse.ArgumentParser:
     demo_parser.add_argument(
         "--requests", type=int, default=24, metavar="N", help="requests per pass (default 24)"
     )
+    serve_parser = commands.add_parser(
+        "serve",
+        parents=[common],
+        formatter_class=formatter,
+        epilog=serve.EXAMPLES,
+        help="a local origin to try netstack on (the README's tour uses it)",
+        description="A local origin on 127.0.0.1 with httpbin-style endpoints, until Ctrl-C.",
+    )
+    serve.add_arguments(serve_parser)
     return parser
 
 
@@ -145,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from netstack.cli import worker
 
             return worker.run(args)
+        if args.command == "serve":
+            from netstack.cli import serve
+
+            return serve.run(args)
         from netstack import demo
 
         if args.requests < 1:

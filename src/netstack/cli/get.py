@@ -211,7 +211,7 @@ _PLAIN_FLAGS: Final = (
 
 
 def build_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The request options (seed's camelCase keys) that the flags ask for."""
+    """The request options (@ohos.net.http's camelCase keys) that the flags ask for."""
     options: dict[str, Any] = {}
     if args.method:
         options["method"] = args.method.upper()
