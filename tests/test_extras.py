@@ -88,6 +88,7 @@ def _local_env() -> dict[str, str]:
         (("h2",), ["http2"], "http2"),
         (("dns",), ["dns", "doh"], "dns"),
         (("cryptography",), ["tls", "pins"], "tls"),
+        (("httptools",), [], "speedups"),  # http.client's parser instead
     ],
 )
 def test_a_missing_package_is_a_401_naming_its_extra(
@@ -125,8 +126,9 @@ def test_core_dependencies_are_the_lean_four_and_test_pulls_every_extra() -> Non
     )
     assert names == ["cachetools", "certifi", "structlog", "urllib3"]
     extras = project["optional-dependencies"]
-    assert set(extras) >= {"http2", "dns", "tls", "brotli", "zstd", "cli", "redis", "idna", "all"}
-    assert extras["all"] == ["netstack[http2,dns,tls,brotli,zstd,cli,redis,idna]"]
+    optional = {"http2", "dns", "tls", "brotli", "zstd", "cli", "redis", "idna", "speedups"}
+    assert set(extras) >= {*optional, "all"}
+    assert extras["all"] == ["netstack[http2,dns,tls,brotli,zstd,cli,redis,idna,speedups]"]
     assert "netstack[all]" in extras["test"]
 
 
@@ -168,7 +170,7 @@ def test_a_fresh_venv_without_extras_imports_requests_and_names_missing_extras(
         check=True,
     ).stdout.lower()
     installed = {line.split("==")[0] for line in listed.split()}
-    for optional in ("h2", "dnspython", "cryptography", "rich", "brotli", "redis"):
+    for optional in ("h2", "dnspython", "cryptography", "rich", "brotli", "redis", "httptools"):
         assert optional not in installed, listed
     assert {"netstack", "urllib3", "certifi", "cachetools", "structlog"} <= installed
     probe = _probe_in(python, env, tmp_path)
