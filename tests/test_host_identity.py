@@ -53,10 +53,11 @@ IPV6 = Target(("[::1]", "[0:0::1]", "[0:0:0:0:0:0:0:1]"), "::1", "::1")
 def _answer(conn: socket.socket, _: int) -> None:
     """Answer every request on the connection with the address it was accepted on."""
     address = conn.getsockname()[0].encode()
-    for _ in range(100):
-        if not read_request(conn):
-            return
-        conn.sendall(response(address))
+    with conn:  # closed after its last answer, so a pooled client never waits on it
+        for _ in range(1000):
+            if not read_request(conn):
+                return
+            conn.sendall(response(address))
 
 
 def _ipv6_available() -> bool:
@@ -261,3 +262,31 @@ def test_spellings_of_one_host_share_one_host_key() -> None:
     }
     assert keys == {"xn--bcher-kva.example"}
     assert parse_target("http://[0:0::1]:80/")[1] == canonical_host("::1") == "::1"
+
+
+@pytest.mark.parametrize("spelling", ["BÜCHER.example.", "xn--bcher-kva.EXAMPLE"])
+def test_a_redirect_is_checked_on_the_same_identity(peers: Peers, spelling: str) -> None:
+    """A Location in raw UTF-8 (or its A-label) to a blocked name ends with 2300998."""
+    location = f"http://{spelling}:{peers.port}/".encode()
+
+    def send_location(conn: socket.socket, _: int) -> None:
+        with conn:
+            if read_request(conn):
+                head = b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\nLocation: "
+                conn.sendall(head + location + b"\r\n\r\n")
+
+    before = peers.accepted()
+    with (
+        raw_server(send_location, host="127.0.0.5") as start,
+        Scheduler(blocked_hosts=["bücher.example"]) as scheduler,
+    ):
+        options = {"dns_servers": [DNS_ADDRESS]}
+        error = scheduler.submit(start.url("/"), options).exception(timeout=20)
+        assert getattr(error, "code", None) == HOST_NOT_ALLOWED
+        allowed = Scheduler(blocked_hosts=["b2.example"])
+        try:  # the same redirect, not blocked, reaches the IDN host's address
+            answer = allowed.submit(start.url("/"), options).result(timeout=20)
+        finally:
+            allowed.shutdown()
+    assert answer.result == "127.0.0.3"
+    assert peers.accepted() == before + 1
