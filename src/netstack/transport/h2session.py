@@ -39,7 +39,6 @@ import socket
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -52,10 +51,11 @@ import h2.settings
 from urllib3 import HTTPHeaderDict
 from urllib3.util.wait import wait_for_read, wait_for_write
 
+from netstack.transport.h2stream import Stream, deadline_of, fresh_copy, parse_headers, wait
 from netstack.transport.http2errors import Http2Error, StreamRefused
 from netstack.transport.sockets import ExchangeAborted
 
-__all__ = ["CONNECTION_WINDOW", "STREAM_WINDOW", "H2Session", "Stream"]
+__all__ = ["CONNECTION_WINDOW", "STREAM_WINDOW", "H2Session"]
 
 #: Our receive window per stream, and for the whole connection.
 STREAM_WINDOW: Final = 1024 * 1024
@@ -66,41 +66,6 @@ _RECV: Final = 65536
 _DEFAULT_WINDOW: Final = 65535
 #: Longest wait for a readable/writable socket before looking again (seconds).
 _TLS_POLL: Final = 1.0
-
-
-class Stream:
-    """One request/response exchange on a session; its fields change under the session lock."""
-
-    __slots__ = (
-        "aborted",
-        "chunks",
-        "cond",
-        "ended",
-        "error",
-        "headers",
-        "released",
-        "session",
-        "status",
-        "stream_id",
-    )
-
-    def __init__(self, session: H2Session, stream_id: int) -> None:
-        self.session = session
-        self.stream_id = stream_id
-        self.cond = threading.Condition(session.lock)
-        self.status: int | None = None
-        self.headers: HTTPHeaderDict | None = None
-        self.chunks: deque[bytes] = deque()
-        self.ended = False
-        self.error: BaseException | None = None
-        self.aborted = False
-        self.released = False
-
-    def shutdown(self, _how: int = socket.SHUT_RDWR) -> None:
-        """What ``AbortSignal.abort`` calls: wake the worker; the stream alone is reset."""
-        with self.cond:
-            self.aborted = True
-            self.cond.notify_all()
 
 
 class H2Session:
@@ -182,7 +147,7 @@ class H2Session:
                 raise StreamRefused(f"{self.peer}: the HTTP/2 connection takes no new stream")
             conn = self._conn
             stream_id = conn.get_next_available_stream_id()
-            stream = Stream(self, stream_id)
+            stream = Stream(self.lock, stream_id)
             try:
                 conn.send_headers(stream_id, fields, end_stream=end_stream)
             except h2.exceptions.TooManyStreamsError as exc:
@@ -195,7 +160,7 @@ class H2Session:
     def send(self, stream: Stream, data: bytes | memoryview, timeout: float | None) -> None:
         """Write ``data`` as DATA frames as fast as the peer's windows allow."""
         view = memoryview(data).cast("B")
-        deadline = _deadline(timeout)
+        deadline = deadline_of(timeout)
         conn = self._conn
         while view:
             with self.lock:
@@ -208,7 +173,7 @@ class H2Session:
                     )
                     if size > 0:
                         break
-                    _wait(stream, deadline, "write")
+                    wait(stream, deadline, "write")
                 conn.send_data(stream.stream_id, bytes(view[:size]))
             view = view[size:]
             self._flush()
@@ -222,22 +187,22 @@ class H2Session:
 
     def response(self, stream: Stream, timeout: float | None) -> tuple[int, HTTPHeaderDict]:
         """Wait for the response's status and headers (1xx skipped)."""
-        deadline = _deadline(timeout)
+        deadline = deadline_of(timeout)
         with self.lock:
             while stream.status is None:
                 self._check(stream)
-                _wait(stream, deadline, "read")
+                wait(stream, deadline, "read")
             assert stream.headers is not None
             return stream.status, stream.headers
 
     def read(self, stream: Stream, amt: int | None, timeout: float | None) -> bytes:
         """Up to ``amt`` body bytes (all of them for None); b"" at the end of the stream."""
-        deadline = _deadline(timeout)
+        deadline = deadline_of(timeout)
         with self.lock:
             chunks = stream.chunks
             while (amt is None or not chunks) and not stream.ended:
                 self._check(stream)
-                _wait(stream, deadline, "read")
+                wait(stream, deadline, "read")
             if stream.aborted:
                 raise ExchangeAborted
             if amt is None or amt >= sum(map(len, chunks)):
@@ -294,7 +259,7 @@ class H2Session:
             raise ExchangeAborted
         error = stream.error
         if error is not None:
-            raise _copy(error)
+            raise fresh_copy(error)
 
     # -- the socket ------------------------------------------------------------
 
@@ -325,7 +290,7 @@ class H2Session:
         """
         sock = self._sock
         view = memoryview(data)
-        deadline = _deadline(self._io_timeout)
+        deadline = deadline_of(self._io_timeout)
         while view:
             with self._tls:
                 try:
@@ -421,7 +386,7 @@ class H2Session:
         elif isinstance(event, h2.events.ResponseReceived):
             stream = self._streams.get(event.stream_id)
             if stream is not None:
-                stream.status, stream.headers = _parse_headers(event.headers)
+                stream.status, stream.headers = parse_headers(event.headers)
                 stream.cond.notify()
         elif isinstance(event, h2.events.StreamEnded):
             stream = self._streams.get(event.stream_id)
@@ -489,42 +454,3 @@ class _Connection(h2.connection.H2Connection):
         event.last_stream_id = frame.last_stream_id
         event.additional_data = frame.additional_data or None
         return [], [event]
-
-
-def _deadline(timeout: float | None) -> float | None:
-    if timeout is None or not isinstance(timeout, int | float):
-        return None
-    return time.monotonic() + timeout
-
-
-def _wait(stream: Stream, deadline: float | None, what: str) -> None:
-    """Wait on the stream's condition (lock held) until woken or the deadline passes."""
-    if deadline is None:
-        stream.cond.wait()
-        return
-    remaining = deadline - time.monotonic()
-    if remaining <= 0 or not stream.cond.wait(remaining):
-        if stream.aborted or stream.error is not None:
-            return  # the caller's next check raises the real reason
-        raise TimeoutError(f"The {what} operation timed out")
-
-
-def _copy(error: BaseException) -> BaseException:
-    """A fresh exception for each stream failed by one cause (tracebacks are per raise)."""
-    try:
-        fresh = type(error)(*error.args)
-    except Exception:
-        fresh = Http2Error(str(error))
-    fresh.__cause__ = error
-    return fresh
-
-
-def _parse_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[int, HTTPHeaderDict]:
-    status = 0
-    headers = HTTPHeaderDict()
-    for name, value in raw:
-        if name == b":status":
-            status = int(value)
-        elif not name.startswith(b":"):
-            headers.add(name.decode("latin-1"), value.decode("latin-1"))
-    return status, headers

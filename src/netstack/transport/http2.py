@@ -62,7 +62,8 @@ from netstack.transport.sockets import ExchangeAborted
 
 if TYPE_CHECKING:
     from netstack.transport.exchange import AbortSignal
-    from netstack.transport.h2session import H2Session, Stream
+    from netstack.transport.h2session import H2Session
+    from netstack.transport.h2stream import Stream
 
 __all__ = [
     "H2HTTPSPool",
@@ -103,11 +104,6 @@ class H2Sessions:
         self._dialing = 0
         self._h1 = False  # the last dial got HTTP/1.1: dial in parallel
         self._closed = False
-
-    def __len__(self) -> int:
-        """Connections that take new streams."""
-        with self._cond:
-            return sum(1 for s in self._sessions if s.usable)
 
     def checkout(self, abort: AbortSignal | None, timeout: float | None) -> H2Session | None:
         """A connection with a stream slot reserved for the caller, or None: dial one.
@@ -346,21 +342,20 @@ class H2OrH1Connection(TimedHTTPSConnection):
             request_url=options.url,
         )
 
-    def end_stream(self, stream: Stream) -> None:
+    def end_stream(self, session: H2Session, stream: Stream) -> None:
         """The stream is over (read to its end, or given up): free its slot, detach."""
-        session = stream.session
         if self._stream is stream:
             self._stream = None
             self._session = None
         session.release(stream)
 
     def close(self) -> None:
-        stream = self._stream
+        session, stream = self._session, self._stream
         self._session = None
         self._stream = None
         self._h2_options = None
-        if stream is not None:
-            stream.session.release(stream)
+        if session is not None and stream is not None:
+            session.release(stream)
         super().close()
 
 
@@ -384,7 +379,7 @@ class _H2Body:
         )
         if self._session.finished(self._stream):
             self._closed = True  # urllib3 then returns the handle to its pool
-            self._conn.end_stream(self._stream)
+            self._conn.end_stream(self._session, self._stream)
         return data
 
     read1 = read
@@ -399,7 +394,7 @@ class _H2Body:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._conn.end_stream(self._stream)  # resets the stream if unfinished
+            self._conn.end_stream(self._session, self._stream)  # resets the stream if unfinished
 
 
 class H2HTTPSPool(HTTPSConnectionPool):
