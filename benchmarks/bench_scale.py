@@ -34,9 +34,9 @@ import tracemalloc
 from concurrent.futures import wait
 
 import netstack
-from netstack.scheduler.politeness import Pacer
-from netstack.scheduler.queue import HostQueue
-from netstack.scheduler.timers import Timers
+from netstack.scheduler.politeness import pacer_for
+from netstack.dispatch.queue import HostQueue
+from netstack.dispatch.timers import Timers
 
 
 class _Job:
@@ -137,7 +137,7 @@ def queue_pop_per_request(queued: int, hosts: int, measured: int) -> float:
 
 def pacing_bookkeeping(hosts: int, rounds: int) -> float:
     """Seconds per start of the pure politeness work: pacer, hold, timer push/pop, release."""
-    pacer = Pacer(netstack.PolitenessPolicy(min_delay=1.0, rate=10.0))
+    pacer = pacer_for(netstack.PolitenessPolicy(min_delay=1.0, rate=10.0))
     q: HostQueue[int] = HostQueue(max_per_host=8)
     timers: Timers[str] = Timers()
     names = [f"h{i}" for i in range(hosts)]

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from scheduler_fakes import FakeJob
 
 from netstack import HttpError, Scheduler
-from netstack.scheduler.aging import Aging, effective_priority
-from netstack.scheduler.queue import Entry, HostQueue
+from netstack.dispatch.aging import Aging, effective_priority
+from netstack.dispatch.queue import Entry, HostQueue
 
 INTERVAL = 2.0
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from policy_servers import origins
 
 from netstack import HttpError, PolitenessPolicy, Scheduler
-from netstack.scheduler.politeness import Pacer
-from netstack.scheduler.queue import HostQueue
+from netstack.scheduler.politeness import pacer_for
+from netstack.dispatch.queue import HostQueue
 
 # -- the pacer, pure -------------------------------------------------------------------------
 
@@ -26,7 +26,7 @@ from netstack.scheduler.queue import HostQueue
 def test_starts_that_respect_the_due_times_are_never_closer_than_min_delay(
     gaps: list[float],
 ) -> None:
-    pacer = Pacer(PolitenessPolicy(min_delay=1.0))
+    pacer = pacer_for(PolitenessPolicy(min_delay=1.0))
     now, due = 0.0, 0.0
     for gap in gaps:
         now = max(now + gap, due)  # the scheduler only starts a host when it is due
@@ -37,7 +37,7 @@ def test_starts_that_respect_the_due_times_are_never_closer_than_min_delay(
 @given(gaps=st.lists(st.floats(0, 2), min_size=1, max_size=40))
 def test_token_bucket_allows_burst_then_rate(gaps: list[float]) -> None:
     rate, burst = 4.0, 3
-    pacer = Pacer(PolitenessPolicy(rate=rate, burst=burst))
+    pacer = pacer_for(PolitenessPolicy(rate=rate, burst=burst))
     now, due, starts = 0.0, 0.0, []
     for gap in gaps:
         now = max(now + gap, due)
@@ -54,7 +54,7 @@ def test_per_host_overrides_pick_the_most_specific_pattern() -> None:
         min_delay=1.0,
         per_host={"*.example.com": 5.0, "api.example.com": PolitenessPolicy(rate=2.0), "fast": 0},
     )
-    pacer = Pacer(policy)
+    pacer = pacer_for(policy)
     assert pacer.started("other", 0.0) == 1.0
     assert pacer.started("www.example.com", 0.0) == 5.0
     assert pacer.started("API.example.com.", 0.0) == 0.5  # exact beats suffix; rate 2/s
@@ -64,7 +64,7 @@ def test_per_host_overrides_pick_the_most_specific_pattern() -> None:
 
 
 def test_recovered_hosts_are_pruned() -> None:
-    pacer = Pacer(PolitenessPolicy(min_delay=1.0))
+    pacer = pacer_for(PolitenessPolicy(min_delay=1.0))
     for i in range(3000):
         pacer.started(f"h{i}", float(i))
     assert len(pacer) < 2100  # hosts last started more than 1 s ago were forgotten

@@ -14,7 +14,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from netstack.scheduler.queue import _SLACK, Entry, HostQueue
+from netstack.dispatch.queue import _SLACK, Entry, HostQueue
 
 HOSTS = st.sampled_from(["a", "b", "c", "d"])
 PRIORITIES = st.integers(min_value=1, max_value=5)

@@ -4,7 +4,8 @@ Entries run by ``(rank, seq)``, smallest first: ``rank`` is ``base - priority``
 (``base`` is 0 unless the caller ages requests, see ``aging.py``), so larger
 priority runs first, then submission order (``seq`` is a queue-wide counter
 that an entry keeps for life, also when its priority changes). A host with
-``max_per_host`` entries in flight is *saturated*: its entries wait without
+``max_per_host`` entries in flight (or its own limit, :meth:`HostQueue.set_limit`,
+which may change at run time) is *saturated*: its entries wait without
 blocking other hosts, and the best of them is dispatched as soon as
 :meth:`HostQueue.done` frees a slot. A host may also be *held*
 (:meth:`HostQueue.hold`, for politeness): it is not ready, and so not
@@ -63,10 +64,12 @@ class Entry(Generic[T]):
 class _Host(Generic[T]):
     """Per-host state: its heap of entries, in-flight count, ready-heap item."""
 
-    __slots__ = ("heap", "held", "inflight", "live", "name", "rkey")
+    __slots__ = ("cap", "heap", "held", "inflight", "live", "name", "rkey")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, cap: int) -> None:
         self.name = name
+        #: The in-flight limit of this host.
+        self.cap = cap
         self.heap: list[tuple[float, int, Entry[T]]] = []
         self.live = 0
         self.inflight = 0
@@ -78,13 +81,25 @@ class _Host(Generic[T]):
 class HostQueue(Generic[T]):
     """Max-priority queue with a per-host in-flight limit. Not thread-safe."""
 
-    __slots__ = ("_held", "_hosts", "_len", "_max", "_ready", "_saturated", "_seq", "ready_hosts")
+    __slots__ = (
+        "_held",
+        "_hosts",
+        "_len",
+        "_limits",
+        "_max",
+        "_ready",
+        "_saturated",
+        "_seq",
+        "ready_hosts",
+    )
 
     def __init__(self, max_per_host: int) -> None:
         if max_per_host < 1:
             raise ValueError(f"max_per_host must be >= 1, got {max_per_host}")
         self._max = max_per_host
         self._hosts: dict[str, _Host[T]] = {}
+        #: Per-host limits that differ from ``max_per_host`` (see :meth:`set_limit`).
+        self._limits: dict[str, int] = {}
         self._ready: list[tuple[float, int, _Host[T]]] = []
         #: Hosts with waiting entries and a free slot: ``pop()`` returns one of
         #: theirs. Read-only for callers (an attribute: the workers read it per request).
@@ -104,9 +119,13 @@ class HostQueue(Generic[T]):
     def max_per_host(self) -> int:
         return self._max
 
+    def limit(self, host: str) -> int:
+        """The in-flight limit of ``host`` (``max_per_host`` unless :meth:`set_limit` changed it)."""
+        return self._limits.get(host, self._max)
+
     @property
     def saturated_hosts(self) -> int:
-        """Hosts with ``max_per_host`` entries in flight."""
+        """Hosts with as many entries in flight as their limit allows."""
         return self._saturated
 
     @property
@@ -132,7 +151,7 @@ class HostQueue(Generic[T]):
         """Queue ``item`` for ``host`` at rank ``base - priority``; returns its handle."""
         h = self._hosts.get(host)
         if h is None:
-            h = self._hosts[host] = _Host(host)
+            h = self._new_host(host)
         seq = self._seq
         self._seq = seq + 1
         entry = Entry(item, h, priority, seq)
@@ -158,12 +177,12 @@ class HostQueue(Generic[T]):
             h.live -= 1
             self._len -= 1
             h.inflight += 1
-            if h.inflight == self._max:
+            if h.inflight == h.cap:
                 self._saturated += 1
             heap = h.heap
             if heap and heap[0][2].key is not heap[0]:
                 self._clean_top(h)
-            if h.live and h.inflight < self._max and not h.held:
+            if h.live and h.inflight < h.cap and not h.held:
                 # Still ready: re-key it in place, one sift instead of a pop and a push.
                 top = heap[0]
                 h.rkey = new = (top[0], top[1], h)
@@ -180,7 +199,7 @@ class HostQueue(Generic[T]):
         h = self._hosts.get(host)
         if h is None or h.inflight == 0:
             raise ValueError(f"done({host!r}): no entry of that host is in flight")
-        if h.inflight == self._max:
+        if h.inflight == h.cap:
             self._saturated -= 1
         h.inflight -= 1
         self._rekey(h)
@@ -226,7 +245,7 @@ class HostQueue(Generic[T]):
         """Keep ``host`` off the ready hosts until :meth:`release` (it may hold nothing yet)."""
         h = self._hosts.get(host)
         if h is None:
-            h = self._hosts[host] = _Host(host)
+            h = self._new_host(host)
         if not h.held:
             h.held = True
             self._held += 1
@@ -241,6 +260,29 @@ class HostQueue(Generic[T]):
         self._held -= 1
         self._rekey(h)
         self._forget_if_idle(h)
+
+    def set_limit(self, host: str, limit: int | None) -> None:
+        """Change ``host``'s in-flight limit now (None: back to ``max_per_host``).
+
+        Entries already in flight keep running; a lower limit only delays the
+        next dispatches of that host. For adaptive per-host concurrency.
+        """
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        if limit is None or limit == self._max:
+            self._limits.pop(host, None)
+            cap = self._max
+        else:
+            self._limits[host] = cap = limit
+        h = self._hosts.get(host)
+        if h is None or h.cap == cap:
+            return
+        if h.inflight >= h.cap:
+            self._saturated -= 1
+        h.cap = cap
+        if h.inflight >= cap:
+            self._saturated += 1
+        self._rekey(h)
 
     def drain(self) -> list[Entry[T]]:
         """Remove every waiting entry; returns them in dispatch order.
@@ -264,6 +306,31 @@ class HostQueue(Generic[T]):
             entry.key = None
         return entries
 
+    def drain_items(self) -> list[T]:
+        """Remove every waiting entry; returns their items in dispatch order.
+
+        As :meth:`drain`, with one list allocated for the lot (for a bulk
+        cancel of a huge queue): the heap items are sorted in place, then
+        replaced by their items.
+        """
+        keys: list[object] = []
+        for h in self._hosts.values():
+            keys += [k for k in h.heap if k[2].key is k]
+        keys.sort()  # type: ignore[call-overload]  # (rank, seq, entry) tuples
+        for h in list(self._hosts.values()):
+            h.heap = []
+            h.live = 0
+            h.rkey = None
+            self._forget_if_idle(h)
+        self._ready = []
+        self.ready_hosts = 0
+        self._len = 0
+        for i, key in enumerate(keys):
+            entry: Entry[T] = key[2]  # type: ignore[index]
+            entry.key = None
+            keys[i] = entry.item
+        return keys  # type: ignore[return-value]  # now the items
+
     # -- internals -------------------------------------------------------------
 
     def _clean_top(self, h: _Host[T]) -> None:
@@ -279,7 +346,7 @@ class HostQueue(Generic[T]):
     def _rekey(self, h: _Host[T]) -> None:
         """Make ``h``'s ready-heap item match its best entry and readiness."""
         rkey = h.rkey
-        if h.live and h.inflight < self._max and not h.held:
+        if h.live and h.inflight < h.cap and not h.held:
             top = h.heap[0]
             if rkey is not None and rkey[1] == top[1] and rkey[0] == top[0]:
                 return
@@ -295,6 +362,10 @@ class HostQueue(Generic[T]):
         if len(self._ready) > 2 * self.ready_hosts + _SLACK:
             self._ready = [k for k in self._ready if k[2].rkey is k]
             heapify(self._ready)
+
+    def _new_host(self, host: str) -> _Host[T]:
+        h = self._hosts[host] = _Host(host, self._limits.get(host, self._max))
+        return h
 
     def _forget_if_idle(self, h: _Host[T]) -> None:
         if not h.live and not h.inflight and not h.held and self._hosts.get(h.name) is h:

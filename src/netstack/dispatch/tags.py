@@ -1,21 +1,18 @@
-"""Tags: named groups of requests (the option ``tag``), their live members and counts.
+"""TagIndex: per-tag counts of jobs (the option ``tag``). Pure, not thread-safe.
 
-``Scheduler.cancel_all(tag)`` and ``Scheduler.set_priority_all(tag, p)`` act
-on the members that have not ended; ``stats().tags[tag]`` is a
-:class:`TagStats`. Untagged requests cost nothing here. The index is kept
-under the scheduler's lock, like the queue; a tag's counts stay for the
-scheduler's life (tags are few: a job, a crawl, a user), its member set
-shrinks as requests end.
+The dispatcher counts each tagged job as it is submitted, starts, stops and
+ends; ``stats().tags[tag]`` is a :class:`TagStats`. Untagged jobs cost
+nothing here. A tag's counts stay for the dispatcher's life (tags are few:
+a job, a crawl, a user). Which jobs of a tag still wait is the queue
+backend's business (``cancel_tag``, ``set_priority_tag``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from typing import Final
 
 __all__ = ["CANCELLED", "COMPLETED", "FAILED", "TagIndex", "TagStats"]
-
-F = TypeVar("F")
 
 COMPLETED: Final = 0
 FAILED: Final = 1
@@ -37,11 +34,11 @@ class TagStats:
     cancelled: int
 
 
-class _Tag(Generic[F]):
+class _Tag:
     __slots__ = ("cancelled", "completed", "failed", "live", "running", "submitted")
 
     def __init__(self) -> None:
-        self.live: set[F] = set()
+        self.live = 0
         self.submitted = 0
         self.running = 0
         self.completed = 0
@@ -49,37 +46,37 @@ class _Tag(Generic[F]):
         self.cancelled = 0
 
 
-class TagIndex(Generic[F]):
-    """Tag -> live members and counters. Not thread-safe (the scheduler's lock guards it)."""
+class TagIndex:
+    """Tag -> counters."""
 
     __slots__ = ("_tags",)
 
     def __init__(self) -> None:
-        self._tags: dict[str, _Tag[F]] = {}
+        self._tags: dict[str, _Tag] = {}
 
     def __bool__(self) -> bool:
         return bool(self._tags)
 
-    def add(self, tag: str, member: F) -> None:
-        """``member`` was submitted (queued) under ``tag``."""
+    def add(self, tag: str) -> None:
+        """A job was submitted under ``tag``."""
         entry = self._tags.get(tag)
         if entry is None:
             entry = self._tags[tag] = _Tag()
-        entry.live.add(member)
+        entry.live += 1
         entry.submitted += 1
 
     def started(self, tag: str) -> None:
-        """A member took a worker."""
+        """A job of ``tag`` took a worker."""
         self._tags[tag].running += 1
 
     def stopped(self, tag: str) -> None:
-        """A member left its worker (ended, or waits for a retry)."""
+        """A job of ``tag`` left its worker (ended, or waits for a retry)."""
         self._tags[tag].running -= 1
 
-    def ended(self, tag: str, member: F, outcome: int) -> None:
-        """``member`` ended as COMPLETED, FAILED or CANCELLED."""
+    def ended(self, tag: str, outcome: int) -> None:
+        """A job of ``tag`` ended as COMPLETED, FAILED or CANCELLED."""
         entry = self._tags[tag]
-        entry.live.discard(member)
+        entry.live -= 1
         if outcome == COMPLETED:
             entry.completed += 1
         elif outcome == FAILED:
@@ -87,16 +84,11 @@ class TagIndex(Generic[F]):
         else:
             entry.cancelled += 1
 
-    def members(self, tag: str) -> list[F]:
-        """The members of ``tag`` that have not ended (in no particular order)."""
-        entry = self._tags.get(tag)
-        return [] if entry is None else list(entry.live)
-
     def snapshot(self) -> dict[str, TagStats]:
         return {
             tag: TagStats(
                 submitted=t.submitted,
-                queued=len(t.live) - t.running,
+                queued=t.live - t.running,
                 running=t.running,
                 completed=t.completed,
                 failed=t.failed,
