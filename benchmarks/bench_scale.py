@@ -34,9 +34,9 @@ import tracemalloc
 from concurrent.futures import wait
 
 import netstack
-from netstack.scheduler.politeness import pacer_for
 from netstack.dispatch.queue import HostQueue
 from netstack.dispatch.timers import Timers
+from netstack.scheduler.politeness import pacer_for
 
 
 class _Job:
@@ -77,7 +77,7 @@ class _Job:
 def _paused(**kwargs: object) -> tuple[netstack.Scheduler, threading.Event]:
     scheduler = netstack.Scheduler(max_workers=1, **kwargs)  # type: ignore[arg-type]
     gate = threading.Event()
-    future = scheduler._submit_job(_Job("gate", 1, gate))
+    future = scheduler.jobs.submit(_Job("gate", 1, gate))
     while not future.running():
         time.sleep(0.001)
     return scheduler, gate
@@ -103,7 +103,7 @@ def memory_per_request(queued: int, hosts: int) -> float:
 def dispatch_per_request(queued: int, hosts: int, measured: int) -> float:
     """Seconds per dispatch (worker side: lock, pops, run, future resolved) over ``measured``."""
     scheduler, gate = _paused(max_per_host=8, name="bench-scale-dispatch")
-    futures = [scheduler._submit_job(_Job(f"h{i % hosts}", i % 10 + 1)) for i in range(queued)]
+    futures = [scheduler.jobs.submit(_Job(f"h{i % hosts}", i % 10 + 1)) for i in range(queued)]
     count = itertools.count(1)
     reached = threading.Event()
 

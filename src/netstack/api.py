@@ -81,7 +81,7 @@ class HttpRequest:
             future, scheduler = self._future, self._running_on
         self._events.close()
         if future is not None and scheduler is not None:
-            scheduler._abort(future)
+            scheduler.jobs.abort(future)
 
     def _start(
         self, url: str, options: OptionsInput, callback: AsyncCallback | None, *, stream: bool
@@ -106,20 +106,20 @@ class HttpRequest:
                 cache=scheduler.cache,
                 transport=scheduler.transport,
                 stream=stream,
-                host_allowed=scheduler._host_check,
-                guard=scheduler._guard,
+                host_allowed=scheduler.jobs.host_check,
+                guard=scheduler.jobs.guard,
             )
         except BaseException:
             with self._lock:
                 self._claimed = False  # nothing was queued: the task is still unused
             raise
         # Outside the lock: a settled call runs the callback right here, and it may destroy().
-        future = scheduler._submit_job(call, add_callback=_callback_adapter(callback))
+        future = scheduler.jobs.submit(call, add_callback=_callback_adapter(callback))
         with self._lock:
             self._future, self._running_on = future, scheduler
             destroyed = self._destroyed
         if destroyed:
-            scheduler._abort(future)
+            scheduler.jobs.abort(future)
         return future
 
 

@@ -110,15 +110,15 @@ def test_scheduler_aging_lets_an_old_low_priority_request_overtake(
     scheduler = Scheduler(max_workers=1, aging=aging)
     gate = threading.Event()
     gate_job = FakeJob("gate", host="g", gate=gate)
-    scheduler._submit_job(gate_job)
+    scheduler.jobs.submit(gate_job)
     assert gate_job.started.wait(10)
     order: list[object] = []
     try:
-        low = scheduler._submit_job(
+        low = scheduler.jobs.submit(
             FakeJob("low", priority=1, on_run=lambda j: order.append(j.name))
         )
         time.sleep(0.5)
-        high = scheduler._submit_job(
+        high = scheduler.jobs.submit(
             FakeJob("high", priority=10, on_run=lambda j: order.append(j.name))
         )
         assert high.priority == 10  # the reported priority is the given one

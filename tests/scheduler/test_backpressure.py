@@ -18,7 +18,7 @@ def paused(**kwargs: object) -> tuple[Scheduler, threading.Event]:
     scheduler = Scheduler(max_workers=1, **kwargs)  # type: ignore[arg-type]
     gate = threading.Event()
     job = FakeJob("gate", host="gate-host", gate=gate)
-    scheduler._submit_job(job)
+    scheduler.jobs.submit(job)
     assert job.started.wait(10)
     return scheduler, gate
 
@@ -33,9 +33,9 @@ def test_on_full_must_be_raise_or_block() -> None:
 def test_block_waits_for_room_then_queues() -> None:
     scheduler, gate = paused(max_queue=2, on_full="block")
     try:
-        first = [scheduler._submit_job(FakeJob(i)) for i in range(2)]
+        first = [scheduler.jobs.submit(FakeJob(i)) for i in range(2)]
         result: list[RequestFuture] = []
-        blocked = threading.Thread(target=lambda: result.append(scheduler._submit_job(FakeJob(2))))
+        blocked = threading.Thread(target=lambda: result.append(scheduler.jobs.submit(FakeJob(2))))
         blocked.start()
         blocked.join(0.3)
         assert blocked.is_alive()  # the queue is full: submit waits
@@ -53,16 +53,16 @@ def test_block_waits_for_room_then_queues() -> None:
 def test_block_with_timeout_raises_queue_full_and_shutdown_wakes_blocked_submitters() -> None:
     scheduler, gate = paused(max_queue=1, on_full="block")
     try:
-        scheduler._submit_job(FakeJob(0))
+        scheduler.jobs.submit(FakeJob(0))
         started = time.monotonic()
         with pytest.raises(QueueFullError, match="no room within"):
-            scheduler._submit_job(FakeJob(1), timeout=0.2)
+            scheduler.jobs.submit(FakeJob(1), timeout=0.2)
         assert 0.15 <= time.monotonic() - started < 5
         errors: list[BaseException] = []
 
         def submit() -> None:
             try:
-                scheduler._submit_job(FakeJob(2))
+                scheduler.jobs.submit(FakeJob(2))
             except HttpError as exc:
                 errors.append(exc)
 

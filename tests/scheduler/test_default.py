@@ -61,7 +61,7 @@ def test_queued_work_of_the_default_scheduler_finishes_at_interpreter_exit() -> 
 
         scheduler = get_default_scheduler()
         for i in range(3):
-            scheduler._submit_job(FakeJob(i, host="h", on_run=slow))
+            scheduler.jobs.submit(FakeJob(i, host="h", on_run=slow))
         print("main done", flush=True)
         """
     )

@@ -34,7 +34,7 @@ def paused(**kwargs: object) -> tuple[Scheduler, threading.Event]:
     scheduler = Scheduler(max_workers=1, **kwargs)  # type: ignore[arg-type]
     gate = threading.Event()
     job = FakeJob("gate", host="gate-host", gate=gate)
-    scheduler._submit_job(job)
+    scheduler.jobs.submit(job)
     assert job.started.wait(10)
     return scheduler, gate
 

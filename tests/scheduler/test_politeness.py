@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from policy_servers import origins
 
 from netstack import HttpError, PolitenessPolicy, Scheduler
-from netstack.scheduler.politeness import pacer_for
 from netstack.dispatch.queue import HostQueue
+from netstack.scheduler.politeness import pacer_for
 
 # -- the pacer, pure -------------------------------------------------------------------------
 

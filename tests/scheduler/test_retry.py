@@ -242,4 +242,4 @@ def test_jobs_without_retry_attributes_are_never_retried() -> None:
     gate.set()
     with Scheduler(retry=RetryPolicy()) as scheduler:
         job = FakeJob("x", error=HttpError.of(CONNECT_FAILED), gate=gate)
-        assert isinstance(scheduler._submit_job(job).exception(timeout=10), HttpError)
+        assert isinstance(scheduler.jobs.submit(job).exception(timeout=10), HttpError)

@@ -24,7 +24,7 @@ def paused(**kwargs: object) -> tuple[Scheduler, threading.Event]:
     scheduler = Scheduler(max_workers=1, **kwargs)  # type: ignore[arg-type]
     gate = threading.Event()
     job = FakeJob("gate", host="gate-host", gate=gate)
-    scheduler._submit_job(job)
+    scheduler.jobs.submit(job)
     assert job.started.wait(10)
     return scheduler, gate
 
@@ -62,7 +62,7 @@ def test_dispatch_order_is_priority_then_submission_order(
                 assert isinstance(arg, str)
                 i = len(futures)
                 job = FakeJob(i, host=arg, priority=priority, on_run=lambda j: order.append(j.name))
-                futures.append(scheduler._submit_job(job))
+                futures.append(scheduler.jobs.submit(job))
                 final[i] = priority
             elif futures:
                 assert isinstance(arg, int)
@@ -93,8 +93,8 @@ def test_dispatch_order_is_priority_then_submission_order(
 def test_saturated_host_does_not_delay_other_hosts() -> None:
     gate = threading.Event()
     with Scheduler(max_workers=4, max_per_host=2) as scheduler:
-        blocked = [scheduler._submit_job(FakeJob(i, host="a", gate=gate)) for i in range(20)]
-        other = scheduler._submit_job(FakeJob("b", host="b"))
+        blocked = [scheduler.jobs.submit(FakeJob(i, host="a", gate=gate)) for i in range(20)]
+        other = scheduler.jobs.submit(FakeJob("b", host="b"))
         assert other.result(timeout=10) == "b"
         assert sum(f.running() for f in blocked) == 2
         assert scheduler.stats().queued == 18
@@ -110,16 +110,16 @@ def test_waiting_request_of_saturated_host_runs_first_when_its_slot_frees() -> N
     record = order.append
     with Scheduler(max_workers=3, max_per_host=1) as scheduler:
         first = FakeJob("a-running", host="a", gate=gate)
-        scheduler._submit_job(first)
+        scheduler.jobs.submit(first)
         assert first.started.wait(10)
         low = [
-            scheduler._submit_job(FakeJob(f"a-low{i}", host="a", on_run=lambda j: record(j.name)))
+            scheduler.jobs.submit(FakeJob(f"a-low{i}", host="a", on_run=lambda j: record(j.name)))
             for i in range(3)
         ]
-        high = scheduler._submit_job(
+        high = scheduler.jobs.submit(
             FakeJob("a-high", host="a", priority=10, on_run=lambda j: record(j.name))
         )
-        b = scheduler._submit_job(FakeJob("b", host="b", priority=5))
+        b = scheduler.jobs.submit(FakeJob("b", host="b", priority=5))
         assert b.result(timeout=10) == "b"  # host b was never blocked by a
         assert order == []
         gate.set()
@@ -134,7 +134,7 @@ def test_waiting_request_of_saturated_host_runs_first_when_its_slot_frees() -> N
 def test_user_cancel_of_waiting_request_is_counted_and_wakes_wait() -> None:
     scheduler, gate = paused()
     try:
-        future = scheduler._submit_job(FakeJob("x"))
+        future = scheduler.jobs.submit(FakeJob("x"))
         waiter = threading.Thread(target=lambda: wait([future], timeout=10))
         waiter.start()
         assert future.cancel()
@@ -155,7 +155,7 @@ def test_cancel_and_set_priority_have_no_effect_once_running() -> None:
     gate = threading.Event()
     with Scheduler(max_workers=1) as scheduler:
         job = FakeJob("x", gate=gate)
-        future = scheduler._submit_job(job)
+        future = scheduler.jobs.submit(job)
         assert job.started.wait(10)
         assert not future.cancel()
         future.set_priority(500)
@@ -169,7 +169,7 @@ def test_set_priority_validates_value_and_owner() -> None:
     scheduler, gate = paused()
     other = Scheduler(max_workers=1)
     try:
-        future = scheduler._submit_job(FakeJob("x"))
+        future = scheduler.jobs.submit(FakeJob("x"))
         for bad in (0, 1001, True, 3.0):
             with pytest.raises(HttpError, match="priority") as info:
                 scheduler.set_priority(future, bad)  # type: ignore[arg-type]
@@ -192,11 +192,11 @@ def test_abort_of_waiting_request_cancels_it() -> None:
     scheduler, gate = paused()
     try:
         job = FakeJob("x")
-        future = scheduler._submit_job(job)
-        scheduler._abort(future)
+        future = scheduler.jobs.submit(job)
+        scheduler.jobs.abort(future)
         assert future.cancelled()
         assert wait([future], timeout=5).done == {future}
-        scheduler._abort(future)  # already done: no-op
+        scheduler.jobs.abort(future)  # already done: no-op
     finally:
         gate.set()
         scheduler.shutdown()
@@ -216,18 +216,18 @@ def test_abort_of_running_request_fails_it_now_and_frees_slot_when_run_returns()
 
     with Scheduler(max_workers=1, max_per_host=1) as scheduler:
         job = FakeJob("slow", host="a", on_run=stubborn, result="dropped")
-        future = scheduler._submit_job(job)
+        future = scheduler.jobs.submit(job)
         assert ran_on.wait(10)
-        scheduler._abort(future)
+        scheduler.jobs.abort(future)
         assert job.aborted.is_set()
         with pytest.raises(HttpError) as info:
             future.result(timeout=0)
         assert info.value.code == ABORTED
-        next_one = scheduler._submit_job(FakeJob("next", host="a"))
+        next_one = scheduler.jobs.submit(FakeJob("next", host="a"))
         time.sleep(0.05)
         assert not next_one.done()  # worker and host slot still held by the aborted run()
         assert scheduler.stats().running == 1
-        scheduler._abort(future)  # idempotent
+        scheduler.jobs.abort(future)  # idempotent
         release.set()
         assert next_one.result(timeout=10) == "next"
     stats = scheduler.stats()
@@ -245,12 +245,12 @@ def test_done_callback_that_submits_does_not_deadlock() -> None:
 
         def resubmit(_: object) -> None:
             if len(chained) < 5:
-                chained.append(scheduler._submit_job(FakeJob(len(chained))))
+                chained.append(scheduler.jobs.submit(FakeJob(len(chained))))
                 chained[-1].add_done_callback(resubmit)
             else:
                 done.set()
 
-        scheduler._submit_job(FakeJob("first")).add_done_callback(resubmit)
+        scheduler.jobs.submit(FakeJob("first")).add_done_callback(resubmit)
         assert done.wait(10)
         assert [f.result(timeout=10) for f in chained] == [0, 1, 2, 3, 4]
 
@@ -259,10 +259,10 @@ def test_done_callback_that_submits_does_not_deadlock() -> None:
 @pytest.mark.parametrize("error", [ZeroDivisionError("boom"), KeyboardInterrupt(), SystemExit(3)])
 def test_job_raising_anything_fails_its_future_but_not_the_worker(error: BaseException) -> None:
     with Scheduler(max_workers=1) as scheduler:
-        bad = scheduler._submit_job(FakeJob("bad", error=error))
+        bad = scheduler.jobs.submit(FakeJob("bad", error=error))
         assert bad.exception(timeout=10) is error
-        assert scheduler._submit_job(FakeJob("after")).result(timeout=10) == "after"
-        assert all(t.is_alive() for t in scheduler._threads)
+        assert scheduler.jobs.submit(FakeJob("after")).result(timeout=10) == "after"
+        assert all(t.is_alive() for t in scheduler.jobs.threads)
     assert (scheduler.stats().failed, scheduler.stats().completed) == (1, 1)
 
 
@@ -271,13 +271,13 @@ def test_settled_job_resolves_at_submit_without_queueing() -> None:
         hit = FakeJob("hit")
         hit.settled, hit.settled_result, hit.from_cache = True, "cached", True
         seen: list[object] = []
-        future = scheduler._submit_job(hit, add_callback=lambda f: seen.append(f.result()))
+        future = scheduler.jobs.submit(hit, add_callback=lambda f: seen.append(f.result()))
         assert future.result(timeout=0) == "cached"
         assert seen == ["cached"]
         broken = FakeJob("bad url")
         broken.settled, broken.settled_error = True, HttpError.of(2300003)
-        assert isinstance(scheduler._submit_job(broken).exception(timeout=0), HttpError)
-        assert scheduler._threads == []  # nothing was queued, so no worker started
+        assert isinstance(scheduler.jobs.submit(broken).exception(timeout=0), HttpError)
+        assert scheduler.jobs.threads == []  # nothing was queued, so no worker started
     stats = scheduler.stats()
     assert (stats.submitted, stats.completed, stats.cache_hits, stats.failed) == (2, 1, 1, 1)
 
@@ -288,12 +288,12 @@ def test_settled_job_resolves_at_submit_without_queueing() -> None:
 @pytest.mark.timeout(30)
 def test_scheduler_futures_work_with_wait_as_completed_and_asyncio() -> None:
     with Scheduler(max_workers=4) as scheduler:
-        futures = [scheduler._submit_job(FakeJob(i, host=f"h{i % 3}")) for i in range(20)]
+        futures = [scheduler.jobs.submit(FakeJob(i, host=f"h{i % 3}")) for i in range(20)]
         assert {f.result() for f in as_completed(futures, timeout=10)} == set(range(20))
         assert not wait(futures, timeout=10, return_when=ALL_COMPLETED).not_done
 
         async def main() -> list[object]:
-            fs = [scheduler._submit_job(FakeJob(i)) for i in range(5)]
+            fs = [scheduler.jobs.submit(FakeJob(i)) for i in range(5)]
             return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in fs)))
 
         assert asyncio.run(main()) == [0, 1, 2, 3, 4]
@@ -305,7 +305,7 @@ def test_scheduler_futures_work_with_wait_as_completed_and_asyncio() -> None:
 @pytest.mark.timeout(30)
 def test_shutdown_cancel_pending_leaves_no_future_pending() -> None:
     scheduler, gate = paused(max_per_host=1)
-    futures = [scheduler._submit_job(FakeJob(i, host=f"h{i % 4}")) for i in range(50)]
+    futures = [scheduler.jobs.submit(FakeJob(i, host=f"h{i % 4}")) for i in range(50)]
     threading.Timer(0.05, gate.set).start()
     scheduler.shutdown(wait=True, cancel_pending=True)
     assert all(f.done() for f in futures)
@@ -322,11 +322,11 @@ def test_shutdown_cancel_pending_leaves_no_future_pending() -> None:
 @pytest.mark.timeout(30)
 def test_shutdown_without_cancel_runs_everything_queued() -> None:
     scheduler, gate = paused(max_per_host=2)
-    futures = [scheduler._submit_job(FakeJob(i, host=f"h{i % 3}")) for i in range(30)]
+    futures = [scheduler.jobs.submit(FakeJob(i, host=f"h{i % 3}")) for i in range(30)]
     threading.Timer(0.05, gate.set).start()
     scheduler.shutdown(wait=True)
     assert [f.result(timeout=0) for f in futures] == list(range(30))
-    assert not any(t.is_alive() for t in scheduler._threads)
+    assert not any(t.is_alive() for t in scheduler.jobs.threads)
     stats = scheduler.stats()
     assert (stats.completed, stats.submitted) == (31, 31)
 
@@ -335,7 +335,7 @@ def test_submit_after_shutdown_raises_http_error_that_is_a_runtime_error() -> No
     scheduler = Scheduler()
     scheduler.shutdown()
     with pytest.raises(SchedulerShutdownError, match="shut down") as info:
-        scheduler._submit_job(FakeJob("late"))
+        scheduler.jobs.submit(FakeJob("late"))
     assert isinstance(info.value, HttpError)
     assert isinstance(info.value, RuntimeError)
     assert info.value.code == UNKNOWN
@@ -346,10 +346,10 @@ def test_submit_after_shutdown_raises_http_error_that_is_a_runtime_error() -> No
 def test_max_queue_rejects_beyond_the_limit() -> None:
     scheduler, gate = paused(max_queue=2)
     try:
-        scheduler._submit_job(FakeJob(1))
-        scheduler._submit_job(FakeJob(2))
+        scheduler.jobs.submit(FakeJob(1))
+        scheduler.jobs.submit(FakeJob(2))
         with pytest.raises(QueueFullError, match=r"max_queue: the queue is full \(2 waiting\)"):
-            scheduler._submit_job(FakeJob(3))
+            scheduler.jobs.submit(FakeJob(3))
         assert scheduler.stats().submitted == 3  # the gate and two queued
     finally:
         gate.set()
@@ -380,11 +380,11 @@ def test_constructor_rejects_bad_values_naming_the_field(
 def test_workers_start_lazily_as_named_daemon_threads() -> None:
     gate = threading.Event()
     with Scheduler(max_workers=3, name="crawl") as scheduler:
-        assert scheduler._threads == []
-        futures = [scheduler._submit_job(FakeJob(i, host=f"h{i}", gate=gate)) for i in range(5)]
-        names = sorted(t.name for t in scheduler._threads)
+        assert scheduler.jobs.threads == []
+        futures = [scheduler.jobs.submit(FakeJob(i, host=f"h{i}", gate=gate)) for i in range(5)]
+        names = sorted(t.name for t in scheduler.jobs.threads)
         assert names == ["crawl-worker-0", "crawl-worker-1", "crawl-worker-2"]
-        assert all(t.daemon for t in scheduler._threads)
+        assert all(t.daemon for t in scheduler.jobs.threads)
         gate.set()
         wait(futures, timeout=10)
 
@@ -396,12 +396,12 @@ def test_repr_summarises_requests_and_hosts() -> None:
     try:
         jobs = [FakeJob("a0", host="a", gate=gate), FakeJob("b0", host="b", gate=gate)]
         for job in jobs:
-            scheduler._submit_job(job)
+            scheduler.jobs.submit(job)
         for job in jobs:
             assert job.started.wait(10)
         for i in range(3):
-            scheduler._submit_job(FakeJob(i, host="c"))
-        scheduler._submit_job(FakeJob("a1", host="a"))
+            scheduler.jobs.submit(FakeJob(i, host="c"))
+        scheduler.jobs.submit(FakeJob("a1", host="a"))
         assert repr(scheduler) == (
             "<Scheduler 'netstack' [Requests: 2 running, 4 queued | Hosts: 1 ready, 2 saturated]>"
         )
@@ -429,7 +429,7 @@ def test_queued_request_costs_at_most_2_kib() -> None:
         try:
             before = tracemalloc.get_traced_memory()[0]
             futures = [
-                scheduler._submit_job(MinimalJob(urls[i], f"host{i % 100}", i % 10 + 1))
+                scheduler.jobs.submit(MinimalJob(urls[i], f"host{i % 100}", i % 10 + 1))
                 for i in range(n)
             ]
             per_request = (tracemalloc.get_traced_memory()[0] - before) / n
@@ -447,11 +447,11 @@ def test_batch_is_queued_all_or_nothing_and_settles_the_settled() -> None:
     scheduler, gate = paused(max_queue=3)
     try:
         with pytest.raises(QueueFullError, match="max_queue"):
-            scheduler._submit_jobs([FakeJob(i) for i in range(4)])
+            scheduler.jobs.submit_many([FakeJob(i) for i in range(4)])
         assert scheduler.stats().queued == 0
         hit = FakeJob("hit")
         hit.settled, hit.settled_result, hit.from_cache = True, "cached", True
-        futures = scheduler._submit_jobs([FakeJob(0, priority=1), hit, FakeJob(2, priority=9)])
+        futures = scheduler.jobs.submit_many([FakeJob(0, priority=1), hit, FakeJob(2, priority=9)])
         assert futures[1].result(timeout=0) == "cached"
         assert scheduler.stats().queued == 2
         gate.set()

@@ -68,7 +68,7 @@ class SchedulerMachine(RuleBasedStateMachine):
     @initialize()
     def occupy_the_worker(self) -> None:
         name, job = self._new_job("gate", 1)
-        self.futures.append(self.scheduler._submit_job(job))
+        self.futures.append(self.scheduler.jobs.submit(job))
         assert job.started.wait(WAIT)
         self.running = name
 
@@ -76,7 +76,7 @@ class SchedulerMachine(RuleBasedStateMachine):
     @rule(host=hosts, priority=priorities)
     def submit(self, host: str, priority: int) -> None:
         name, job = self._new_job(host, priority)
-        self.futures.append(self.scheduler._submit_job(job))
+        self.futures.append(self.scheduler.jobs.submit(job))
         self.seq += 1
         if self.running is None:  # an idle worker takes it at once
             assert job.started.wait(WAIT)
@@ -89,7 +89,7 @@ class SchedulerMachine(RuleBasedStateMachine):
     def submit_after_shutdown_is_refused(self, host: str) -> None:
         _, job = self._new_job(host, 1)
         with pytest.raises(SchedulerShutdownError) as info:
-            self.scheduler._submit_job(job)
+            self.scheduler.jobs.submit(job)
         assert isinstance(info.value, HttpError)
         self.jobs.pop()
         self.gates.pop()

@@ -27,7 +27,7 @@ def paused(**kwargs: object) -> tuple[Scheduler, threading.Event]:
     scheduler = Scheduler(max_workers=1, **kwargs)  # type: ignore[arg-type]
     gate = threading.Event()
     job = FakeJob("gate", host="gate-host", gate=gate)
-    scheduler._submit_job(job)
+    scheduler.jobs.submit(job)
     assert job.started.wait(10)
     return scheduler, gate
 
@@ -57,7 +57,7 @@ def test_tag_operations_match_the_model(ops: list[tuple[str, str | None, int]]) 
             if op == "submit":
                 i = len(futures)
                 job = TaggedJob(i, tag, priority=priority, on_run=lambda j: order.append(j.name))
-                futures.append(scheduler._submit_job(job))
+                futures.append(scheduler.jobs.submit(job))
                 tags.append(tag)
                 live[i] = priority
             elif op == "cancel_all":
@@ -104,9 +104,9 @@ def test_running_requests_count_as_running_and_are_not_cancelled() -> None:
     gate = threading.Event()
     with Scheduler(max_workers=1) as scheduler:
         job = TaggedJob("r", "t", gate=gate)
-        running = scheduler._submit_job(job)
+        running = scheduler.jobs.submit(job)
         assert job.started.wait(10)
-        waiting = scheduler._submit_job(TaggedJob("w", "t"))
+        waiting = scheduler.jobs.submit(TaggedJob("w", "t"))
         assert scheduler.stats().tags["t"] == TagStats(
             submitted=2, queued=1, running=1, completed=0, failed=0, cancelled=0
         )

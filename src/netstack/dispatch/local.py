@@ -86,7 +86,9 @@ class LocalQueue:
         if self._pacer is not None:
             self._pace_push(host, now)
         aging = self._aging
-        item._entry = self._queue.push(item, host, priority, 0 if aging is None else aging.base(now))
+        item._entry = self._queue.push(
+            item, host, priority, 0 if aging is None else aging.base(now)
+        )
         if tag is not None:
             self._tag(tag, item)
 

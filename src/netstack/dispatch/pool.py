@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING, Final
 
 from netstack.dispatch.errors import QueueFullError, SchedulerShutdownError
 from netstack.dispatch.tags import TagStats
-from netstack.dispatch.ticket import ABORTED, DONE, Ticket, cancel_quietly, resolve
+from netstack.dispatch.ticket import (
+    ABORTED,
+    DONE,
+    RUNNING,
+    WAITING,
+    Ticket,
+    cancel_quietly,
+    resolve,
+)
 from netstack.dispatch.trim import trim_traceback
 from netstack.errors import UNKNOWN, HttpError
 from netstack.log import enabled, log_event
@@ -98,12 +106,16 @@ class WorkerPool:
         *,
         name: str,
         retry_rule: RetryRule | None = None,
+        retry_all: bool = False,
         max_queue: int | None = None,
         block_when_full: bool = False,
     ) -> None:
         self.state = state
         self.name = name
+        #: Asked after each run of a job that has a truthy ``retry`` attribute, or of
+        #: every job with ``retry_all``.
         self._retry_rule = retry_rule
+        self._retry_all = retry_all
         self._max_queue = max_queue
         self._block_when_full = block_when_full
         self._lock = threading.Lock()
@@ -134,6 +146,11 @@ class WorkerPool:
     def closed(self) -> bool:
         return self.state.closed
 
+    @property
+    def blocks_when_full(self) -> bool:
+        """``max_queue`` is set and a full queue makes ``submit`` wait for room."""
+        return self._block_when_full and self._max_queue is not None
+
     def own_thread(self) -> bool:
         """Whether the calling thread is one of this pool's (a worker or its timer)."""
         me = threading.current_thread()
@@ -142,6 +159,10 @@ class WorkerPool:
     def stats(self) -> PoolStats:
         with self._lock:
             return PoolStats(self.state)
+
+    def snapshot(self) -> PoolStats:
+        """:meth:`stats` for a caller that holds :attr:`lock` already."""
+        return PoolStats(self.state)
 
     def shutdown_error(self) -> SchedulerShutdownError:
         return SchedulerShutdownError(
@@ -198,12 +219,13 @@ class WorkerPool:
         cancel_quietly(ticket)
         return True
 
-    def abort(self, ticket: Ticket, error: BaseException, *, cancel_waiting: bool) -> None:
-        """End ``ticket`` in any phase (see ``Dispatcher.abort``)."""
+    def abort(self, ticket: Ticket, error: BaseException, *, cancel_waiting: bool) -> bool:
+        """End ``ticket`` in any phase (see ``Dispatcher.abort``); False if it had ended."""
         with self._lock:
             effects = self.state.abort(ticket, error, cancel_waiting=cancel_waiting)
             self._after_removal()
         self._settle(effects)
+        return bool(effects.settle or effects.cancelled)
 
     def set_priority(self, ticket: Ticket, priority: int) -> bool:
         with self._lock:
@@ -237,7 +259,7 @@ class WorkerPool:
         self._settle(effects)
 
     def detach_all(self) -> list[Ticket]:
-        """Close and take out what waits, uncounted; then :meth:`end_detached` or :meth:`put_back`."""
+        """Close and take out what waits, uncounted; then end_detached() or put_back()."""
         with self._lock:
             self.state.closed = True
             taken = self.state.detach_all()
@@ -256,6 +278,20 @@ class WorkerPool:
             self._enact(effects)
         self._settle(effects)
 
+    def abort_running(self, error: BaseException) -> int:
+        """Abort every running ticket with ``error``; returns how many."""
+        with self._lock:
+            running = self.state.running_tickets()
+        return sum(self.abort(t, error, cancel_waiting=False) for t in running)
+
+    def phase(self, ticket: Ticket) -> str:
+        """Where ``ticket`` is, for messages: queued, waiting to retry, running or ended."""
+        with self._lock:
+            phase = ticket._phase
+            if phase == WAITING:
+                return "waiting to retry" if ticket in self.state.between else "queued"
+            return "running" if phase == RUNNING else "ended"
+
     def join(self) -> bool:
         """Wait for the workers to leave; False (at once) when called from one of them."""
         if self.own_thread():
@@ -266,18 +302,26 @@ class WorkerPool:
 
     # -- under the lock ------------------------------------------------------------------
 
-    def _enact(self, effects: Effects) -> None:
-        """Under the lock: hand started tickets to workers, arm the timer, let workers leave."""
+    def _enact(self, effects: Effects, *, keep: bool = False) -> Ticket | None:
+        """Under the lock: hand started tickets to workers, arm the timer, let workers leave.
+
+        With ``keep`` (a worker asking), the first started ticket is returned
+        for the caller to run instead of being queued.
+        """
         start = effects.start
+        mine = None
         if start:
+            if self._full_waiters:
+                self._not_full.notify(len(start))
             work = self._work
+            if keep:
+                mine = start[0]
+                start = start[1:]
             for ticket in start:
                 work.put(ticket)
             for _ in start:
                 if not self._adjust(effects):
                     break
-            if self._full_waiters:
-                self._not_full.notify(len(start))
         wake = effects.wake_at
         if wake is not None:
             self._arm(wake)
@@ -285,6 +329,7 @@ class WorkerPool:
             self._stopping = True
             self._work.put(None)
             self._timer_cond.notify()
+        return mine
 
     def _after_removal(self) -> None:
         if self._full_waiters:
@@ -338,7 +383,9 @@ class WorkerPool:
             return
         self._timer_due = due
         if self._timer is None:
-            thread = threading.Thread(target=self._tick_loop, name=f"{self.name}-timer", daemon=True)
+            thread = threading.Thread(
+                target=self._tick_loop, name=f"{self.name}-timer", daemon=True
+            )
             try:
                 thread.start()
             except RuntimeError:
@@ -411,16 +458,18 @@ class WorkerPool:
             error = trim_traceback(exc)
         retry = None
         rule = self._retry_rule
-        if rule is not None and ticket._phase != ABORTED:
+        if (
+            rule is not None
+            and (self._retry_all or getattr(job, "retry", None))
+            and ticket._phase != ABORTED
+        ):
             retry = rule(job, result, error)
         now = _monotonic()
         with self._lock:
             effects = self.state.finished(
                 ticket, result, error, None if retry is None else retry[0], now
             )
-            start = effects.start
-            mine = start.pop(0) if start else None
-            self._enact(effects)
+            mine = self._enact(effects, keep=True)
         settle = effects.settle
         if settle is None:
             if retry is not None and ticket._phase != DONE:  # waits for its retry
@@ -456,14 +505,14 @@ class WorkerPool:
                 cancel_quietly(ticket)
         settle = effects.settle
         if settle:
-            for ticket, job, result, error in settle:
+            for ticket, settled_job, result, error in settle:
                 if resolve(ticket, result, error) and error is not None:
                     log_ticket(
                         _INFO,
                         "failed",
                         ticket,
-                        job,
-                        attempts=getattr(job, "attempts", 1),
+                        settled_job,
+                        attempts=getattr(settled_job, "attempts", 1),
                         error=repr(error),
                     )
 
@@ -476,7 +525,7 @@ def _worker(pool: WorkerPool, work: SimpleQueue[Ticket | None], idle: threading.
     ticket = work.get()
     while ticket is not None:
         try:
-            ticket = pool._run(ticket)  # noqa: SLF001  (the pool's own worker)
+            ticket = pool._run(ticket)
         except BaseException:  # pragma: no cover - _run catches the job's errors
             ticket = None
         if ticket is None:

@@ -120,7 +120,7 @@ class HostQueue(Generic[T]):
         return self._max
 
     def limit(self, host: str) -> int:
-        """The in-flight limit of ``host`` (``max_per_host`` unless :meth:`set_limit` changed it)."""
+        """The in-flight limit of ``host`` (``max_per_host`` unless set_limit() changed it)."""
         return self._limits.get(host, self._max)
 
     @property
@@ -316,7 +316,7 @@ class HostQueue(Generic[T]):
         keys: list[object] = []
         for h in self._hosts.values():
             keys += [k for k in h.heap if k[2].key is k]
-        keys.sort()  # type: ignore[call-overload]  # (rank, seq, entry) tuples
+        keys.sort()  # (rank, seq, entry) tuples
         for h in list(self._hosts.values()):
             h.heap = []
             h.live = 0

@@ -79,9 +79,9 @@ class Dispatcher:
         "closed",
         "completed",
         "failed",
+        "active",
         "held_back",
         "max_workers",
-        "running",
         "stop_retries",
         "submitted",
         "tags",
@@ -92,8 +92,8 @@ class Dispatcher:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
         self.backend = backend
         self.max_workers = max_workers
-        #: Tickets handed to workers and not yet finished.
-        self.running = 0
+        #: Tickets handed to workers and not yet finished (aborted ones included).
+        self.active: set[Ticket] = set()
         self.closed = False
         self.stop_retries = False
         #: Tickets that ran and wait to run again -> their last outcome.
@@ -110,9 +110,18 @@ class Dispatcher:
     # -- queries ---------------------------------------------------------------
 
     @property
+    def running(self) -> int:
+        """Tickets handed to workers and not yet finished."""
+        return len(self.active)
+
+    def running_tickets(self) -> list[Ticket]:
+        """The tickets running now (not those aborted whose run has yet to return)."""
+        return [t for t in self.active if t._phase == RUNNING]
+
+    @property
     def idle(self) -> bool:
         """Nothing runs and nothing waits: after :meth:`close`, workers may leave."""
-        return not self.running and not self.held_back and self.backend.empty
+        return not self.active and not self.held_back and self.backend.empty
 
     def room(self, max_queue: int | None, more: int) -> bool:
         """Whether ``more`` tickets fit under ``max_queue`` waiting ones."""
@@ -168,7 +177,7 @@ class Dispatcher:
         now: float,
     ) -> Effects:
         """A worker's run of ``ticket`` returned; ``retry_in``: the retry rule's wait, if any."""
-        self.running -= 1
+        self.active.discard(ticket)
         self.backend.done(ticket)
         job = ticket._job
         tag = ticket._tag
@@ -315,7 +324,7 @@ class Dispatcher:
         settle: list[Settle] = []
         backend = self.backend
         for ticket in started:
-            self.running -= 1
+            self.active.discard(ticket)
             backend.done(ticket)
             if ticket._tag is not None:
                 self.tags.stopped(ticket._tag)
@@ -333,7 +342,7 @@ class Dispatcher:
     def _promote(self, now: float) -> Effects:
         """Start the best runnable tickets while workers are free; report the next wake-up."""
         backend = self.backend
-        free = self.max_workers - self.running
+        free = self.max_workers - len(self.active)
         taken = backend.take(now, free if free > 0 else 0)
         effects = Effects(taken)
         if taken:
@@ -343,7 +352,7 @@ class Dispatcher:
                 # A retry's future is RUNNING already (its first run moved it there).
                 if ticket._state == FUTURE_RUNNING or ticket.set_running_or_notify_cancel():
                     ticket._phase = RUNNING
-                    self.running += 1
+                    self.active.add(ticket)
                     if ticket._tag is not None:
                         tags.started(ticket._tag)
                     if between:
@@ -352,7 +361,7 @@ class Dispatcher:
                     backend.done(ticket)
                     taken[i] = None  # type: ignore[call-overload]
                     self._end(ticket, CANCELLED)
-            if None in taken:  # type: ignore[comparison-overlap]
+            if None in taken:
                 taken[:] = [t for t in taken if t is not None]
         wake = backend.next_wake
         if wake is not None and (self._wake is None or wake < self._wake):

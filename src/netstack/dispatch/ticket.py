@@ -30,7 +30,16 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from netstack.dispatch.job import Job
 
-__all__ = ["ABORTED", "DONE", "RUNNING", "WAITING", "Outcome", "Ticket", "cancel_quietly", "resolve"]
+__all__ = [
+    "ABORTED",
+    "DONE",
+    "RUNNING",
+    "WAITING",
+    "Outcome",
+    "Ticket",
+    "cancel_quietly",
+    "resolve",
+]
 
 WAITING: Final = 0
 RUNNING: Final = 2
@@ -93,6 +102,11 @@ class Ticket(Future[Any]):
         self._tag = tag
         #: Unique in the process; the ``request_id`` of this job's log events.
         self.request_id = request_id
+
+    @property
+    def job(self) -> Job | None:
+        """The job, until the ticket ends (then None: the future keeps no job alive)."""
+        return self._job
 
 
 def resolve(future: Future[Any], result: object, error: BaseException | None) -> bool:

@@ -22,12 +22,14 @@ from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any, Final
 
+from netstack.dispatch.ticket import cancel_quietly as cancel_withdrawn
+from netstack.dispatch.ticket import resolve
 from netstack.distributed.connect import Backoff, is_redis_error, redis_error
 from netstack.distributed.ops import RESULT_TTL
 from netstack.distributed.wire import decode_outcome, encode_request
 from netstack.errors import ABORTED, RECEIVE_FAILED, HttpError
 from netstack.log import log_event
-from netstack.scheduler.future import RequestFuture, cancel_withdrawn, resolve
+from netstack.scheduler.future import RequestFuture
 from netstack.validation import check_priority
 
 if TYPE_CHECKING:
@@ -111,8 +113,8 @@ class Producer:
         """Queue prepared jobs; a 401 for any of them leaves nothing queued."""
         scheduler = self._scheduler
         futures, pushes = self._encode(jobs, add_callback)
-        if scheduler._shutdown:
-            raise scheduler._shutdown_error()
+        if scheduler.jobs.closed:
+            raise scheduler.jobs.shutdown_error()
         queued = [(f, j) for f, j in zip(futures, jobs, strict=True) if not j.settled]
         ids: list[int] = []
         try:

@@ -223,7 +223,7 @@ class Worker:
         assert scheduler is not None
         for running in left.values():
             if running.future is not None:
-                scheduler._abort(running.future)  # type: ignore[arg-type]
+                scheduler.jobs.abort(running.future)  # type: ignore[arg-type]
         with self._lock:
             for request_id in left:
                 self._running.pop(request_id, None)

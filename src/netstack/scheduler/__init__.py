@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from netstack.dispatch.tags import TagStats
 from netstack.politeness import PolitenessPolicy
 from netstack.retry import RetryPolicy
 from netstack.scheduler.default import get_default_scheduler
 from netstack.scheduler.future import RequestFuture
 from netstack.scheduler.scheduler import Scheduler, SchedulerStats
-from netstack.scheduler.tags import TagStats
 
 __all__ = [
     "PolitenessPolicy",

@@ -21,7 +21,7 @@ def get_default_scheduler() -> Scheduler:
     shut it down explicitly, the next call creates a fresh one.
     """
     scheduler = _default
-    if scheduler is not None and not scheduler._shutdown:
+    if scheduler is not None and not scheduler.jobs.closed:
         return scheduler
     return _create()
 
@@ -30,7 +30,7 @@ def _create() -> Scheduler:
     global _default  # noqa: PLW0603  (the one process-wide instance)
     with _lock:
         scheduler = _default
-        if scheduler is None or scheduler._shutdown:
+        if scheduler is None or scheduler.jobs.closed:
             # Every Scheduler registers with the exit hook in scheduler.py,
             # which shuts it down with wait=True before the interpreter joins
             # its threads (threading._register_atexit, else atexit).

@@ -1,93 +1,40 @@
-"""RequestFuture: a ``concurrent.futures.Future`` that knows its queue entry.
+"""RequestFuture: the public future of one request.
 
-Memory matters here: queues of 10^5-10^6 requests are normal. A plain Future
-costs about 1.6 KB, most of it the ``threading.Condition`` (and its RLock)
-built by ``Future.__init__``. A RequestFuture does not call that ``__init__``:
-it sets the same attributes itself, in ``__slots__``, and builds the Condition
-on first access, which for a queued request is when a worker starts it (or
-something waits on it). ``_condition`` is a non-data descriptor that creates
-the Condition and stores it in the instance dict, which then answers every
-later read without a Python call (``Future`` reads it on each state change).
-The instance dict (Future subclasses always have one) is created only then,
-so a queued request does not pay for it.
-Every state change still goes through the standard ``Future`` methods, so
-``concurrent.futures.wait``, ``as_completed`` and ``asyncio.wrap_future`` see
-and wake up on it as on any Future.
+A :class:`~netstack.dispatch.ticket.Ticket` (so a real
+``concurrent.futures.Future``, built lazily to stay small in huge queues;
+see ``netstack.dispatch.ticket``) that also knows its scheduler, for
+``set_priority``, ``cancel`` and ``abort``. Every state change goes through
+the standard ``Future`` methods, so ``concurrent.futures.wait``,
+``as_completed`` and ``asyncio.wrap_future`` see it as any Future.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
-from concurrent.futures import Future, InvalidStateError
-from concurrent.futures._base import PENDING
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from netstack.log import enabled, log_event
+from netstack.dispatch.ticket import Ticket, resolve
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Callable, Generator
+    from collections.abc import Generator
 
     from netstack.scheduler.job import Job
-    from netstack.scheduler.queue import Entry
     from netstack.scheduler.scheduler import Scheduler
 
-__all__ = ["RequestFuture"]
+__all__ = ["RequestFuture", "resolve"]
 
 
-# Where a request is, as the scheduler sees it (mutated under its lock only).
-WAITING = 0  #: in the queue
-RUNNING = 2  #: taken by a worker (marked running under the lock): job.run() in progress
-ABORTED = 3  #: _abort() resolved it while running; run()'s outcome is dropped
-DONE = 4  #: resolved (or being resolved) by its owner
-BACKOFF = 5  #: between two attempts, waiting out its retry backoff in the scheduler's timers
-
-
-class _LazyCondition:
-    """``RequestFuture._condition``: created on first read, then read from the instance dict.
-
-    A non-data descriptor: once the instance dict holds ``_condition``, it
-    wins over this descriptor, so only the first read runs :meth:`__get__`.
-    """
-
-    def __get__(self, future: object, owner: type | None = None) -> threading.Condition:
-        if future is None:
-            raise AttributeError("_condition")
-        # Two threads racing here may both build one; setdefault (atomic) keeps the
-        # first for both. No lock: a lock held while building a Condition is a
-        # lock other threads queue on whenever the holder loses the GIL.
-        cond: threading.Condition = future.__dict__.setdefault("_condition", threading.Condition())
-        return cond
-
-
-class RequestFuture(Future[Any]):
+class RequestFuture(Ticket):
     """The future of one request: resolves to its result, or raises its HttpError.
 
-    Beyond ``Future``: ``priority``, ``set_priority(p)`` and ``request_id``;
-    ``cancel()`` takes a waiting request out of the queue in O(log n) and
-    returns False once it runs.
+    Beyond ``Future``: ``priority``, ``tag``, ``set_priority(p)``, ``abort()``
+    and ``request_id``; ``cancel()`` takes a waiting request out of the queue
+    in O(log n) and returns False once it runs.
     """
 
-    # The first five are the attributes Future.__init__ sets (CPython 3.10-3.13);
-    # as slots they need no per-instance dict.
-    __slots__ = (
-        "_done_callbacks",
-        "_entry",
-        "_exception",
-        "_job",
-        "_phase",
-        "_priority",
-        "_result",
-        "_scheduler",
-        "_state",
-        "_tag",
-        "_waiters",
-        "request_id",
-    )
-
-    _done_callbacks: list[Callable[[Future[Any]], object]]
-    _condition = _LazyCondition()
+    __slots__ = ("_scheduler",)
 
     def __init__(
         self,
@@ -97,20 +44,8 @@ class RequestFuture(Future[Any]):
         priority: int = 1,
         tag: str | None = None,
     ) -> None:
-        # Future.__init__ is deliberately not called: see the module docstring.
-        self._state = PENDING
-        self._result = None
-        self._exception = None
-        self._waiters = []
-        self._done_callbacks = []
+        super().__init__(job, request_id, priority, tag)
         self._scheduler = scheduler
-        self._job = job
-        self._entry: Entry[RequestFuture] | None = None
-        self._priority = priority
-        self._phase = WAITING
-        self._tag = tag
-        #: Unique in the process; the ``request_id`` of this request's log events.
-        self.request_id = request_id
 
     @property
     def priority(self) -> int:
@@ -144,9 +79,8 @@ class RequestFuture(Future[Any]):
         A request between two attempts (see ``RetryPolicy``) has started: False.
         """
         scheduler = self._scheduler
-        if scheduler is None or not scheduler._withdraw(self):
+        if scheduler is None or not scheduler.jobs.withdraw(self):
             return super().cancel()
-        cancel_withdrawn(self)
         return True
 
     def abort(self) -> bool:
@@ -159,7 +93,7 @@ class RequestFuture(Future[Any]):
             return False
         scheduler = self._scheduler
         if scheduler is not None:
-            return scheduler._abort(self, cancel_waiting=False)
+            return scheduler.jobs.abort(self, cancel_waiting=False)
         from netstack.errors import ABORTED, HttpError
 
         return resolve(self, None, HttpError.of(ABORTED))
@@ -191,44 +125,3 @@ class RequestFuture(Future[Any]):
 def _wake(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
-
-
-def resolve(future: Future[Any], result: object, error: BaseException | None) -> bool:
-    """Resolve ``future`` with ``error`` if given, else ``result``; False if already resolved.
-
-    Its done-callbacks run here: call it without holding a scheduler lock.
-    """
-    try:
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
-    except InvalidStateError:
-        return False
-    return True
-
-
-def cancel_withdrawn(future: Future[Any]) -> None:
-    """Cancel a future that no worker will ever see, and wake its waiters.
-
-    ``Future.cancel()`` alone leaves it CANCELLED, which ``wait()`` and
-    ``as_completed()`` do not count as done until
-    ``set_running_or_notify_cancel()`` moves it to CANCELLED_AND_NOTIFIED;
-    a worker does that for a future it dequeues, so for one taken out of the
-    queue it is done here.
-    """
-    Future.cancel(future)
-    future.set_running_or_notify_cancel()
-
-
-def log_request(level: int, event: str, future: RequestFuture, job: Job, **extra: object) -> None:
-    """One state change of a request, with the fields every such event carries."""
-    if enabled(level):
-        log_event(
-            level,
-            event,
-            request_id=future.request_id,
-            url=job.url,
-            priority=future._priority,
-            **extra,
-        )

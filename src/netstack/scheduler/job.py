@@ -1,33 +1,28 @@
-"""The seam between the scheduler and HTTP: what a worker runs.
+"""The client's job: a dispatcher job (``netstack.dispatch.job``) that may end at submit.
 
-The scheduler knows nothing of HTTP beyond ``host_key``. ``netstack.call``
-builds jobs (validation, cache lookup, transport, cache store); the scheduler
-queues them by ``(priority, submission order)`` per host and runs them.
-
-Optional attributes, read with ``getattr`` (a job without them gets the
-defaults), serve the scheduler's policies: ``retry`` (a ``RetryPolicy``, 0
-for none, None for the scheduler's), ``method`` (for the retry policy's
-idempotency rule), ``attempts`` (runs so far; ``run()`` increments it),
-``tag`` (str or None) and ``options`` (what ``shutdown(persist=...)``
-writes). ``run()`` may be called again for a retry.
+``netstack.call`` builds them (validation, cache lookup, transport, cache
+store). Beyond what the dispatcher reads (``host_key``, ``url``,
+``priority``, ``run``, ``abort``; optionally ``tag``, ``attempts``), the
+client reads ``settled*`` and ``from_cache`` / ``cache_miss`` here, and
+optionally ``retry`` (a ``RetryPolicy``, 0 for none, None for the
+scheduler's), ``method`` (for the retry policy's idempotency rule) and
+``options`` (what ``shutdown(persist=...)`` writes).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from netstack.dispatch.job import Job as DispatchJob
 
-class Job(Protocol):
-    """One unit of work for a worker thread."""
+__all__ = ["Job"]
 
-    #: Requests with the same key share the ``max_per_host`` limit.
-    host_key: str
-    #: For logs only.
-    url: str
-    #: Initial priority in [1, 1000]; larger runs first.
-    priority: int
+
+class Job(DispatchJob, Protocol):
+    """One request as the client hands it to the dispatcher."""
+
     #: Set when the job finished before queueing (a fresh cache hit, or an
-    #: error such as a malformed URL): the scheduler resolves the future at
+    #: error such as a malformed URL): the client resolves the future at
     #: submit time with ``settled_result`` or ``settled_error``.
     settled: bool
     settled_result: object
@@ -36,9 +31,3 @@ class Job(Protocol):
     from_cache: bool
     #: True when the job consulted a cache that could not answer it (cache_misses).
     cache_miss: bool
-
-    def run(self) -> object:
-        """Run on a worker thread; return the result or raise (an HttpError)."""
-
-    def abort(self) -> None:
-        """From any thread: make a running ``run()`` end promptly (2300042)."""

@@ -1,62 +1,49 @@
-"""Scheduler: the policy of when requests run (OkHttp's Dispatcher, for netstack).
+"""Scheduler: the client, and the composition root of a request's path.
 
-Requests wait in a :class:`~netstack.scheduler.queue.HostQueue` (priority,
-then submission order, at most ``max_per_host`` in flight per host) and run on
-the :class:`~netstack.scheduler.pool.WorkerPool`'s threads; see ``pool.py``
-for the locking and counting rules this module follows too. The policies for
-crawlers and batch jobs each live in their own module: ``retry.py``,
-``politeness.py``, ``rules.py`` (allowed and blocked hosts), ``tags.py``,
-``aging.py``, ``persist.py`` (resumable queues); none costs anything per
-request unless configured. The class is layered: ``WorkerPool`` (pool.py:
-workers, dispatch, retries and pacing via the ``Ticker``) <- ``Withdrawals``
-(withdraw.py: cancel, abort, drain, persist) <- ``Admission`` (admission.py:
-rules, backpressure, push) <- ``Scheduler`` (this module: the public API).
+It validates, prepares the call (``netstack.call.prepare_call``: options,
+URL, the cache's answer if fresh), and hands the job to a *sink*
+(``jobs.py``): the in-process dispatcher (``local.py`` over
+``netstack.dispatch``), or a Redis queue (``remote.py``). It holds no queue,
+lock or thread of its own, and never branches on where requests run. Its
+documented internal interface is ``scheduler.jobs`` (``jobs.py``).
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import os
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from netstack.breaker import BreakerState, CircuitBreaker
+from netstack.breaker import CircuitBreaker
 from netstack.call import prepare_call as _prepare_call
-from netstack.deadline import ALARM
-from netstack.errors import TIMEOUT, HttpError
+from netstack.dispatch.aging import Aging
+from netstack.dispatch.errors import QueueFullError, SchedulerShutdownError
+from netstack.errors import HttpError
 from netstack.hostguard import HostGuard
 from netstack.hosts import HostRules
 from netstack.politeness import PolitenessPolicy
 from netstack.retry import RetryPolicy
-from netstack.scheduler.admission import (
-    Admission,
-    QueueFullError,
-    SchedulerShutdownError,
-)
-from netstack.scheduler.aging import Aging
-from netstack.scheduler.future import (
-    BACKOFF,
-    WAITING,
-    RequestFuture,
-)
-from netstack.scheduler.politeness import Pacer
-from netstack.scheduler.tags import TagStats
+from netstack.scheduler.future import RequestFuture
+from netstack.scheduler.jobs import Jobs, JobSink
+from netstack.scheduler.local import LocalSink
+from netstack.scheduler.politeness import pacer_for
+from netstack.scheduler.stats import SchedulerStats
 from netstack.tags import check_tag
 from netstack.validation import check_priority
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
-    from concurrent.futures import Future
+    from collections.abc import Iterable
     from types import TracebackType
 
     from typing_extensions import Self
 
     from netstack.cache import HttpResponseCache
     from netstack.call import Events
-    from netstack.distributed.producer import Producer
     from netstack.distributed.redis_queue import RedisQueue
     from netstack.options import OptionsInput
     from netstack.scheduler.job import Job
@@ -64,41 +51,12 @@ if TYPE_CHECKING:
 
 __all__ = ["QueueFullError", "Scheduler", "SchedulerShutdownError", "SchedulerStats"]
 
-_DEBUG = logging.DEBUG
-_INFO = logging.INFO
 _ON_FULL: Final = ("raise", "block")
 
 _TRANSPORT_LOCK = threading.Lock()
 
 
-@dataclass(frozen=True, kw_only=True)
-class SchedulerStats:
-    """A snapshot of a scheduler's counters.
-
-    ``queued`` are waiting, ``running`` hold a worker, ``retrying`` wait out
-    a retry backoff (they hold nothing). Every request ends as exactly one of
-    ``completed`` (cache hits included), ``failed`` or ``cancelled``, so once
-    all have ended their sum equals ``submitted``. ``tags`` has the same
-    counts for each tag (``queued`` there includes ``retrying``).
-    """
-
-    submitted: int
-    queued: int
-    running: int
-    completed: int
-    failed: int
-    cancelled: int
-    cache_hits: int
-    retrying: int = 0
-    #: Requests that consulted a response cache and went to the network
-    #: (a miss, or a stale entry revalidated).
-    cache_misses: int = 0
-    tags: Mapping[str, TagStats] = field(default_factory=dict)
-    #: With ``breaker``: each host whose circuit is open, half-open, or counting failures.
-    breakers: Mapping[str, BreakerState] = field(default_factory=dict)
-
-
-class Scheduler(Admission):
+class Scheduler:
     """Runs requests on a pool of worker threads, by priority, with a per-host limit.
 
     ``cache=None`` uses the response cache installed process-wide (if any) at
@@ -171,22 +129,37 @@ class Scheduler(Admission):
             )
         rules = HostRules.build(allowed_hosts, blocked_hosts)
         aging_policy = None if aging is None else Aging(aging, time.monotonic())
-        super().__init__(max_workers, max_per_host, name)
+        self._name = name
+        self._max_workers = max_workers
+        self._max_per_host = max_per_host
         self._cache = cache
-        self._max_queue = max_queue
-        self._block_when_full = on_full == "block"
         self._transport: Transport | None = None
         self._rules = rules
-        #: What each request checks its redirect targets with (None: no rules).
-        self._host_check = None if rules is None else rules.allows
         self._retry = retry
-        self._pacer = Pacer(politeness) if politeness is not None and politeness.limits else None
         self._politeness = politeness
-        self._aging = aging_policy
-        #: The circuit breaker around each attempt (None: none, and no cost).
-        self._guard = None if breaker is None else HostGuard(breaker, None, max_per_host)
-        #: With ``queue=RedisQueue(...)``: requests go to Redis (see netstack.distributed).
-        self._remote: Producer | None = None if queue is None else queue._attach(self)
+        sink: JobSink
+        if queue is None:
+            sink = LocalSink(
+                self,
+                max_workers=max_workers,
+                max_per_host=max_per_host,
+                max_queue=max_queue,
+                block_when_full=on_full == "block",
+                retry=retry,
+                pacer=pacer_for(politeness)
+                if politeness is not None and politeness.limits
+                else None,
+                aging=aging_policy,
+            )
+        else:
+            from netstack.scheduler.remote import RemoteSink
+
+            sink = RemoteSink(self, queue)
+        #: The documented internal interface: prepared jobs in, abort, withdraw (jobs.py).
+        self.jobs = Jobs(
+            name, rules, sink, None if breaker is None else HostGuard(breaker, None, max_per_host)
+        )
+        _LIVE.add(self)
 
     @property
     def name(self) -> str:
@@ -198,7 +171,7 @@ class Scheduler(Admission):
 
     @property
     def max_per_host(self) -> int:
-        return self._queue.max_per_host
+        return self._max_per_host
 
     @property
     def cache(self) -> HttpResponseCache | None:
@@ -218,7 +191,7 @@ class Scheduler(Admission):
     def transport(self) -> Transport:
         """The Transport of this scheduler's requests, created on first use.
 
-        Its connection pools are sized to ``max_per_host`` (see DESIGN §6).
+        Its connection pools are sized to ``max_per_host``.
         """
         transport = self._transport
         if transport is None:
@@ -227,7 +200,7 @@ class Scheduler(Admission):
                 if transport is None:
                     from netstack.transport import Transport
 
-                    transport = self._transport = Transport(max_per_host=self.max_per_host)
+                    transport = self._transport = Transport(max_per_host=self._max_per_host)
         return transport
 
     def host_allowed(self, host: str) -> bool:
@@ -250,9 +223,10 @@ class Scheduler(Admission):
         to callbacks. Bad input raises HttpError 401 here, before anything is
         queued. ``timeout`` bounds the wait for room with ``on_full="block"``.
         """
-        if self._shutdown:
-            raise self._shutdown_error()
-        return self._submit_job(self._prepare(url, options, events), timeout=timeout)
+        jobs = self.jobs
+        if jobs.closed:
+            raise jobs.shutdown_error()
+        return jobs.submit(self._prepare(url, options, events), timeout=timeout)
 
     def submit_batch(
         self, items: Iterable[str | tuple[str, OptionsInput]], *, timeout: float | None = None
@@ -266,14 +240,15 @@ class Scheduler(Admission):
         time, and never held in memory: a 401 or a full queue stops it there,
         the items before stay queued.
         """
-        if self._shutdown:
-            raise self._shutdown_error()
+        jobs = self.jobs
+        if jobs.closed:
+            raise jobs.shutdown_error()
         if isinstance(items, Sequence) and not isinstance(items, str):
-            jobs = [self._prepare(*_split(item)) for item in items]
-            if self._block_when_full and self._max_queue is not None:
-                return [self._submit_job(job, timeout=timeout) for job in jobs]
-            return self._submit_jobs(jobs)
-        return [self._submit_job(self._prepare(*_split(item)), timeout=timeout) for item in items]
+            prepared = [self._prepare(*_split(item)) for item in items]
+            if self._blocks_when_full():
+                return [jobs.submit(job, timeout=timeout) for job in prepared]
+            return jobs.submit_many(prepared)
+        return [jobs.submit(self._prepare(*_split(item)), timeout=timeout) for item in items]
 
     def resume(self, path: str | os.PathLike[str]) -> list[RequestFuture]:
         """Submit the requests ``shutdown(persist=path)`` wrote, in their order.
@@ -293,67 +268,13 @@ class Scheduler(Admission):
             cache=self._cache,
             transport=self._transport or self.transport,
             stream=False,
-            host_allowed=self._host_check,
-            guard=self._guard,
+            host_allowed=self.jobs.host_check,
+            guard=self.jobs.guard,
         )
 
-    # With a RedisQueue, prepared jobs go to Redis instead of the local queue.
-
-    def _submit_job(
-        self,
-        job: Job,
-        *,
-        add_callback: Callable[[Future[Any]], object] | None = None,
-        timeout: float | None = None,
-    ) -> RequestFuture:
-        if self._remote is not None:
-            return self._remote.submit_job(job, add_callback)
-        future = super()._submit_job(job, add_callback=add_callback, timeout=timeout)
-        total_timeout = getattr(job, "total_timeout", 0)
-        if total_timeout:
-            self._arm(future, total_timeout)
-        return future
-
-    def _submit_jobs(self, jobs: Sequence[Job]) -> list[RequestFuture]:
-        if self._remote is not None:
-            return self._remote.submit_jobs(jobs)
-        futures = super()._submit_jobs(jobs)
-        for future, job in zip(futures, jobs, strict=True):
-            total_timeout = getattr(job, "total_timeout", 0)
-            if total_timeout:
-                self._arm(future, total_timeout)
-        return futures
-
-    def _abort(
-        self,
-        future: RequestFuture,
-        *,
-        cancel_waiting: bool = True,
-        error: BaseException | None = None,
-    ) -> bool:
-        if self._remote is not None:
-            done = future.done()
-            self._remote.abort(future)
-            return not done and future.done()
-        return super()._abort(future, cancel_waiting=cancel_waiting, error=error)
-
-    def _arm(self, future: RequestFuture, total_timeout: int) -> None:
-        """Set the alarm that ends ``future`` with 2300028 ``total_timeout`` ms from now."""
-        if not future.done():
-            ALARM.at(time.monotonic() + total_timeout / 1000.0, future, self._expire)
-
-    def _expire(self, future: RequestFuture) -> None:
-        """On the alarm thread: the request's total_timeout passed, wherever it is."""
-        if future.done():
-            return
-        job = future._job
-        ms = getattr(job, "total_timeout", 0)
-        if future in self._between:
-            where = "waiting to retry"
-        else:
-            where = "queued" if future._phase == WAITING else "running"
-        error = HttpError.of(TIMEOUT, f"total_timeout of {ms} ms passed while {where}")
-        self._abort(future, cancel_waiting=False, error=error)
+    def _blocks_when_full(self) -> bool:
+        sink = self.jobs.sink
+        return isinstance(sink, LocalSink) and sink.pool.blocks_when_full
 
     # -- changing queued requests ----------------------------------------------
 
@@ -367,11 +288,7 @@ class Scheduler(Admission):
         check_priority(priority)
         if not isinstance(future, RequestFuture) or future._scheduler is not self:
             raise HttpError.parameter("future: not a request of this scheduler")
-        if self._remote is not None:
-            self._remote.set_priority(future, priority)
-            return
-        with self._lock:
-            self._reprioritise(future, priority)
+        self.jobs.sink.set_priority(future, priority)
 
     def cancel_all(self, tag: str) -> int:
         """Stop every request tagged ``tag`` that is not running; returns how many.
@@ -380,44 +297,23 @@ class Scheduler(Admission):
         last attempt's outcome (it has run). Running ones finish.
         """
         check_tag(tag)
-        return self._cancel_tagged(tag)
+        return self.jobs.sink.cancel_tag(tag)
 
     def set_priority_all(self, tag: str, priority: int) -> int:
         """``set_priority`` every waiting request tagged ``tag``; returns how many changed."""
         check_tag(tag)
         check_priority(priority)
-        with self._lock:
-            return sum(self._reprioritise(f, priority) for f in self._tags.members(tag))
-
-    def _reprioritise(self, future: RequestFuture, priority: int) -> bool:
-        """Under the lock."""
-        if future._phase == WAITING and future._entry is not None:
-            self._queue.set_priority(future._entry, priority)
-        elif future._phase != BACKOFF:
-            return False
-        future._priority = priority
-        return True
+        return self.jobs.sink.set_priority_tag(tag, priority)
 
     # -- state -----------------------------------------------------------------
 
     def stats(self) -> SchedulerStats:
         """A consistent snapshot of the counters."""
-        if self._remote is not None:
-            return self._remote.stats()
-        with self._lock:
-            return SchedulerStats(
-                submitted=self._submitted,
-                queued=len(self._queue),
-                running=self._running,
-                completed=self._completed,
-                failed=self._failed,
-                cancelled=self._cancelled,
-                cache_hits=self._cache_hits,
-                cache_misses=self._cache_misses,
-                retrying=self._backing_off,
-                tags=self._tags.snapshot() if self._tags else {},
-                breakers=self._guard.breaker_states() if self._guard is not None else {},
-            )
+        stats = self.jobs.sink.stats()
+        guard = self.jobs.guard
+        if guard is not None:
+            return dataclasses.replace(stats, breakers=guard.breaker_states())
+        return stats
 
     def shutdown(
         self,
@@ -432,60 +328,27 @@ class Scheduler(Admission):
         With ``cancel_pending``, every waiting request is cancelled (one
         between two attempts ends with its last outcome) and no retry starts;
         otherwise queued requests and retries still run. With ``persist``,
-        the waiting requests are first written to that path (see
-        ``persist.py``; :meth:`resume` submits them again), then end as with
-        ``cancel_pending``; if the file cannot be written they stay queued
-        and run, and the OSError propagates. ``abort_running`` implies
-        ``cancel_pending`` and aborts the running requests too (they end
-        with HttpError 2300042, as ``RequestFuture.abort()`` does), so that
-        shutdown returns within about a second. ``wait`` joins the workers
-        (so, without ``cancel_pending``, waits for the queue to empty), then
-        closes the transport's connection pools.
+        the waiting requests that never ran are first written to that path
+        (see ``persist.py``; :meth:`resume` submits them again) and end
+        cancelled; one between two attempts is not written and ends with its
+        last outcome (never both). If the file cannot be written they stay
+        queued and run, and the OSError propagates. ``abort_running``
+        implies ``cancel_pending`` and aborts the running requests too (they
+        end with HttpError 2300042, as ``RequestFuture.abort()`` does), so
+        that shutdown returns within about a second. ``wait`` joins the
+        workers (so, without ``cancel_pending``, waits for the queue to
+        empty), then closes the transport's connection pools. Called from
+        one of this scheduler's own threads (a done-callback, a request
+        callback, an event listener), ``wait`` does not wait: that thread
+        cannot wait for itself; the queue still drains.
         """
-        stop = cancel_pending or abort_running or persist is not None
-        with self._lock:
-            self._shutdown = True
-            taken = self._detach_all() if stop else []
-            self._ticker.stop()
-            records = self._records(taken) if persist is not None else None
-            if records is None:
-                self._end_detached(taken)
-            self._idle = 0
-            self._wakeup.notify_all()
-            self._not_full.notify_all()
-            threads = list(self._threads)
-            running = self._running_futures() if abort_running else []
-        if records is not None:
-            assert persist is not None
-            self._persist(persist, taken, records)
-        self._finish_detached(taken)
-        for future in running:
-            self._abort(future, cancel_waiting=False)
-        if self._remote is not None:
-            self._remote.shutdown(wait, stop)
-        if not wait:
-            return
-        me = threading.current_thread()
-        for thread in threads:
-            if thread is not me:
-                thread.join()
-        transport = self._transport
-        if transport is not None and me not in threads:
-            transport.close()  # nothing runs any more
+        if self.jobs.sink.shutdown(wait, cancel_pending, persist, abort_running):
+            transport = self._transport
+            if transport is not None:
+                transport.close()  # nothing runs any more
 
     def _shutdown_at_exit(self, stop: bool) -> None:
-        """Interpreter exit. With a Redis queue the requests live in Redis and run on
-        the workers whatever this process does, so their outcomes are not awaited
-        (a dead worker or Redis would hang the exit): the futures still waiting end
-        with 2300042. Local queues finish their work, as ThreadPoolExecutor does,
-        unless ``stop`` (the program ends with an unhandled exception, Ctrl-C
-        included): then waiting requests are cancelled and running ones aborted."""
-        remote = self._remote
-        if remote is None:
-            self.shutdown(wait=True, cancel_pending=stop, abort_running=stop)
-            return
-        self.shutdown(wait=False)
-        remote.close()
+        self.jobs.sink.shutdown_at_exit(stop)
 
     def __enter__(self) -> Self:
         return self
@@ -499,16 +362,8 @@ class Scheduler(Admission):
         self.shutdown(wait=True)
 
     def __repr__(self) -> str:
-        with self._lock:
-            queue = self._queue
-            state = " shut down" if self._shutdown else ""
-            retrying = f", {self._backing_off} retrying" if self._backing_off else ""
-            held = f", {queue.held_hosts} held" if queue.held_hosts else ""
-            return (
-                f"<Scheduler {self._name!r}{state} [Requests: {self._running} running, "
-                f"{len(queue)} queued{retrying} | Hosts: {queue.ready_hosts} ready, "
-                f"{queue.saturated_hosts} saturated{held}]>"
-            )
+        state = " shut down" if self.jobs.closed else ""
+        return f"<Scheduler {self._name!r}{state} {self.jobs.sink.describe()}>"
 
 
 def _split(item: str | tuple[str, OptionsInput]) -> tuple[str, OptionsInput]:
@@ -518,3 +373,51 @@ def _split(item: str | tuple[str, OptionsInput]) -> tuple[str, OptionsInput]:
 def _check_count(field: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise HttpError.parameter(f"{field}: must be an int >= 1, got {value!r}")
+
+
+# -- interpreter exit ------------------------------------------------------------
+
+_LIVE: weakref.WeakSet[Scheduler] = weakref.WeakSet()
+
+
+def exiting_on_error() -> bool:
+    """Whether the interpreter is exiting because of an unhandled exception (Ctrl-C included).
+
+    CPython records the exception it printed in ``sys.last_value`` (``last_exc``
+    from 3.12), whatever ``sys.excepthook`` is. An interactive session is never
+    ending because of one (its errors are shown and it goes on), so it drains.
+    """
+    if hasattr(sys, "ps1"):
+        return False
+    return (
+        getattr(sys, "last_exc", None) is not None or getattr(sys, "last_value", None) is not None
+    )
+
+
+def _shutdown_all() -> None:
+    """At exit, before non-daemon threads are joined: let every queued request finish,
+    unless an unhandled exception (Ctrl-C) ends the program, or Ctrl-C comes meanwhile:
+    then cancel what waits and abort what runs."""
+    schedulers = list(_LIVE)
+    stop = exiting_on_error()
+    try:
+        for scheduler in schedulers:
+            scheduler._shutdown_at_exit(stop)
+    except KeyboardInterrupt:
+        for scheduler in schedulers:
+            scheduler._shutdown_at_exit(True)
+
+
+def _register_exit_hook() -> None:
+    # threading._register_atexit runs before the interpreter joins non-daemon
+    # threads (atexit runs after), as concurrent.futures relies on.
+    register: Any = getattr(threading, "_register_atexit", None)
+    if register is None:  # pragma: no cover - not CPython
+        import atexit
+
+        atexit.register(_shutdown_all)
+    else:
+        register(_shutdown_all)
+
+
+_register_exit_hook()
