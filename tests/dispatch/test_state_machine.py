@@ -205,7 +205,9 @@ class DispatcherMachine(RuleBasedStateMachine):
             m.delayed.pop(i, None)
             never_ran = i not in m.ran
             m.ended[i] = "cancelled" if never_ran and cancel_waiting else "failed"
-        effects = self.state.abort(self.tickets[i], ValueError("abort"), cancel_waiting=cancel_waiting)
+        effects = self.state.abort(
+            self.tickets[i], ValueError("abort"), cancel_waiting=cancel_waiting
+        )
         self._apply(effects, promoted=False)
         assert (i in self.aborted_running) == bool(effects.aborts)
 
@@ -259,7 +261,8 @@ class DispatcherMachine(RuleBasedStateMachine):
         self._apply(effects)
         nxt = self.state.backend.next_wake
         if self.model.delayed:
-            assert nxt is not None and nxt <= min(d for d, _ in self.model.delayed.values())
+            assert nxt is not None
+            assert nxt <= min(d for d, _ in self.model.delayed.values())
 
     @precondition(lambda self: not self.state.closed)
     @rule(cancel_pending=st.booleans())
@@ -300,5 +303,7 @@ class DispatcherMachine(RuleBasedStateMachine):
         assert set(self.settled_count) == set(m.ended)  # ended ones were settled exactly once
 
 
-DispatcherMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=60, deadline=None)
+DispatcherMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=60, deadline=None
+)
 test_dispatcher_state_machine = DispatcherMachine.TestCase

@@ -139,7 +139,10 @@ def test_a_killed_worker_s_request_completes_elsewhere_with_one_result(
     try:
         stats = queue.stats()
         assert (stats.completed, stats.expired, stats.duplicates) == (1, 1, 0)
-        assert queue._ops.client.llen(queue._ops.key(f"reply:{producer.jobs.sink.producer._token}")) == 0  # type: ignore[attr-defined]
+        assert (
+            queue._ops.client.llen(queue._ops.key(f"reply:{producer.jobs.sink.producer._token}"))
+            == 0
+        )  # type: ignore[attr-defined]
     finally:
         queue.close()
     assert producer.stats().completed == 1

@@ -73,13 +73,13 @@ class Dispatcher:
 
     __slots__ = (
         "_wake",
+        "active",
         "backend",
         "between",
         "cancelled",
         "closed",
         "completed",
         "failed",
-        "active",
         "held_back",
         "max_workers",
         "stop_retries",
