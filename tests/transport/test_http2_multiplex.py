@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import trustme
 from tests.servers.h2_raw import Behaviour, RawH2, raw_h2_server
+from tests.servers.proxy_server import proxy_server
 from tls_helpers import H2Server, h2_server
 from transport_helpers import abort_after, send
 
@@ -33,7 +34,7 @@ from netstack.errors import (
     TIMEOUT,
     HttpError,
 )
-from netstack.options import HttpProtocol
+from netstack.options import HttpProtocol, HttpProxy
 from netstack.transport import AbortSignal, Transport
 
 H2 = HttpProtocol.HTTP2
@@ -338,3 +339,68 @@ def test_a_body_cut_by_a_dropped_connection_is_a_partial_transfer(
         send(wide, raw.url + "/cut/20000", ca_path=ca_file, protocol=H2)
     assert info.value.code == PARTIAL_FILE
     assert send(wide, raw.url + "/after", ca_path=ca_file, protocol=H2).status == 200
+
+
+def test_a_stalled_reader_does_not_stall_the_other_streams(
+    wide: Transport, h2: H2Server, ca_file: str
+) -> None:
+    """Our windows are handed back as the consumer reads: a stream whose consumer
+    stops holds at most its own window, never the connection's."""
+    release = threading.Event()
+    others_done = threading.Event()
+
+    class Stalling:
+        received = 0
+
+        def headers(self, headers: object) -> None:
+            pass
+
+        def data(self, chunk: bytes) -> None:
+            self.received += len(chunk)
+            release.wait(30)  # the consumer stops after its first chunk
+
+        def receive_progress(self, received: int, total: int) -> None:
+            pass
+
+        def send_progress(self, sent: int, total: int) -> None:
+            pass
+
+    sink = Stalling()
+
+    def one(i: int) -> int:
+        if i == 0:
+            url = f"{h2.url}/big?n={30 * MIB}"
+            return send(wide, url, ca_path=ca_file, protocol=H2, stream=True, sink=sink).status
+        time.sleep(0.3)  # the big stream has filled its window by now
+        statuses = [
+            send(wide, f"{h2.url}/n{i}-{j}?n=200000", ca_path=ca_file, protocol=H2).status
+            for j in range(5)
+        ]
+        if i == 5:
+            others_done.set()
+        return statuses[-1]
+
+    def release_later() -> None:
+        others_done.wait(30)
+        release.set()
+
+    threading.Thread(target=release_later, daemon=True).start()
+    assert _parallel(6, one) == [200] * 6
+    assert others_done.is_set()  # they finished while the big one was stalled
+    assert sink.received == 30 * MIB
+    assert len(h2.clients) == 1
+
+
+def test_streams_share_one_tunnel_through_a_proxy(
+    wide: Transport, h2: H2Server, ca_file: str, tmp_path: Path
+) -> None:
+    with proxy_server(tmp_path) as proxy:
+        via = HttpProxy("127.0.0.1", proxy.port)
+
+        def one(i: int) -> tuple[int, str]:
+            resp = send(wide, f"{h2.url}/x{i}?hold=8", ca_path=ca_file, protocol=H2, proxy=via)
+            return resp.status, resp.http_version
+
+        assert _parallel(8, one) == [(200, "HTTP/2")] * 8
+        assert [line.split()[0] for line in proxy.seen()] == ["CONNECT"]
+    assert len(h2.clients) == 1
