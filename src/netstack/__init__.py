@@ -30,6 +30,7 @@ from netstack.options import (
     RequestMethod,
     ResponseCode,
 )
+from netstack.options_mapping import HttpRequestOptionsDict
 from netstack.response import HttpResponse, PerformanceTiming
 from netstack.scheduler import (
     PolitenessPolicy,
@@ -59,6 +60,7 @@ __all__ = [
     "HttpProxy",
     "HttpRequest",
     "HttpRequestOptions",
+    "HttpRequestOptionsDict",
     "HttpResponse",
     "HttpResponseCache",
     "MemoryStorage",

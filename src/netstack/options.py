@@ -1,7 +1,7 @@
 """HttpRequestOptions, its value types and enums, and their validation.
 
 Options come as an :class:`HttpRequestOptions`, or as a mapping keyed by the
-@ohos.net.http's camelCase names (``extraData``, ``readTimeout`` ...) or the snake_case
+camelCase names of @ohos.net.http (``extraData``, ``readTimeout`` ...) or the snake_case
 field names. ``netstack.validation.resolve_options`` turns any of them into
 one validated ``HttpRequestOptions``; anything wrong raises ``HttpError`` 401
 naming the field, before a request is queued.
@@ -13,9 +13,12 @@ import dataclasses
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from netstack.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from netstack.options_mapping import HttpRequestOptionsDict
 
 MIB: Final = 1024 * 1024
 MAX_LIMIT_CEILING: Final = 100 * MIB
@@ -182,8 +185,8 @@ class HttpRequestOptions:
     tag: str | None = None
 
 
-OptionsInput: TypeAlias = HttpRequestOptions | Mapping[str, Any] | None
-"""What ``request()`` accepts as options."""
+OptionsInput: TypeAlias = "HttpRequestOptions | HttpRequestOptionsDict | None"
+"""What ``request()`` accepts as options: mypy checks a mapping's keys and values."""
 
 #: The field names of HttpRequestOptions, in declaration order.
 OPTION_FIELDS: Final = tuple(f.name for f in dataclasses.fields(HttpRequestOptions))

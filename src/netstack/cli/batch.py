@@ -38,7 +38,7 @@ from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, cast
 
 from rich.console import Console
 from rich.markup import escape
@@ -74,6 +74,9 @@ from netstack.cli.records import error_record, response_record, save_body
 from netstack.cli.state import SLOT_PREFIX, StateDir, StateError, jsonable
 from netstack.cli.summary import Summary
 from netstack.scheduler.persist import read_queue, write_queue
+
+if TYPE_CHECKING:
+    from netstack.options import OptionsInput
 
 __all__ = ["EXAMPLES", "add_arguments", "parse_line", "run"]
 
@@ -736,7 +739,7 @@ def _submit_line(
             slot = batch.take_slot()
             options = {**options, "tag": slot}
             line = dataclasses.replace(line, slot=slot)
-        future = scheduler.submit(line.url, options)
+        future = scheduler.submit(line.url, cast("OptionsInput", options))
     except (HttpError, UnicodeDecodeError) as exc:
         if slot is not None:
             batch.free_slot(slot)

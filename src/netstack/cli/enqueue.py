@@ -12,13 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 from contextlib import ExitStack
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from rich.console import Console
 from rich.markup import escape
 
 from netstack import HttpError, Scheduler
 from netstack.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, report_error
+
+if TYPE_CHECKING:
+    from netstack.options import OptionsInput
 
 __all__ = ["run"]
 
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                 line = parse_line(number, raw)
                 if line is None:
                     continue
-                future = scheduler.submit(line.url, line.options)
+                future = scheduler.submit(line.url, cast("OptionsInput", line.options))
             except (HttpError, UnicodeDecodeError) as exc:
                 if isinstance(exc, HttpError) and exc.code != 401:
                     return report_error(console, exc, where=f"line {number}")

@@ -18,7 +18,7 @@ import http
 import json
 import re
 import sys
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, cast
 from urllib.parse import urlsplit
 
 from rich.console import Console
@@ -45,6 +45,9 @@ from netstack.cli.common import (
 )
 from netstack.cli.logs import logger
 from netstack.cli.records import body_bytes, response_record
+
+if TYPE_CHECKING:
+    from netstack.options import OptionsInput
 
 __all__ = [
     "EXAMPLES",
@@ -298,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
     scheduler = Scheduler(max_workers=1, max_per_host=1, cache=cache, name="netstack-get")
     request = create_http(scheduler)
     try:
-        response = request.request(with_scheme(args.url), options).result()
+        response = request.request(with_scheme(args.url), cast("OptionsInput", options)).result()
     except HttpError as error:
         logger.info("get_failed", url=args.url, code=error.code)
         return report_error(console, error)

@@ -50,7 +50,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from netstack.distributed.connect import Backoff, connect_to, is_redis_error
 from netstack.distributed.ops import Exchanged, Finished, Popped, QueueOps
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     import redis
 
     from netstack.cache import HttpResponseCache
+    from netstack.options import OptionsInput
     from netstack.scheduler import Scheduler
 
 __all__ = ["Worker", "WorkerCounts"]
@@ -394,7 +395,7 @@ class Worker:
         scheduler = self._scheduler
         assert scheduler is not None
         try:
-            future = scheduler.submit(request.url, request.options)
+            future = scheduler.submit(request.url, cast("OptionsInput", request.options))
         except Exception as exc:  # 401, or what odd option values raise on the way
             self._done(
                 popped.request_id, None, exc if isinstance(exc, HttpError) else _unreadable(exc)

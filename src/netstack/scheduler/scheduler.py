@@ -17,7 +17,7 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from netstack.breaker import CircuitBreaker
 from netstack.call import prepare_call as _prepare_call
@@ -258,7 +258,7 @@ class Scheduler:
         """
         from netstack.scheduler.persist import read_queue
 
-        return self.submit_batch(read_queue(path))
+        return self.submit_batch(cast("list[tuple[str, OptionsInput]]", read_queue(path)))
 
     def _prepare(self, url: str, options: OptionsInput, events: Events = None) -> Job:
         return _prepare_call(

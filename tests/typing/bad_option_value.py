@@ -1,0 +1,7 @@
+"""An option value of the wrong type: mypy --strict must reject it."""
+
+from __future__ import annotations
+
+import netstack
+
+netstack.create_http().request("http://127.0.0.1:8000/get", {"priority": "high"})
