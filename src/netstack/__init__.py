@@ -26,11 +26,11 @@ from netstack.options import (
     HttpProtocol,
     HttpProxy,
     HttpRequestOptions,
+    HttpRequestOptionsDict,
     MultiFormData,
     RequestMethod,
     ResponseCode,
 )
-from netstack.options_mapping import HttpRequestOptionsDict
 from netstack.response import HttpResponse, PerformanceTiming
 from netstack.scheduler import (
     PolitenessPolicy,

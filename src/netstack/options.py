@@ -13,12 +13,9 @@ import dataclasses
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, TypedDict
 
 from netstack.retry import RetryPolicy
-
-if TYPE_CHECKING:
-    from netstack.options_mapping import HttpRequestOptionsDict
 
 MIB: Final = 1024 * 1024
 MAX_LIMIT_CEILING: Final = 100 * MIB
@@ -185,7 +182,69 @@ class HttpRequestOptions:
     tag: str | None = None
 
 
-OptionsInput: TypeAlias = "HttpRequestOptions | HttpRequestOptionsDict | None"
+# The options mapping as a TypedDict: ``request(url, {"method": "POST", "readTimeout": 5000})``
+# is checked by mypy, so a misspelt key or a value of the wrong type is an error in the
+# caller's code. Both spellings of every key; values as resolve_options accepts them
+# (enums also by name or value, nested value types also as mappings).
+
+_Method: TypeAlias = RequestMethod | str
+_DataType: TypeAlias = HttpDataType | int | str | None
+_Protocol: TypeAlias = HttpProtocol | int | str | None
+_Proxy: TypeAlias = bool | HttpProxy | Mapping[str, Any]
+_Cert: TypeAlias = ClientCert | Mapping[str, Any] | None
+_Form: TypeAlias = Sequence[MultiFormData | Mapping[str, Any]] | None
+_Pin: TypeAlias = CertificatePinning | Mapping[str, str]
+_Pins: TypeAlias = _Pin | Sequence[_Pin] | None
+_Retry: TypeAlias = RetryPolicy | int | Mapping[str, Any] | None
+
+
+class HttpRequestOptionsDict(TypedDict, total=False):
+    """The options of one request as a mapping (every key optional; see HttpRequestOptions)."""
+
+    method: _Method
+    extraData: ExtraData
+    extra_data: ExtraData
+    expectDataType: _DataType
+    expect_data_type: _DataType
+    usingCache: bool
+    using_cache: bool
+    priority: int
+    header: Mapping[str, str] | None
+    readTimeout: int
+    read_timeout: int
+    connectTimeout: int
+    connect_timeout: int
+    totalTimeout: int
+    total_timeout: int
+    usingProtocol: _Protocol
+    using_protocol: _Protocol
+    usingProxy: _Proxy
+    using_proxy: _Proxy
+    caPath: str | None
+    ca_path: str | None
+    resumeFrom: int | None
+    resume_from: int | None
+    resumeTo: int | None
+    resume_to: int | None
+    clientCert: _Cert
+    client_cert: _Cert
+    dnsOverHttps: str | None
+    dns_over_https: str | None
+    dnsServers: Sequence[str] | None
+    dns_servers: Sequence[str] | None
+    maxLimit: int
+    max_limit: int
+    multiFormDataList: _Form
+    multi_form_data_list: _Form
+    certificatePinning: _Pins
+    certificate_pinning: _Pins
+    maxRedirects: int
+    max_redirects: int
+    retry: _Retry
+    tag: str | None
+
+
+OptionsInput: TypeAlias = HttpRequestOptions | HttpRequestOptionsDict | None
 """What ``request()`` accepts as options: mypy checks a mapping's keys and values."""
 
 #: The field names of HttpRequestOptions, in declaration order.
