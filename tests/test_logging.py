@@ -13,7 +13,7 @@ pytestmark = pytest.mark.timeout(60)
 _PROGRAM = textwrap.dedent(
     """
     import netstack
-    from netstack.demo import origin
+    from netstack.cli.demo import origin
 
     with origin() as base, netstack.Scheduler(max_workers=2) as scheduler:
         ok = netstack.create_http(scheduler).request(base + "/cacheable").result(timeout=20)

@@ -19,7 +19,7 @@ import pytest
 pytestmark = pytest.mark.timeout(60)
 
 _REQUESTS = """
-from netstack.demo import origin
+from netstack.cli.demo import origin
 with origin() as base, netstack.Scheduler(max_workers=2) as scheduler:
     ok = scheduler.submit(base + "/cacheable").result(timeout=20)
     assert ok.response_code == 200

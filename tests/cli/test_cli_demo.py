@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cli_helpers import run_cli
 
-from netstack.demo import _inversions, _Outcome, _plan
+from netstack.cli.demo import _inversions, _Outcome, _plan
 from netstack.options import HttpDataType
 from netstack.response import HttpResponse, PerformanceTiming
 

@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from netstack.cli import serve
 
             return serve.run(args)
-        from netstack import demo
+        from netstack.cli import demo
 
         if args.requests < 1:
             print("netstack: --requests must be >= 1", file=sys.stderr)
