@@ -404,3 +404,19 @@ def test_streams_share_one_tunnel_through_a_proxy(
         assert _parallel(8, one) == [(200, "HTTP/2")] * 8
         assert [line.split()[0] for line in proxy.seen()] == ["CONNECT"]
     assert len(h2.clients) == 1
+
+
+def test_closing_the_transport_closes_its_http2_connections(raw: RawH2, ca_file: str) -> None:
+    """urllib3's PoolManager.clear() leaves pools to the garbage collector; the
+    shared connection and its reader thread must go at close()."""
+    transport = Transport(max_per_host=4)
+    assert send(transport, raw.url + "/one", ca_path=ca_file, protocol=H2).status == 200
+    readers = [t for t in threading.enumerate() if t.name == "netstack-h2-reader"]
+    transport.close()
+    deadline = time.monotonic() + 10
+    while raw.client_closed == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert raw.client_closed == 1
+    for reader in readers:
+        reader.join(5)
+    assert not any(t.is_alive() for t in readers)

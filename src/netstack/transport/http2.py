@@ -45,6 +45,7 @@ import importlib.util
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -405,6 +406,9 @@ class H2HTTPSPool(HTTPSConnectionPool):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sessions = H2Sessions()
+        # A pool the manager evicts (or that is dropped) is never closed: its
+        # connections and their reader threads go when it is collected.
+        weakref.finalize(self, self.sessions.close)
 
     def _new_conn(self) -> H2OrH1Connection:
         conn = cast("H2OrH1Connection", super()._new_conn())

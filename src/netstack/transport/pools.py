@@ -146,7 +146,12 @@ class Pools:
             self._pools.clear()
             self._closed = True
         for manager in managers:
+            # urllib3 2's PoolManager.clear() only forgets its pools (they close when
+            # collected); close them now, HTTP/2 connections and their readers included.
+            pools = [manager.pools[key] for key in manager.pools.keys()]  # noqa: SIM118 - no __iter__
             manager.clear()
+            for pool in pools:
+                pool.close()
 
 
 def _ssl_context(settings: TransportSettings) -> ssl.SSLContext:
