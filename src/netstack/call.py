@@ -87,7 +87,6 @@ class Call:
         "_aborted",
         "_cache",
         "_emitter",
-        "_guard",
         "_headers",
         "_host_allowed",
         "_lookup",
@@ -150,8 +149,6 @@ class Call:
         self._cache: HttpResponseCache | None = None
         self._lookup: CacheLookup | None = None
         self._host_allowed: Callable[[str], bool] | None = None
-        #: The scheduler's circuit breaker / adaptive limits (None: neither).
-        self._guard: HostGuard | None = None
 
     @property
     def options(self) -> HttpRequestOptions:
@@ -178,12 +175,6 @@ class Call:
 
     def run(self) -> object:
         """Send, let the cache see the answer, and build the result (worker thread)."""
-        guard = self._guard
-        if guard is not None:
-            return guard.run(self.host_key, self._run)
-        return self._run()
-
-    def _run(self) -> object:
         run_started = time.perf_counter()
         self.attempts += 1
         signal = self._abort = AbortSignal()
@@ -478,6 +469,18 @@ def _revalidate_in_background(
     background.start(again.run)
 
 
+class GuardedCall(Call):
+    """A Call whose attempts go through its scheduler's HostGuard (circuit breaker,
+    adaptive limits); a scheduler without one makes plain Calls, which pay nothing."""
+
+    __slots__ = ("guard",)
+
+    guard: HostGuard
+
+    def run(self) -> object:
+        return self.guard.run(self.host_key, super().run)
+
+
 def prepare_call(
     url: object,
     options: OptionsInput,
@@ -505,9 +508,12 @@ def prepare_call(
         call = Call(text, "", "", resolved, emitter, transport, started, stream)
         call.settle(error=error)
         return call
-    call = Call(text, send_url, host_key, resolved, emitter, transport, started, stream)
+    if guard is None:
+        call = Call(text, send_url, host_key, resolved, emitter, transport, started, stream)
+    else:
+        call = GuardedCall(text, send_url, host_key, resolved, emitter, transport, started, stream)
+        call.guard = guard
     call._host_allowed = host_allowed
-    call._guard = guard
     if resolved.using_cache:
         store = cache if cache is not None else installed_cache()
         if store is not None:
