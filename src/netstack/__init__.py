@@ -5,6 +5,7 @@ Everything public is importable from here; the submodules are internal.
 
 from __future__ import annotations
 
+from netstack.adaptive import AdaptiveConcurrency
 from netstack.api import HttpRequest, create_http
 from netstack.breaker import BreakerState, CircuitBreaker
 from netstack.cache import (
@@ -45,6 +46,7 @@ from netstack.scheduler import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdaptiveConcurrency",
     "BreakerState",
     "CacheStorage",
     "CertType",

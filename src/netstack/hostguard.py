@@ -62,7 +62,7 @@ class HostGuard:
         """A request of ``host`` is about to be queued: a host seen for the first time
         starts at the adaptive policy's ``start`` limit."""
         limits = self._limits
-        if limits is None or self._set_limit is None:
+        if limits is None or self._set_limit is None or not host:
             return
         with self._lock:
             new = limits.touch(host)

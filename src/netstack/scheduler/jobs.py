@@ -117,6 +117,8 @@ class Jobs:
             check_priority(priority)  # raises the 401 naming the field
         if self._rules is not None:
             self._admit(job)
+        if self.guard is not None:
+            self.guard.submitted(job.host_key)
         future = self.sink.submit(job, add_callback, timeout)
         total_timeout = getattr(job, "total_timeout", 0)
         if total_timeout:
@@ -128,6 +130,8 @@ class Jobs:
         for job in jobs:
             check_priority(job.priority)
             self._admit(job)
+            if self.guard is not None:
+                self.guard.submitted(job.host_key)
         futures = self.sink.submit_many(jobs)
         for future, job in zip(futures, jobs, strict=True):
             total_timeout = getattr(job, "total_timeout", 0)

@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
+from netstack.adaptive import AdaptiveConcurrency
 from netstack.breaker import CircuitBreaker
 from netstack.call import prepare_call as _prepare_call
 from netstack.dispatch.aging import Aging
@@ -82,7 +83,11 @@ class Scheduler:
     ``aging`` (seconds of waiting worth one priority step; see ``aging.py``),
     ``breaker`` (a :class:`CircuitBreaker`: a host that keeps failing gets
     requests failed at once, without a connection, until a trial succeeds;
-    its state shows in ``stats().breakers``).
+    its state shows in ``stats().breakers``), ``adaptive`` (True, or an
+    :class:`AdaptiveConcurrency`: each host starts at a small limit of
+    requests in flight, raised while its latency stays flat and cut on
+    timeouts, 429/503 and rising latency, never above ``max_per_host``; the
+    current limits show in ``stats().host_limits``).
 
     ``queue=RedisQueue(url, name)`` makes this scheduler a producer for
     ``netstack worker`` processes: requests are validated (and answered by a
@@ -106,6 +111,7 @@ class Scheduler:
         aging: float | None = None,
         queue: RedisQueue | None = None,
         breaker: CircuitBreaker | None = None,
+        adaptive: bool | AdaptiveConcurrency = False,
     ) -> None:
         _check_count("max_workers", max_workers)
         _check_count("max_per_host", max_per_host)
@@ -127,6 +133,7 @@ class Scheduler:
             raise HttpError.parameter(
                 "breaker: not available with queue=RedisQueue yet (the workers run the requests)"
             )
+        adaptive_policy = _adaptive(adaptive, queue is not None)
         rules = HostRules.build(allowed_hosts, blocked_hosts)
         aging_policy = None if aging is None else Aging(aging, time.monotonic())
         self._name = name
@@ -155,10 +162,12 @@ class Scheduler:
             from netstack.scheduler.remote import RemoteSink
 
             sink = RemoteSink(self, queue)
+        guard = None
+        if breaker is not None or adaptive_policy is not None:
+            set_limit = sink.pool.set_limit if isinstance(sink, LocalSink) else None
+            guard = HostGuard(breaker, adaptive_policy, max_per_host, set_limit)
         #: The documented internal interface: prepared jobs in, abort, withdraw (jobs.py).
-        self.jobs = Jobs(
-            name, rules, sink, None if breaker is None else HostGuard(breaker, None, max_per_host)
-        )
+        self.jobs = Jobs(name, rules, sink, guard)
         _LIVE.add(self)
 
     @property
@@ -312,7 +321,9 @@ class Scheduler:
         stats = self.jobs.sink.stats()
         guard = self.jobs.guard
         if guard is not None:
-            return dataclasses.replace(stats, breakers=guard.breaker_states())
+            return dataclasses.replace(
+                stats, breakers=guard.breaker_states(), host_limits=guard.host_limits()
+            )
         return stats
 
     def shutdown(
@@ -364,6 +375,21 @@ class Scheduler:
     def __repr__(self) -> str:
         state = " shut down" if self.jobs.closed else ""
         return f"<Scheduler {self._name!r}{state} {self.jobs.sink.describe()}>"
+
+
+def _adaptive(value: object, remote: bool) -> AdaptiveConcurrency | None:
+    """The ``adaptive`` argument as a policy (None: off)."""
+    if value is False or value is None:
+        return None
+    if remote:
+        raise HttpError.parameter(
+            "adaptive: not available with queue=RedisQueue yet (the workers run the requests)"
+        )
+    if value is True:
+        return AdaptiveConcurrency()
+    if isinstance(value, AdaptiveConcurrency):
+        return value
+    raise HttpError.parameter(f"adaptive: must be a bool or an AdaptiveConcurrency, got {value!r}")
 
 
 def _split(item: str | tuple[str, OptionsInput]) -> tuple[str, OptionsInput]:

@@ -36,3 +36,5 @@ class SchedulerStats:
     tags: Mapping[str, TagStats] = field(default_factory=dict)
     #: With ``breaker``: each host whose circuit is open, half-open, or counting failures.
     breakers: Mapping[str, BreakerState] = field(default_factory=dict)
+    #: With ``adaptive``: each host's current limit of requests in flight.
+    host_limits: Mapping[str, int] = field(default_factory=dict)
