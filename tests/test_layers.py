@@ -10,6 +10,7 @@ module graph (every import counts: lazy ones, and those under
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -134,3 +135,28 @@ def test_the_cycle_check_finds_a_cycle() -> None:
     graph.add_import(importer="pkg.b", imported="pkg.c")
     assert _cycles(graph, set()) == [["pkg.a", "pkg.b"]]
     assert _cycles(graph, {("pkg.b", "pkg.a")}) == []
+
+
+def test_architecture_doc_names_every_module_of_the_layers() -> None:
+    """docs/architecture.md is the picture of the contract: a module added to a layer is in it."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    layers = _contract("layers")["layers"]
+    assert isinstance(layers, list)
+    for layer in layers:
+        for name in layer.replace("|", ":").split(":"):
+            assert name.strip().rpartition(".")[2] in text, name
+
+
+def test_the_project_points_only_inside_itself() -> None:
+    """README, docs, sources and tests cite no design document outside the repository."""
+    outside = re.compile(r"DESIGN(?:\.md)?\s*§|\.\./shared|/work/[s]hared")
+    paths = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    for tree in ("src", "tests", "benchmarks"):
+        paths += (ROOT / tree).rglob("*.py")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in paths
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if outside.search(line)
+    ]
+    assert offenders == []

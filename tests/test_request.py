@@ -122,7 +122,7 @@ def test_status_codes_are_responses_not_errors(httpbin: Any, scheduler: Schedule
     for code in (201, 204, 404, 418, 500, 503):
         response_code = fetch(scheduler, f"{httpbin.url}/status/{code}").response_code
         assert response_code == code
-        # DESIGN §2: a ResponseCode member where one exists (418 has none).
+        # a ResponseCode member where one exists (418 has none).
         assert isinstance(response_code, ResponseCode) is (code != 418)
 
 

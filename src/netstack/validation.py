@@ -342,11 +342,6 @@ def validate_fields(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _VALIDATORS[name](value) for name, value in values.items()}
 
 
-def validate_priority(value: object) -> int:
-    """A priority is an int in [1, 1000]."""
-    return _int("priority", value, 1, 1000)
-
-
 def check_priority(priority: object) -> int:
     """Return ``priority`` if it is an int in [1, 1000], else raise HttpError 401."""
     if isinstance(priority, int) and not isinstance(priority, bool) and 1 <= priority <= 1000:

@@ -1,6 +1,6 @@
 """HttpResponseCache: creation, install, flush/delete, persistence across instances and processes.
 
-Seed: createHttpResponseCache, HttpResponseCache.flush/delete; DESIGN §2.
+Seed: createHttpResponseCache, HttpResponseCache.flush/delete.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Two processes flushing one directory never leave a torn file (DESIGN §3, issue 5).
+"""Two processes flushing one directory never leave a torn file (issue 5).
 
 Each writer process stores its own version of the same keys and flushes,
 over and over, for a bounded number of rounds; both start together. A fresh

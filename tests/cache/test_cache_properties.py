@@ -1,7 +1,7 @@
 """Properties of the cache policy and the memory tier, checked with hypothesis.
 
 Freshness and age: RFC 9111 §4.2 https://www.rfc-editor.org/rfc/rfc9111#section-4.2;
-storing §3; Vary §4.1; the memory tier's byte bound (DESIGN §2).
+storing §3; Vary §4.1; the memory tier's byte bound.
 """
 
 from __future__ import annotations

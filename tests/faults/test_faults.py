@@ -240,7 +240,7 @@ def test_one_byte_per_second_drip_past_the_read_timeout_is_2300028() -> None:
 
 
 def test_a_drip_inside_the_read_timeout_is_ended_by_destroy() -> None:
-    """read_timeout bounds each wait, not the transfer (DESIGN §2): a drip of one
+    """read_timeout bounds each wait, not the transfer: a drip of one
     byte per 200 ms never trips 1.5 s; ``destroy()`` ends it (2300042) within 1 s."""
     import netstack
     from netstack import HttpError, Scheduler

@@ -1,4 +1,4 @@
-"""Credentials never follow a redirect to another origin (DESIGN §3).
+"""Credentials never follow a redirect to another origin.
 
 Authorization, Cookie and Proxy-Authorization are dropped when a hop changes
 host, port or scheme; https → http is followed as such a cross-origin hop.
@@ -90,7 +90,7 @@ def test_credentials_are_kept_on_the_same_origin(scheduler: Scheduler) -> None:
 def test_https_to_http_is_followed_as_a_cross_origin_hop(
     scheduler: Scheduler, tmp_path: Path
 ) -> None:
-    """DESIGN §3: followed (not refused), with every credential dropped."""
+    """Followed (not refused), with every credential dropped."""
     ca = trustme.CA()
     context, _ = server_context(ca)
     with (

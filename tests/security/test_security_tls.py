@@ -138,7 +138,7 @@ def test_pins_hold_on_a_redirect_to_another_server(
 def test_a_pinned_request_redirected_to_plain_http_is_not_sent_unpinned(
     ca: trustme.CA, tmp_path: Path, scheduler: Scheduler
 ) -> None:
-    """https → http is followed as a cross-origin hop (DESIGN §3); pins cannot apply to
+    """https → http is followed as a cross-origin hop; pins cannot apply to
     a plaintext hop, so credentials at least are dropped (see the redirect tests)."""
     good, good_pin = server_context(ca)
     options = {

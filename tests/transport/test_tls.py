@@ -1,4 +1,4 @@
-"""TLS: verification always on, certifi by default, ``ca_path`` instead (DESIGN.md §2)."""
+"""TLS: verification always on, certifi by default, ``ca_path`` instead."""
 
 from __future__ import annotations
 

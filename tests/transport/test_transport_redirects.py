@@ -1,4 +1,4 @@
-"""Redirects are followed by the transport itself (DESIGN.md §3)."""
+"""Redirects are followed by the transport itself."""
 
 from __future__ import annotations
 

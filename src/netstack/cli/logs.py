@@ -1,6 +1,6 @@
 """Logging for the ``netstack`` process only: structlog lines on stderr.
 
-The library never configures logging (DESIGN §3); the command configures it
+The library never configures logging; the command configures it
 for its own process, here, before the first request. Both structlog loggers
 and standard-library records (urllib3's, or the library's when it logs
 through :mod:`logging`) end up in one handler on stderr, rendered by

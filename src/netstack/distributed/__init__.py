@@ -1,4 +1,4 @@
-"""Beyond one machine (DESIGN §4): a Redis-backed queue and cache storage.
+"""Beyond one machine: a Redis-backed queue and cache storage.
 
 ``Scheduler(queue=RedisQueue(url, name))`` makes a producer whose requests
 run on ``netstack worker --redis URL`` processes, on any number of

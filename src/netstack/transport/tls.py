@@ -51,7 +51,7 @@ class PoolContext(ssl.SSLContext):
 
     urllib3 calls ``set_alpn_protocols`` with its process-wide list on every
     wrap; this context answers with its own, so HTTP/2 is offered per pool and
-    never leaks into another pool (DESIGN.md §6).
+    never leaks into another pool.
     """
 
     alpn: tuple[str, ...] = ALPN_H1
