@@ -87,7 +87,9 @@ gate = threading.Event()
 blocker = FakeJob("gate", host="gate", gate=gate)
 s.jobs.submit(blocker)
 blocker.started.wait(10)
-futures = [s.jobs.submit(MinimalJob(f"http://h{i % 50}/{i}", f"h{i % 50}", i % 10 + 1)) for i in range(n)]
+futures = [
+    s.jobs.submit(MinimalJob(f"http://h{i % 50}/{i}", f"h{i % 50}", i % 10 + 1)) for i in range(n)
+]
 gc.collect()
 def rss():
     with open("/proc/self/status") as f:
@@ -138,7 +140,8 @@ s.shutdown(wait=True)
 gc.collect()
 kept = tracemalloc.get_traced_memory()[0] - base
 codes = {getattr(e, "code", None) for e in errors}
-print(json.dumps({"per_future": kept / n, "codes": sorted(codes), "cause": errors[0].__cause__ is not None}))
+cause = errors[0].__cause__ is not None
+print(json.dumps({"per_future": kept / n, "codes": sorted(codes), "cause": cause}))
 """.replace("import gc,", "import json, gc,")
 
 
