@@ -12,10 +12,15 @@ reaches exactly the address its host key names.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -290,3 +295,32 @@ def test_a_redirect_is_checked_on_the_same_identity(peers: Peers, spelling: str)
             allowed.shutdown()
     assert answer.result == "127.0.0.3"
     assert peers.accepted() == before + 1
+
+
+def test_without_idna_an_international_name_is_refused_naming_the_extra() -> None:
+    """idna is optional: a U-label pattern is a 401 naming it, a U-label URL a 2300003."""
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["idna"] = None
+        from netstack import HttpError, Scheduler
+        from netstack.prepare import parse_target
+        try:
+            Scheduler(blocked_hosts=["bücher.example"])
+        except HttpError as exc:
+            print(exc.code, exc.message)
+        try:
+            parse_target("http://bücher.example/")
+        except HttpError as exc:
+            print(exc.code)
+        print(parse_target("http://XN--BCHER-KVA.example./")[1])
+        """
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
+    command = [sys.executable, "-c", code]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=True)
+    refused, url, key = done.stdout.splitlines()
+    assert refused.startswith("401 ")
+    assert "pip install 'netstack[idna]'" in refused
+    assert (url, key) == (str(BAD_URL), "xn--bcher-kva.example")
