@@ -2,9 +2,11 @@
 
 It answers every request with a fixed small body; ``/delay/<ms>`` answers
 after that many milliseconds; ``/bytes/<n>`` streams n bytes (flow-controlled).
-Running it in a separate process keeps its CPU out of the client's
-measurements. ``python benchmarks/origin.py PORTFILE``
-writes the bound port to PORTFILE and serves until killed.
+Given a ROOT directory it serves the files under it instead (the fallback of
+``benchmarks/nginx.py`` when nginx is not installed). Running it in a
+separate process keeps its CPU out of the client's measurements.
+``python benchmarks/origin.py PORTFILE [ROOT]`` writes the bound port to
+PORTFILE and serves until killed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,28 @@ RESPONSE = (
 
 
 _BLOCK = b"\0" * (256 * 1024)
+
+
+_ROOT: Path | None = None
+_FILES: dict[bytes, bytes] = {}
+
+
+def _static(target: bytes) -> bytes:
+    """The response for ``target`` under ``_ROOT`` (files read once, then kept)."""
+    path = target.split(b"?")[0]
+    answer = _FILES.get(path)
+    if answer is None:
+        assert _ROOT is not None
+        file = (_ROOT / path.decode().lstrip("/")).resolve()
+        if file.is_relative_to(_ROOT) and file.is_file():
+            body = file.read_bytes()
+            status = b"200 OK"
+        else:
+            body, status = b"not found", b"404 Not Found"
+        answer = b"HTTP/1.1 %s\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)
+        if len(body) < 1 << 20:
+            _FILES[path] = answer
+    return answer
 
 
 class _Origin(asyncio.Protocol):
@@ -58,7 +82,9 @@ class _Origin(asyncio.Protocol):
         while b"\r\n\r\n" in self.buffer:
             head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
             target = head.split(b" ", 2)[1] if b" " in head else b"/"
-            if target.startswith(b"/bytes/"):
+            if _ROOT is not None:
+                self.transport.write(_static(target))
+            elif target.startswith(b"/bytes/"):
                 size = int(target[7:].split(b"?")[0])
                 asyncio.get_running_loop().create_task(self._stream(size))
             elif target.startswith(b"/delay/"):
@@ -78,11 +104,12 @@ async def _serve(port_file: str) -> None:
 
 
 @contextlib.contextmanager
-def running_origin() -> Iterator[str]:
-    """Start the origin in a subprocess; yield its base URL; always stop it."""
+def running_origin(root: Path | None = None) -> Iterator[str]:
+    """Start the origin in a subprocess (serving ``root`` if given); yield its base URL."""
     with tempfile.TemporaryDirectory() as tmp:
         port_file = os.path.join(tmp, "port")
-        process = subprocess.Popen([sys.executable, __file__, port_file])
+        extra = [] if root is None else [str(root)]
+        process = subprocess.Popen([sys.executable, __file__, port_file, *extra])
         try:
             deadline = time.monotonic() + 10
             while not os.path.exists(port_file) or not Path(port_file).read_text():
@@ -96,4 +123,6 @@ def running_origin() -> Iterator[str]:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        _ROOT = Path(sys.argv[2]).resolve()
     asyncio.run(_serve(sys.argv[1]))

@@ -4,9 +4,11 @@
     python benchmarks/run.py            # the full run, for docs/benchmarks.md
     python benchmarks/run.py --quick    # a short run that proves the harness works
 
-Part 1 starts a local origin in its own process (nginx when it is on PATH,
-else ``benchmarks/origin.py``, an asyncio keep-alive server), so its CPU is
-not counted, and drives it at the same concurrency with netstack, urllib3 on
+Part 1 starts a local origin in its own process (nginx when it is installed,
+see ``benchmarks/nginx.py`` for how; else ``benchmarks/origin.py``, an asyncio
+keep-alive server, and the report says FALLBACK), so its CPU is not counted,
+pins the client and the server to different cores where there are two, and
+drives it at the same concurrency with netstack, urllib3 on
 a ThreadPoolExecutor, requests-futures, httpx (sync client in threads) and
 aiohttp (see ``benchmarks/peers.py``). Each round measures every client once,
 in a rotated order so machine noise hits all alike; the table gives medians
@@ -27,8 +29,6 @@ import contextlib
 import os
 import platform
 import shlex
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,12 +43,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from benchmarks.origin import BODY, running_origin  # noqa: E402
+from benchmarks.nginx import pin_client, static_origin  # noqa: E402
+from benchmarks.origin import BODY  # noqa: E402
 from benchmarks.peers import CLIENTS, Client  # noqa: E402
 
 #: Focused benchmarks: script -> arguments for a --quick run (full runs use their defaults).
 FOCUSED: dict[str, list[str]] = {
     "bench_cpu": ["--requests", "500", "--rounds", "2"],
+    "bench_crawl": ["--pages", "2000", "--rounds", "2"],
     "bench_instructions": ["--small", "50", "--large", "100"],
     "bench_queue": ["--queued", "10000", "--rounds", "2"],
     "bench_priority": ["--backlog", "1000", "--rounds", "2"],
@@ -76,78 +78,13 @@ class Round:
 # -- the origin ----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"the origin did not listen on port {port}")
-
-
 @contextlib.contextmanager
-def nginx_origin(nginx: str) -> Iterator[str]:
-    """nginx answering every request with ``BODY`` (keep-alive), in a temp prefix."""
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as prefix:
-        temp = {
-            name: Path(prefix, name)
-            for name in ("client", "proxy", "fastcgi", "uwsgi", "scgi", "logs")
-        }
-        for path in temp.values():
-            path.mkdir()
-        conf = Path(prefix, "nginx.conf")
-        conf.write_text(
-            f"""
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {temp["logs"]}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 10000000;
-    keepalive_timeout 300s;
-    client_body_temp_path {temp["client"]};
-    proxy_temp_path {temp["proxy"]};
-    fastcgi_temp_path {temp["fastcgi"]};
-    uwsgi_temp_path {temp["uwsgi"]};
-    scgi_temp_path {temp["scgi"]};
-    server {{
-        listen 127.0.0.1:{port} backlog=1024;
-        location / {{
-            default_type application/json;
-            return 200 '{BODY.decode()}';
-        }}
-    }}
-}}
-"""
-        )
-        process = subprocess.Popen(
-            [nginx, "-p", prefix, "-c", str(conf)], stderr=subprocess.DEVNULL
-        )
-        try:
-            _wait_for(port)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-            process.wait(10)
-
-
-def _origin() -> tuple[contextlib.AbstractContextManager[str], str]:
-    nginx = shutil.which("nginx")
-    if nginx:
-        version = subprocess.run(
-            [nginx, "-v"], capture_output=True, text=True, check=False
-        ).stderr.strip()
-        return nginx_origin(nginx), f"nginx ({version}), 1 worker process"
-    return running_origin(), "benchmarks/origin.py (asyncio keep-alive, its own process)"
+def _origin() -> Iterator[tuple[str, str]]:
+    """(base URL, label): ``BODY`` as the static file /item, from nginx when installed."""
+    with tempfile.TemporaryDirectory() as site:
+        Path(site, "item").write_bytes(BODY)
+        with static_origin(Path(site)) as origin:
+            yield origin.base, origin.label
 
 
 # -- part 1: peers -------------------------------------------------------------
@@ -331,6 +268,14 @@ def report(
         f"- Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- Command: `{command}`",
         "",
+        "Regimes: every figure below names its origin. nginx (1 worker, static files, "
+        "`access_log off`) answers faster than the clients ask, so client CPU is what is "
+        "measured; a FALLBACK origin (`benchmarks/origin.py`, Python asyncio) is slower than "
+        "the clients, so its figures measure waiting as much as parsing. Install nginx for "
+        "the real figures: `sudo apt-get install nginx-light` (Debian/Ubuntu), `dnf install "
+        "nginx` (Fedora), `brew install nginx` (macOS); only the binary is used. The client "
+        "and the server are pinned to different cores where the machine has two.",
+        "",
         "## netstack and its peers",
         "",
         headline(table, args.concurrency),
@@ -375,10 +320,14 @@ def main() -> None:
     args.rounds = args.rounds or (2 if args.quick else 5)
     png = args.png or args.out.with_suffix(".png")
 
-    context, origin = _origin()
-    print(f"origin: {origin}", flush=True)
-    with context as base:
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    pinning = pin_client()
+    with _origin() as (base, label):
+        origin = f"{label}; {pinning}"
+        print(f"origin: {origin}", flush=True)
         results = compare(f"{base}/item", args.requests, args.rounds, args.concurrency)
+    if cores is not None:
+        os.sched_setaffinity(0, cores)  # the focused benchmarks split the cores themselves
     table = medians(results)
     sections = [] if args.skip_focused else focused(args.quick, 600 if args.quick else 7200)
     chart(table, png, args.concurrency)
