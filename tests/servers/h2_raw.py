@@ -11,6 +11,8 @@ Requests (the path decides the answer):
 - ``/n/<bytes>``: that many zero bytes;
 - ``/rst``: RST_STREAM (INTERNAL_ERROR) instead of a response;
 - ``/die``: the connection is dropped (no GOAWAY);
+- ``/early``: the whole response as soon as the request headers arrive, then
+  RST_STREAM NO_ERROR: "stop sending the body" (RFC 9113 §8.1);
 - ``/cut/<bytes>``: headers announcing that many bytes, half of them, then the
   connection is dropped;
 - anything else: the JSON ``{"path": ..., "priority": ...}``.
@@ -107,6 +109,7 @@ class _Conn:
         self.timers: list[tuple[float, int]] = []
         self.arrived = 0
         self.last: int | None = None  # GOAWAY sent with this last_stream_id
+        self.early: set[int] = set()
 
     def run(self) -> None:
         sock = self.sock
@@ -150,6 +153,9 @@ class _Conn:
                 return
             self.requests[sid] = _Req(headers[b":path"].decode(), headers)
             self.arrived += 1
+            if headers[b":path"] == b"/early":
+                self.early.add(sid)
+                self.respond(sid)
             goaway = server.behaviour.goaway_after
             if self.first and goaway is not None and self.arrived == goaway:
                 self.last = sid
@@ -161,11 +167,11 @@ class _Conn:
         elif isinstance(event, h2.events.DataReceived):
             conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             req = self.requests.get(event.stream_id)
-            if req is not None:
+            if req is not None and event.stream_id not in self.early:
                 req.body += event.data
         elif isinstance(event, h2.events.StreamEnded):
             req = self.requests.get(event.stream_id)
-            if req is not None:
+            if req is not None and event.stream_id not in self.early:
                 query = parse_qs(urlsplit(req.path).query)
                 delay = int(query.get("ms", ["0"])[0]) / 1000
                 heapq.heappush(self.timers, (time.monotonic() + delay, event.stream_id))
@@ -223,6 +229,8 @@ class _Conn:
                 del self.outgoing[sid]
                 conn.end_stream(sid)
                 self.requests.pop(sid, None)
+                if sid in self.early:
+                    conn.reset_stream(sid, h2.errors.ErrorCodes.NO_ERROR)
 
 
 @contextmanager

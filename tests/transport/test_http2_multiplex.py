@@ -420,3 +420,19 @@ def test_closing_the_transport_closes_its_http2_connections(raw: RawH2, ca_file:
     for reader in readers:
         reader.join(5)
     assert not any(t.is_alive() for t in readers)
+
+
+@pytest.mark.parametrize("raw", [Behaviour(max_streams=2)], indirect=True)
+def test_a_response_before_the_whole_upload_ends_the_upload(
+    wide: Transport, raw: RawH2, ca_file: str
+) -> None:
+    """The server answers before reading the body: the rest is not sent and the
+    stream is reset, so it does not count against the server's 2 streams."""
+    body = b"u" * (5 * MIB)
+    for _ in range(5):
+        resp = send(
+            wide, raw.url + "/early", "POST", body=body, body_size=len(body),
+            ca_path=ca_file, protocol=H2,
+        )  # fmt: skip
+        assert resp.status == 200
+    assert raw.connections == 1

@@ -146,13 +146,18 @@ class H2Session:
                 self._reserved -= 1
                 raise StreamRefused(f"{self.peer}: the HTTP/2 connection takes no new stream")
             conn = self._conn
-            stream_id = conn.get_next_available_stream_id()
-            stream = Stream(self.lock, stream_id)
             try:
+                stream_id = conn.get_next_available_stream_id()
                 conn.send_headers(stream_id, fields, end_stream=end_stream)
+            except h2.exceptions.NoAvailableStreamIDError as exc:
+                self._reserved -= 1
+                self._goaway = 0  # 2**31 streams used: drain, a new connection takes over
+                raise StreamRefused(f"{self.peer}: {exc}") from exc
             except h2.exceptions.TooManyStreamsError as exc:
                 self._reserved -= 1
                 raise StreamRefused(f"{self.peer}: {exc}") from exc
+            stream = Stream(self.lock, stream_id)
+            stream.local_closed = end_stream
             self._streams[stream_id] = stream
         self._flush()
         return stream
@@ -166,11 +171,9 @@ class H2Session:
             with self.lock:
                 while True:
                     self._check(stream)
-                    size = min(
-                        conn.local_flow_control_window(stream.stream_id),
-                        conn.max_outbound_frame_size,
-                        len(view),
-                    )
+                    if stream.ended:
+                        return  # the whole response came early: the rest is unwanted
+                    size = min(self._window(stream), conn.max_outbound_frame_size, len(view))
                     if size > 0:
                         break
                     wait(stream, deadline, "write")
@@ -179,11 +182,21 @@ class H2Session:
             self._flush()
 
     def end(self, stream: Stream) -> None:
-        """END_STREAM after the request body."""
+        """END_STREAM after the request body (nothing if the response already ended)."""
         with self.lock:
             self._check(stream)
+            if stream.ended:
+                return
             self._conn.end_stream(stream.stream_id)
+            stream.local_closed = True
         self._flush()
+
+    def _window(self, stream: Stream) -> int:
+        """How much of ``stream``'s body the peer takes now (under the lock)."""
+        try:
+            return self._conn.local_flow_control_window(stream.stream_id)
+        except h2.exceptions.StreamClosedError as exc:
+            raise Http2Error(f"{self.peer}: the stream closed while sending") from exc
 
     def response(self, stream: Stream, timeout: float | None) -> tuple[int, HTTPHeaderDict]:
         """Wait for the response's status and headers (1xx skipped)."""
@@ -240,7 +253,8 @@ class H2Session:
             stream.released = True
             self._reserved -= 1
             self._streams.pop(stream.stream_id, None)
-            if not stream.ended and stream.error is None and self._dead is None:
+            unfinished = not stream.ended or not stream.local_closed
+            if unfinished and stream.error is None and self._dead is None:
                 stream.ended = True
                 with contextlib.suppress(h2.exceptions.H2Error):
                     self._conn.reset_stream(stream.stream_id, h2.errors.ErrorCodes.CANCEL)

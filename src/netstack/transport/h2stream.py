@@ -32,6 +32,7 @@ class Stream:
         "ended",
         "error",
         "headers",
+        "local_closed",
         "released",
         "status",
         "stream_id",
@@ -48,6 +49,8 @@ class Stream:
         self.error: BaseException | None = None
         self.aborted = False
         self.released = False
+        #: END_STREAM sent: the request (body) is complete on our side.
+        self.local_closed = False
 
     def shutdown(self, _how: int = socket.SHUT_RDWR) -> None:
         """What ``AbortSignal.abort`` calls: wake the worker; the stream alone is reset."""
