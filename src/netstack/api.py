@@ -20,6 +20,7 @@ from netstack.errors import HttpError
 from netstack.events import EventEmitter
 from netstack.log import log_event
 from netstack.options import OptionsInput
+from netstack.response import HttpResponse
 from netstack.scheduler import RequestFuture, Scheduler, get_default_scheduler
 
 AsyncCallback = Callable[[HttpError | None, Any], object]
@@ -33,7 +34,7 @@ class HttpRequest:
         self._scheduler = scheduler
         self._events = EventEmitter()
         self._lock = threading.Lock()
-        self._future: RequestFuture | None = None
+        self._future: RequestFuture[Any] | None = None
         self._running_on: Scheduler | None = None
         self._claimed = False
         self._destroyed = False
@@ -49,13 +50,13 @@ class HttpRequest:
 
     def request(
         self, url: str, options: OptionsInput = None, callback: AsyncCallback | None = None
-    ) -> RequestFuture:
+    ) -> RequestFuture[HttpResponse]:
         """Send the request; the future resolves to an ``HttpResponse``."""
         return self._start(url, options, callback, stream=False)
 
     def request_in_stream(
         self, url: str, options: OptionsInput = None, callback: AsyncCallback | None = None
-    ) -> RequestFuture:
+    ) -> RequestFuture[int]:
         """Send the request; the body comes only through ``dataReceive``; resolves to the code."""
         return self._start(url, options, callback, stream=True)
 
@@ -85,7 +86,7 @@ class HttpRequest:
 
     def _start(
         self, url: str, options: OptionsInput, callback: AsyncCallback | None, *, stream: bool
-    ) -> RequestFuture:
+    ) -> RequestFuture[Any]:
         if callback is not None and not callable(callback):
             raise HttpError.parameter(f"callback: must be callable, got {callback!r}")
         with self._lock:
@@ -98,6 +99,8 @@ class HttpRequest:
                 )
             self._claimed = True
         scheduler = self._scheduler or get_default_scheduler()
+        if scheduler.defaults is not None:
+            options = scheduler.defaults.apply(options)
         try:
             call = prepare_call(
                 url,

@@ -22,6 +22,8 @@ SRC = HERE.parents[1] / "src"
 BAD = {
     "bad_option_key.py": ("arg-type", "typeddict-unknown-key"),
     "bad_option_value.py": ("arg-type", "typeddict-item", "dict-item"),
+    "bad_response_attribute.py": ("attr-defined",),
+    "bad_stream_result.py": ("attr-defined",),
 }
 
 pytestmark = pytest.mark.timeout(300)

@@ -657,7 +657,7 @@ def _run_with_display(
     return status
 
 
-def _post_done(events: queue.SimpleQueue[Any], line: Line, future: RequestFuture) -> None:
+def _post_done(events: queue.SimpleQueue[Any], line: Line, future: RequestFuture[Any]) -> None:
     events.put((_DONE, (line, future)))  # on a worker thread: only post it
 
 
@@ -675,7 +675,7 @@ def _events(
             yield None
 
 
-def _done(batch: _Batch, reader: _Reader, line: Line, future: RequestFuture) -> None:
+def _done(batch: _Batch, reader: _Reader, line: Line, future: RequestFuture[Any]) -> None:
     batch.finish(line, future)
     if batch.slot_debt:
         batch.slot_debt -= 1

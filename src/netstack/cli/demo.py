@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 from rich.console import Console
@@ -113,7 +113,7 @@ def _plan(requests: int, seed: int) -> list[tuple[int, int]]:
     return [(p, LARGE if i % 6 == 5 else SMALL) for i, p in enumerate(priorities)]
 
 
-def _occupy_workers(scheduler: Scheduler, base: str) -> list[RequestFuture]:
+def _occupy_workers(scheduler: Scheduler, base: str) -> list[RequestFuture[Any]]:
     """Keep every worker busy for 300 ms, so the batch waits in the queue."""
     blockers = [scheduler.submit(f"{base}/slow?ms=300") for _ in range(WORKERS)]
     deadline = time.monotonic() + 5

@@ -53,7 +53,7 @@ _STOP: Final = b"stop"
 _local_ids = itertools.count(1)
 
 
-class RemoteFuture(RequestFuture):
+class RemoteFuture(RequestFuture[Any]):
     """A request queued in Redis: ``request_id`` is its id there.
 
     ``cancel()`` and ``set_priority()`` act in Redis while the request waits.
@@ -102,14 +102,14 @@ class Producer:
         self,
         job: Job,
         add_callback: Callable[[Future[Any]], object] | None = None,
-    ) -> RequestFuture:
+    ) -> RequestFuture[Any]:
         return self.submit_jobs([job], add_callback)[0]
 
     def submit_jobs(
         self,
         jobs: Sequence[Job],
         add_callback: Callable[[Future[Any]], object] | None = None,
-    ) -> list[RequestFuture]:
+    ) -> list[RequestFuture[Any]]:
         """Queue prepared jobs; a 401 for any of them leaves nothing queued."""
         scheduler = self._scheduler
         futures, pushes = self._encode(jobs, add_callback)
@@ -222,7 +222,7 @@ class Producer:
         cancel_withdrawn(future)
         return True
 
-    def set_priority(self, future: RequestFuture, priority: int) -> None:
+    def set_priority(self, future: RequestFuture[Any], priority: int) -> None:
         check_priority(priority)
         if not isinstance(future, RemoteFuture) or future._producer is not self:
             raise HttpError.parameter("future: not a request of this scheduler")
@@ -237,7 +237,7 @@ class Producer:
         if moved:
             future._priority = priority
 
-    def abort(self, future: RequestFuture) -> None:
+    def abort(self, future: RequestFuture[Any]) -> None:
         """``HttpRequest.destroy()``: cancel if waiting, else fail it now (2300042).
 
         A worker may still be running it; its outcome is then dropped here.

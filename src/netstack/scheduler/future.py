@@ -12,29 +12,40 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from netstack.dispatch.ticket import Ticket, resolve
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
 
     from netstack.scheduler.job import Job
     from netstack.scheduler.scheduler import Scheduler
 
 __all__ = ["RequestFuture", "resolve"]
 
+T = TypeVar("T")
 
-class RequestFuture(Ticket):
+
+class RequestFuture(Ticket, Generic[T]):
     """The future of one request: resolves to its result, or raises its HttpError.
 
-    Beyond ``Future``: ``priority``, ``tag``, ``set_priority(p)``, ``abort()``
-    and ``request_id``; ``cancel()`` takes a waiting request out of the queue
-    in O(log n) and returns False once it runs.
+    Generic in what it resolves to: ``Scheduler.submit`` and ``HttpRequest.request``
+    give a ``RequestFuture[HttpResponse]``, ``request_in_stream`` a
+    ``RequestFuture[int]`` (the status code). Beyond ``Future``: ``url`` (as
+    submitted), ``priority``, ``tag``, ``set_priority(p)``, ``abort()`` and
+    ``request_id``; ``cancel()`` takes a waiting request out of the queue in
+    O(log n) and returns False once it runs.
     """
 
-    __slots__ = ("_scheduler",)
+    __slots__ = ("_scheduler", "url")
+
+    if TYPE_CHECKING:  # Future's own methods, typed with what this future resolves to
+
+        def result(self, timeout: float | None = None) -> T: ...
+
+        def add_done_callback(self, fn: Callable[[RequestFuture[T]], object]) -> None: ...
 
     def __init__(
         self,
@@ -46,6 +57,8 @@ class RequestFuture(Ticket):
     ) -> None:
         super().__init__(job, request_id, priority, tag)
         self._scheduler = scheduler
+        #: The URL as submitted (before redirects; ``HttpResponse.url`` is the final one).
+        self.url: str = job.url if job is not None else ""
 
     @property
     def priority(self) -> int:
@@ -98,7 +111,7 @@ class RequestFuture(Ticket):
 
         return resolve(self, None, HttpError.of(ABORTED))
 
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self) -> Generator[Any, None, T]:
         """``await future`` in asyncio; cancelling the awaiting task aborts the request."""
         if not self.done():
             import asyncio

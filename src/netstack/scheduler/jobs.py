@@ -49,17 +49,17 @@ class JobSink(Protocol):
     def threads(self) -> list[threading.Thread]: ...
     def submit(
         self, job: Job, add_callback: DoneCallback | None, timeout: float | None
-    ) -> RequestFuture: ...
-    def submit_many(self, jobs: Sequence[Job]) -> list[RequestFuture]: ...
-    def withdraw(self, future: RequestFuture) -> bool: ...
+    ) -> RequestFuture[Any]: ...
+    def submit_many(self, jobs: Sequence[Job]) -> list[RequestFuture[Any]]: ...
+    def withdraw(self, future: RequestFuture[Any]) -> bool: ...
     def abort(
-        self, future: RequestFuture, error: BaseException | None, cancel_waiting: bool
+        self, future: RequestFuture[Any], error: BaseException | None, cancel_waiting: bool
     ) -> bool: ...
-    def set_priority(self, future: RequestFuture, priority: int) -> None: ...
+    def set_priority(self, future: RequestFuture[Any], priority: int) -> None: ...
     def cancel_tag(self, tag: str) -> int: ...
     def set_priority_tag(self, tag: str, priority: int) -> int: ...
     def stats(self) -> SchedulerStats: ...
-    def phase(self, future: RequestFuture) -> str: ...
+    def phase(self, future: RequestFuture[Any]) -> str: ...
     def shutdown(
         self,
         wait: bool,
@@ -105,7 +105,7 @@ class Jobs:
 
     def submit(
         self, job: Job, *, add_callback: DoneCallback | None = None, timeout: float | None = None
-    ) -> RequestFuture:
+    ) -> RequestFuture[Any]:
         """Queue a prepared job, or resolve its future now if the job is ``settled``.
 
         ``add_callback`` is attached as a done-callback before the future can
@@ -125,7 +125,7 @@ class Jobs:
             self._arm(future, total_timeout)
         return future
 
-    def submit_many(self, jobs: Sequence[Job]) -> list[RequestFuture]:
+    def submit_many(self, jobs: Sequence[Job]) -> list[RequestFuture[Any]]:
         """Queue prepared jobs all at once: every one is queued, or none (settled ones resolve)."""
         for job in jobs:
             check_priority(job.priority)
@@ -139,13 +139,13 @@ class Jobs:
                 self._arm(future, total_timeout)
         return futures
 
-    def withdraw(self, future: RequestFuture) -> bool:
+    def withdraw(self, future: RequestFuture[Any]) -> bool:
         """``future.cancel()``: True if it was waiting and is now cancelled."""
         return self.sink.withdraw(future)
 
     def abort(
         self,
-        future: RequestFuture,
+        future: RequestFuture[Any],
         *,
         error: BaseException | None = None,
         cancel_waiting: bool = True,
@@ -159,12 +159,12 @@ class Jobs:
         """
         return self.sink.abort(future, error, cancel_waiting)
 
-    def _arm(self, future: RequestFuture, total_timeout: int) -> None:
+    def _arm(self, future: RequestFuture[Any], total_timeout: int) -> None:
         """Set the alarm that ends ``future`` with 2300028 ``total_timeout`` ms from now."""
         if not future.done():
             ALARM.at(time.monotonic() + total_timeout / 1000.0, future, self._expire)
 
-    def _expire(self, future: RequestFuture) -> None:
+    def _expire(self, future: RequestFuture[Any]) -> None:
         """On the alarm thread: the request's total_timeout passed, wherever it is."""
         if future.done():
             return

@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from netstack.dispatch.local import LocalQueue
 from netstack.dispatch.pool import WorkerPool, log_ticket
@@ -119,8 +119,8 @@ class LocalSink:
 
     def submit(
         self, job: Job, add_callback: DoneCallback | None, timeout: float | None
-    ) -> RequestFuture:
-        future = RequestFuture(
+    ) -> RequestFuture[Any]:
+        future: RequestFuture[Any] = RequestFuture(
             self._scheduler, job, next(request_ids), job.priority, getattr(job, "tag", None)
         )
         if add_callback is not None:
@@ -135,9 +135,9 @@ class LocalSink:
             log_ticket(_DEBUG, "queued", future, job)
         return future
 
-    def submit_many(self, jobs: Sequence[Job]) -> list[RequestFuture]:
+    def submit_many(self, jobs: Sequence[Job]) -> list[RequestFuture[Any]]:
         scheduler = self._scheduler
-        futures = [
+        futures: list[RequestFuture[Any]] = [
             RequestFuture(
                 scheduler, job, next(request_ids), job.priority, getattr(job, "tag", None)
             )
@@ -156,7 +156,7 @@ class LocalSink:
                 log_ticket(_DEBUG, "queued", future, job)
         return futures
 
-    def _settle(self, future: RequestFuture, job: Job) -> RequestFuture:
+    def _settle(self, future: RequestFuture[Any], job: Job) -> RequestFuture[Any]:
         """A job that ended at prepare time: count it, then resolve it here."""
         error = job.settled_error
         pool = self.pool
@@ -184,11 +184,11 @@ class LocalSink:
 
     # -- changing requests -----------------------------------------------------------
 
-    def withdraw(self, future: RequestFuture) -> bool:
+    def withdraw(self, future: RequestFuture[Any]) -> bool:
         return self.pool.withdraw(future)
 
     def abort(
-        self, future: RequestFuture, error: BaseException | None, cancel_waiting: bool
+        self, future: RequestFuture[Any], error: BaseException | None, cancel_waiting: bool
     ) -> bool:
         if future.done():
             return False
@@ -196,7 +196,7 @@ class LocalSink:
             future, HttpError.of(ABORTED) if error is None else error, cancel_waiting=cancel_waiting
         )
 
-    def set_priority(self, future: RequestFuture, priority: int) -> None:
+    def set_priority(self, future: RequestFuture[Any], priority: int) -> None:
         self.pool.set_priority(future, priority)
 
     def cancel_tag(self, tag: str) -> int:
@@ -241,7 +241,7 @@ class LocalSink:
 
     # -- stopping ----------------------------------------------------------------------
 
-    def phase(self, future: RequestFuture) -> str:
+    def phase(self, future: RequestFuture[Any]) -> str:
         return self.pool.phase(future)
 
     def shutdown(

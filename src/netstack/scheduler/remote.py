@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from netstack.dispatch.errors import SchedulerShutdownError
 from netstack.errors import UNKNOWN
@@ -58,27 +58,27 @@ class RemoteSink:
 
     def submit(
         self, job: Job, add_callback: DoneCallback | None, timeout: float | None
-    ) -> RequestFuture:
+    ) -> RequestFuture[Any]:
         if self._closed:
             raise self.shutdown_error()
         return self._producer.submit_job(job, add_callback)
 
-    def submit_many(self, jobs: Sequence[Job]) -> list[RequestFuture]:
+    def submit_many(self, jobs: Sequence[Job]) -> list[RequestFuture[Any]]:
         if self._closed:
             raise self.shutdown_error()
         return self._producer.submit_jobs(jobs)
 
-    def withdraw(self, future: RequestFuture) -> bool:
+    def withdraw(self, future: RequestFuture[Any]) -> bool:
         return False  # a RemoteFuture cancels in Redis itself (its own cancel())
 
     def abort(
-        self, future: RequestFuture, error: BaseException | None, cancel_waiting: bool
+        self, future: RequestFuture[Any], error: BaseException | None, cancel_waiting: bool
     ) -> bool:
         done = future.done()
         self._producer.abort(future)
         return not done and future.done()
 
-    def set_priority(self, future: RequestFuture, priority: int) -> None:
+    def set_priority(self, future: RequestFuture[Any], priority: int) -> None:
         self._producer.set_priority(future, priority)
 
     def cancel_tag(self, tag: str) -> int:
@@ -94,7 +94,7 @@ class RemoteSink:
         s = self._producer.stats()
         return f"[Requests: 0 running, {s.queued} queued | Hosts: 0 ready, 0 saturated]"
 
-    def phase(self, future: RequestFuture) -> str:
+    def phase(self, future: RequestFuture[Any]) -> str:
         return "queued"
 
     def shutdown(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from netstack.adaptive import AdaptiveConcurrency
 from netstack.breaker import CircuitBreaker
 from netstack.call import prepare_call as _prepare_call
+from netstack.defaults import OptionDefaults
 from netstack.dispatch.aging import Aging
 from netstack.dispatch.errors import QueueFullError, SchedulerShutdownError
 from netstack.errors import HttpError
@@ -46,7 +47,8 @@ if TYPE_CHECKING:
     from netstack.cache import HttpResponseCache
     from netstack.call import Events
     from netstack.distributed.redis_queue import RedisQueue
-    from netstack.options import OptionsInput
+    from netstack.options import HttpRequestOptions, HttpRequestOptionsDict, OptionsInput
+    from netstack.response import HttpResponse
     from netstack.scheduler.job import Job
     from netstack.transport import Transport
 
@@ -87,7 +89,10 @@ class Scheduler:
     :class:`AdaptiveConcurrency`: each host starts at a small limit of
     requests in flight, raised while its latency stays flat and cut on
     timeouts, 429/503 and rising latency, never above ``max_per_host``; the
-    current limits show in ``stats().host_limits``).
+    current limits show in ``stats().host_limits``), ``default_options`` (an
+    :class:`HttpRequestOptions` or mapping every request starts from: its own
+    options are merged over them, ``header`` name by name, the request's own
+    value winning; ``create_http(scheduler)`` requests get them too).
 
     ``queue=RedisQueue(url, name)`` makes this scheduler a producer for
     ``netstack worker`` processes: requests are validated (and answered by a
@@ -112,6 +117,7 @@ class Scheduler:
         queue: RedisQueue | None = None,
         breaker: CircuitBreaker | None = None,
         adaptive: bool | AdaptiveConcurrency = False,
+        default_options: HttpRequestOptions | HttpRequestOptionsDict | None = None,
     ) -> None:
         _check_count("max_workers", max_workers)
         _check_count("max_per_host", max_per_host)
@@ -135,6 +141,8 @@ class Scheduler:
             )
         adaptive_policy = _adaptive(adaptive, queue is not None)
         rules = HostRules.build(allowed_hosts, blocked_hosts)
+        #: ``default_options``, validated; each request's own options are merged over them.
+        self.defaults = None if default_options is None else OptionDefaults(default_options)
         aging_policy = None if aging is None else Aging(aging, time.monotonic())
         self._name = name
         self._max_workers = max_workers
@@ -188,6 +196,11 @@ class Scheduler:
         return self._cache
 
     @property
+    def default_options(self) -> HttpRequestOptions | None:
+        """The options every request starts from (its own are merged over them), or None."""
+        return None if self.defaults is None else self.defaults.options
+
+    @property
     def retry(self) -> RetryPolicy | None:
         """The retry policy of requests without a ``retry`` option."""
         return self._retry
@@ -225,7 +238,7 @@ class Scheduler:
         *,
         events: Events = None,
         timeout: float | None = None,
-    ) -> RequestFuture:
+    ) -> RequestFuture[HttpResponse]:
         """Queue a request; its future resolves to an HttpResponse or raises HttpError.
 
         ``events`` maps event names (``"headersReceive"``, ``"dataSendProgress"``)
@@ -239,7 +252,7 @@ class Scheduler:
 
     def submit_batch(
         self, items: Iterable[str | tuple[str, OptionsInput]], *, timeout: float | None = None
-    ) -> list[RequestFuture]:
+    ) -> list[RequestFuture[HttpResponse]]:
         """Submit many requests: each item is a url or a ``(url, options)`` pair.
 
         A list or tuple is validated first, so a 401 leaves nothing queued;
@@ -259,7 +272,7 @@ class Scheduler:
             return jobs.submit_many(prepared)
         return [jobs.submit(self._prepare(*_split(item)), timeout=timeout) for item in items]
 
-    def resume(self, path: str | os.PathLike[str]) -> list[RequestFuture]:
+    def resume(self, path: str | os.PathLike[str]) -> list[RequestFuture[HttpResponse]]:
         """Submit the requests ``shutdown(persist=path)`` wrote, in their order.
 
         They keep their priority and tag (listeners are not persisted). The
@@ -270,6 +283,8 @@ class Scheduler:
         return self.submit_batch(cast("list[tuple[str, OptionsInput]]", read_queue(path)))
 
     def _prepare(self, url: str, options: OptionsInput, events: Events = None) -> Job:
+        if self.defaults is not None:
+            options = self.defaults.apply(options)
         return _prepare_call(
             url,
             options,
@@ -287,7 +302,7 @@ class Scheduler:
 
     # -- changing queued requests ----------------------------------------------
 
-    def set_priority(self, future: RequestFuture, priority: int) -> None:
+    def set_priority(self, future: RequestFuture[Any], priority: int) -> None:
         """Re-queue a waiting request at ``priority`` (1..1000), keeping its submission order.
 
         A request waiting out a retry backoff re-enters at ``priority``. No
