@@ -143,3 +143,29 @@ def test_cancelling_the_awaiting_task_aborts_the_request(how: str) -> None:
 
 async def _await(future: object) -> object:
     return await future  # type: ignore[misc]
+
+
+def test_an_aborted_requests_connection_is_never_reused() -> None:
+    closed = threading.Event()
+    silent = _silent(closed)
+
+    def first_silent(conn: socket.socket, index: int) -> None:
+        if index == 0:
+            silent(conn, index)  # type: ignore[operator]
+        else:
+            _ok(conn, index)
+
+    with (
+        raw_server(first_silent) as server,
+        Scheduler(max_workers=1, name="abort-conn") as scheduler,
+    ):
+        stuck = scheduler.submit(server.url())
+        deadline = time.monotonic() + 5
+        while server.accepted == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        assert stuck.abort() is True
+        assert closed.wait(LIMIT)
+        assert scheduler.submit(server.url()).result(timeout=5).result == "fine"
+        assert scheduler.submit(server.url()).result(timeout=5).result == "fine"
+    assert server.accepted == 2  # a new connection after the abort, then kept alive
