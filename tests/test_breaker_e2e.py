@@ -8,7 +8,7 @@ import time
 import pytest
 from tests.servers.raw import raw_server, read_request, response
 
-from netstack import CircuitBreaker, HttpError, Scheduler
+from netstack import CircuitBreaker, HttpError, RetryPolicy, Scheduler
 from netstack.errors import CONNECT_FAILED
 
 
@@ -80,3 +80,16 @@ def test_a_breaker_is_checked_at_construction() -> None:
         Scheduler(breaker=5)  # type: ignore[arg-type]
     assert info.value.code == 401
     assert "breaker" in info.value.message
+
+
+def test_retries_of_a_rejected_request_count_as_attempts() -> None:
+    url = f"http://127.0.0.1:{_free_port()}/"
+    with Scheduler(
+        breaker=CircuitBreaker(failures=1, reset_after=60),
+        retry=RetryPolicy(attempts=3, backoff=0.01, jitter=0),
+    ) as scheduler:
+        error = scheduler.submit(url).exception(timeout=10)
+    assert isinstance(error, HttpError)
+    assert error.code == CONNECT_FAILED
+    assert "Circuit open" in error.message  # attempts 2 and 3 never connected
+    assert error.attempts == 3

@@ -478,7 +478,14 @@ class GuardedCall(Call):
     guard: HostGuard
 
     def run(self) -> object:
-        return self.guard.run(self.host_key, super().run)
+        guard = self.guard
+        try:
+            verdict = guard.admit(self.host_key)
+        except HttpError as error:  # the circuit is open: an attempt, failed without sending
+            self.attempts += 1
+            error.attempts = self.attempts
+            raise
+        return guard.run(self.host_key, verdict, super().run)
 
 
 def prepare_call(

@@ -69,16 +69,21 @@ class HostGuard:
             if new is not None:
                 self._set_limit(host, new)
 
-    def run(self, host: str, attempt: Callable[[], R]) -> R:
-        """Run one attempt of a request of ``host``, or fail it at once if its circuit is open."""
+    def admit(self, host: str) -> Verdict:
+        """A request of ``host`` is about to run an attempt: raise its circuit's error if
+        it is open, else return the verdict to hand to :meth:`run`."""
         breakers = self._breakers
-        verdict = Verdict.PASS
-        if breakers is not None:
-            with self._lock:
-                now = _monotonic()
-                verdict = breakers.admit(host, now)
-                if verdict is Verdict.REJECT:
-                    raise breakers.error(host, now)
+        if breakers is None:
+            return Verdict.PASS
+        with self._lock:
+            now = _monotonic()
+            verdict = breakers.admit(host, now)
+            if verdict is Verdict.REJECT:
+                raise breakers.error(host, now)
+        return verdict
+
+    def run(self, host: str, verdict: Verdict, attempt: Callable[[], R]) -> R:
+        """Run one admitted attempt of a request of ``host`` and record how it went."""
         began = _monotonic()
         try:
             result = attempt()
