@@ -158,12 +158,19 @@ class HostPatterns(Generic[V]):
 class HostRules:
     """Allowed and blocked host patterns: :meth:`allows` answers for one host."""
 
-    __slots__ = ("_allowed", "_blocked", "_restricted")
+    __slots__ = ("_allowed", "_blocked", "_given", "_restricted")
 
     def __init__(self, allowed: Iterable[str] | None, blocked: Iterable[str] | None) -> None:
         self._restricted = allowed is not None
-        self._allowed = HostPatterns("allowed_hosts", dict.fromkeys(_patterns(allowed), True))
-        self._blocked = HostPatterns("blocked_hosts", dict.fromkeys(_patterns(blocked), True))
+        allowed_list, blocked_list = _patterns(allowed), _patterns(blocked)
+        self._allowed = HostPatterns("allowed_hosts", dict.fromkeys(allowed_list, True))
+        self._blocked = HostPatterns("blocked_hosts", dict.fromkeys(blocked_list, True))
+        self._given = (allowed_list if self._restricted else None, blocked_list)
+
+    @property
+    def patterns(self) -> tuple[list[str] | None, list[str]]:
+        """``(allowed patterns or None for any host, blocked patterns)``, as given."""
+        return (None if self._given[0] is None else list(self._given[0]), list(self._given[1]))
 
     @classmethod
     def build(

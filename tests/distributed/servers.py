@@ -136,6 +136,8 @@ class _QuietServer(ThreadingHTTPServer):
 @dataclass
 class Record:
     arrivals: list[tuple[str, str]] = field(default_factory=list)  # (host, id)
+    times: list[tuple[float, str, str]] = field(default_factory=list)  # (monotonic, host, id)
+    seen: dict[str, int] = field(default_factory=dict)  # id -> arrivals
     active: dict[str, int] = field(default_factory=dict)
     peak: dict[str, int] = field(default_factory=dict)
     started: threading.Event = field(default_factory=threading.Event)
@@ -143,7 +145,9 @@ class Record:
 
 
 class CountingOrigin:
-    """``/slow?ms=N&id=X`` waits N ms; ``/cached?id=X`` is fresh for a minute."""
+    """``/slow?ms=N&id=X`` waits N ms; ``/cached?id=X`` is fresh for a minute;
+    ``/flaky?id=X&fails=N`` answers 503 to its first N arrivals; ``/redirect?to=URL``
+    is a 302 to URL."""
 
     def __init__(self, hosts: tuple[str, ...] = ("127.0.0.1",)) -> None:
         self.record = Record()
@@ -161,13 +165,24 @@ class CountingOrigin:
                 host = self.server.server_address[0]
                 with record.lock:
                     record.arrivals.append((str(host), query.get("id", "")))
+                    record.times.append((time.monotonic(), str(host), query.get("id", "")))
+                    seen = record.seen[query.get("id", "")] = (
+                        record.seen.get(query.get("id", ""), 0) + 1
+                    )
                     n = record.active[host] = record.active.get(host, 0) + 1
                     record.peak[host] = max(record.peak.get(host, 0), n)
                 record.started.set()
                 try:
                     time.sleep(int(query.get("ms", "0")) / 1000)
                     body = f"{url.path} {query.get('id', '')}".encode()
-                    self.send_response(200)
+                    if url.path == "/redirect":
+                        self.send_response(302)
+                        self.send_header("Location", query["to"])
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    failing = url.path == "/flaky" and seen <= int(query.get("fails", "1"))
+                    self.send_response(503 if failing else 200)
                     self.send_header("Content-Type", "text/plain")
                     self.send_header("Content-Length", str(len(body)))
                     if url.path == "/cached":

@@ -15,7 +15,7 @@ from tests.distributed.servers import RedisServer
 
 from netstack import HttpError, RedisQueue, Scheduler
 from netstack.distributed.connect import connect
-from netstack.distributed.ops import QueueOps
+from netstack.distributed.ops import Pushed, QueueOps
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def scheduler(redis_url: str, queue_name: str) -> Iterator[Scheduler]:
 
 
 def _push(ops: QueueOps, items: list[tuple[str, int, str]]) -> list[int]:
-    return ops.push(items, None, "epoch")[1]
+    return ops.push([Pushed(h, p, payload) for h, p, payload in items], None, "epoch")[1]
 
 
 def _drain(ops: QueueOps, worker: str = "w") -> list[int]:
@@ -112,7 +112,7 @@ def test_a_expired_lease_returns_the_request_to_its_place(ops: QueueOps) -> None
 
 
 def test_an_outcome_is_recorded_once(ops: QueueOps) -> None:
-    (request_id,) = ops.push([("h", 1, "{}")], "p", "epoch")[1]
+    (request_id,) = ops.push([Pushed("h", 1, "{}")], "p", "epoch")[1]
     assert ops.pop("a", 30_000) is not None
     assert ops.finish("a", request_id, "completed", '{"id": 1}')
     assert not ops.finish("b", request_id, "completed", '{"id": 1}')

@@ -62,6 +62,7 @@ __all__ = [
     "Exchanged",
     "Finished",
     "Popped",
+    "Pushed",
     "QueueOps",
     "priority_of",
     "queue_prefix",
@@ -110,13 +111,29 @@ class Popped:
 
 
 @dataclass(frozen=True, slots=True)
+class Pushed:
+    """A request to queue: ``pace`` is ``""`` or ``"<gap ms>,<interval ms>,<burst>"``."""
+
+    host: str
+    priority: int
+    payload: str
+    tag: str | None = None
+    pace: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
-    """An outcome a worker records: ``counter`` is ``completed`` or ``failed``."""
+    """What a worker reports: ``counter`` is ``completed``, ``failed`` or ``retry``.
+
+    ``retry`` parks the request in Redis for ``retry_ms`` (holding no slot),
+    then it waits at its place again.
+    """
 
     request_id: int
     counter: str
     outcome: str
     host: str = ""
+    retry_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +147,8 @@ class Exchanged:
     #: Ids whose job value was unreadable: removed and counted as failed.
     dropped: list[int]
     warnings: list[str]
+    #: Seconds until a retry or a paced host is due (None: nothing delayed).
+    next_due: float | None = None
 
 
 class QueueOps:
@@ -153,6 +172,7 @@ class QueueOps:
         self._cancel = register(scripts.CANCEL)
         self._set_priority = register(scripts.SET_PRIORITY)
         self._configure = register(scripts.CONFIGURE)
+        self._tagged = register(scripts.TAGGED)
         self._blmpop = True
 
     def key(self, suffix: str) -> str:
@@ -190,13 +210,11 @@ class QueueOps:
             )
         return renamed
 
-    def push(
-        self, items: Sequence[tuple[str, int, str]], reply: str | None, epoch: str
-    ) -> tuple[str, list[int]]:
-        """Queue ``(host, priority, payload)`` items in this order: ``(epoch, ids)``."""
+    def push(self, items: Sequence[Pushed], reply: str | None, epoch: str) -> tuple[str, list[int]]:
+        """Queue ``items`` in this order: ``(epoch, ids)``."""
         args: list[str | int] = [self.prefix, epoch, reply or ""]
-        for host, priority, payload in items:
-            args += (host, priority, payload)
+        for item in items:
+            args += (item.host, item.priority, item.pace, item.tag or "", item.payload)
         found_epoch, first, warnings = self._run(self._push, args)
         self._warn(warnings)
         first = int(first)
@@ -213,7 +231,7 @@ class QueueOps:
         will_block: bool = False,
         epoch: str = "",
     ) -> Exchanged:
-        """Record ``finished``, then lease up to ``want`` requests (best first)."""
+        """Record ``finished`` (or park retries), then lease up to ``want`` requests."""
         hints = sorted({f.host for f in finished if f.host})
         args: list[str | int] = [
             self.prefix,
@@ -228,8 +246,8 @@ class QueueOps:
             *hints,
         ]
         for f in finished:
-            args += (f.request_id, f.counter, f.outcome)
-        found_epoch, recorded, popped, dropped, warnings = self._run(self._exchange, args)
+            args += (f.request_id, f.counter, f.outcome, f.retry_ms)
+        found_epoch, recorded, popped, dropped, warnings, next_due = self._run(self._exchange, args)
         self._warn(warnings)
         return Exchanged(
             _text(found_epoch),
@@ -247,6 +265,7 @@ class QueueOps:
             ],
             [int(i) for i in dropped],
             [_text(w) for w in warnings],
+            None if int(next_due) < 0 else int(next_due) / 1000,
         )
 
     def _warn(self, warnings: list[bytes]) -> None:
@@ -297,6 +316,24 @@ class QueueOps:
         """Move a waiting request to ``priority``, keeping its sequence; False if not waiting."""
         return bool(self._run(self._set_priority, [self.prefix, request_id, priority]))
 
+    def cancel_tag(self, tag: str) -> list[int]:
+        """Cancel every waiting request of ``tag``, every producer's; their ids.
+
+        Each one's producer gets ``{"cancelled": true, "id": N}`` on its list.
+        """
+        return [int(i) for i in self._run(self._tagged, [self.prefix, tag, "cancel", 0])]
+
+    def set_priority_tag(self, tag: str, priority: int) -> list[int]:
+        """Move every waiting request of ``tag`` to ``priority``; their ids."""
+        found = self._run(self._tagged, [self.prefix, tag, "priority", priority])
+        return [int(i) for i in found]
+
+    def tag_counts(self, tag: str) -> dict[str, int]:
+        """``submitted live running completed failed cancelled`` of ``tag``, all processes."""
+        found = self._run(self._tagged, [self.prefix, tag, "stats", 0])
+        names = ("submitted", "live", "running", "completed", "failed", "cancelled")
+        return {name: int(value) for name, value in zip(names, found, strict=True)}
+
     def configure(self, max_per_host: int) -> None:
         self._run(self._configure, [self.prefix, max_per_host])
 
@@ -320,7 +357,7 @@ class QueueOps:
         key = self.key("job")
         value: bytes | None = self.client.hget(key, str(request_id))  # type: ignore[assignment]
         assert value is not None
-        head = value.split(b"\n", 4)[:4]
+        head = value.split(b"\n", 6)[:6]
         self.client.hset(key, str(request_id), b"\n".join([*head, payload]))
 
     def wait(self, timeout: float) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import itertools
 import logging
 import threading
@@ -25,9 +26,10 @@ from typing import TYPE_CHECKING, Any, Final
 from netstack.dispatch.ticket import cancel_quietly as cancel_withdrawn
 from netstack.dispatch.ticket import resolve
 from netstack.distributed.connect import Backoff, is_redis_error, redis_error
-from netstack.distributed.ops import RESULT_TTL
+from netstack.distributed.ops import RESULT_TTL, Pushed
+from netstack.distributed.policies import Policies
 from netstack.distributed.wire import decode_outcome, encode_request
-from netstack.errors import ABORTED, RECEIVE_FAILED, HttpError
+from netstack.errors import ABORTED, RECEIVE_FAILED, UNKNOWN, HttpError
 from netstack.log import log_event
 from netstack.scheduler.future import RequestFuture
 from netstack.validation import check_priority
@@ -49,6 +51,8 @@ _CHUNK: Final = 1000
 #: Seconds the listener blocks on its list before checking whether to stop.
 _LISTEN: Final = 1.0
 _STOP: Final = b"stop"
+#: The notice a cancel in Redis leaves on the request's producer list.
+_CANCELLED: Final = b'{"cancelled":true,"id":'
 
 _local_ids = itertools.count(1)
 
@@ -80,6 +84,7 @@ class Producer:
     def __init__(self, queue: RedisQueue, scheduler: Scheduler) -> None:
         self._queue = queue
         self._ops = queue._ops
+        self._policies = Policies.of(scheduler)
         self._url = queue._url
         self._scheduler = scheduler
         self._token = uuid.uuid4().hex
@@ -88,6 +93,7 @@ class Producer:
         self._pending: dict[int, RemoteFuture] = {}
         self._early: dict[int, bytes] = {}  # outcomes that beat their push's reply
         self._abandoned: set[int] = set()  # aborted locally; their outcome is dropped
+        self._tags: set[str] = set()  # tags this producer used: stats().tags reports them
         self._listener: threading.Thread | None = None
         self._closing = False
         self._closed = False
@@ -163,10 +169,10 @@ class Producer:
 
     def _encode(
         self, jobs: Sequence[Job], add_callback: Callable[[Future[Any]], object] | None
-    ) -> tuple[list[RemoteFuture], list[tuple[str, int, str]]]:
+    ) -> tuple[list[RemoteFuture], list[Pushed]]:
         """The futures of ``jobs`` and the pushes of those not settled (401s raised here)."""
         futures: list[RemoteFuture] = []
-        pushes: list[tuple[str, int, str]] = []
+        pushes: list[Pushed] = []
         for job in jobs:
             priority = check_priority(job.priority)
             emitter = getattr(job, "_emitter", None)
@@ -175,7 +181,10 @@ class Producer:
                     "events: per-request events fire on the worker and cannot travel "
                     "to a Redis queue; submit without listeners"
                 )
-            future = RemoteFuture(self, self._scheduler, priority, getattr(job, "tag", None))
+            tag = getattr(job, "tag", None)
+            if tag is not None:
+                self._tags.add(tag)
+            future = RemoteFuture(self, self._scheduler, priority, tag)
             future.request_id = -next(_local_ids)  # until Redis gives it an id
             if add_callback is not None:
                 future._done_callbacks.append(add_callback)
@@ -184,8 +193,13 @@ class Producer:
                 options = getattr(job, "options", None)
                 if options is None:
                     raise HttpError.parameter("job: only requests can be queued in Redis")
-                payload = encode_request(job.url, options, reply=self._reply)
-                pushes.append((job.host_key, priority, payload))
+                if options.retry is None and self._policies.retry is not None:
+                    options = dataclasses.replace(options, retry=self._policies.retry)
+                payload = encode_request(
+                    job.url, options, reply=self._reply, hosts=self._policies.hosts
+                )
+                host = job.host_key
+                pushes.append(Pushed(host, priority, payload, tag, self._policies.pace(host)))
         return futures, pushes
 
     def _settle(self, future: RemoteFuture, job: Job) -> None:
@@ -216,11 +230,47 @@ class Producer:
             raise
         if not taken:
             return False
-        with self._lock:
-            self._pending.pop(future.request_id, None)
-            self._cancelled += 1
-        cancel_withdrawn(future)
+        self._cancelled_in_redis([future.request_id])
         return True
+
+    def _cancelled_in_redis(self, ids: Sequence[int]) -> None:
+        """Settle the futures of requests cancelled in Redis (their notices are dropped)."""
+        cancelled = []
+        with self._lock:
+            for request_id in ids:
+                future = self._pending.pop(request_id, None)
+                if future is not None:
+                    cancelled.append(future)
+                    self._cancelled += 1
+                if self._reply is not None:
+                    self._abandoned.add(request_id)
+        for future in cancelled:
+            cancel_withdrawn(future)
+
+    def cancel_tag(self, tag: str) -> int:
+        """Cancel every request of ``tag`` waiting in Redis, whichever producer sent it."""
+        ids = self._tagged("cancel_all", lambda: self._ops.cancel_tag(tag))
+        self._cancelled_in_redis(ids)
+        return len(ids)
+
+    def set_priority_tag(self, tag: str, priority: int) -> int:
+        """Move every request of ``tag`` waiting in Redis to ``priority``; how many."""
+        check_priority(priority)
+        ids = self._tagged("set_priority_all", lambda: self._ops.set_priority_tag(tag, priority))
+        with self._lock:
+            for request_id in ids:
+                future = self._pending.get(request_id)
+                if future is not None:
+                    future._priority = priority
+        return len(ids)
+
+    def _tagged(self, what: str, operation: Callable[[], list[int]]) -> list[int]:
+        try:
+            return operation()
+        except Exception as exc:
+            if is_redis_error(exc):
+                raise redis_error(self._url, f"{what} failed", exc) from exc
+            raise
 
     def set_priority(self, future: RequestFuture[Any], priority: int) -> None:
         check_priority(priority)
@@ -237,22 +287,35 @@ class Producer:
         if moved:
             future._priority = priority
 
-    def abort(self, future: RequestFuture[Any]) -> None:
-        """``HttpRequest.destroy()``: cancel if waiting, else fail it now (2300042).
+    def abort(
+        self,
+        future: RequestFuture[Any],
+        error: BaseException | None = None,
+        cancel_waiting: bool = True,
+    ) -> None:
+        """End a request now: ``HttpRequest.destroy()``, ``abort()``, a ``total_timeout``.
 
-        A worker may still be running it; its outcome is then dropped here.
+        Waiting in Redis: taken out, then cancelled (``cancel_waiting``) or
+        failed with ``error`` (default HttpError 2300042). Running on a
+        worker: failed here now; the worker's outcome is dropped when it comes.
         """
         if not isinstance(future, RemoteFuture) or future.done():
             return
-        if self.cancel(future):
+        if cancel_waiting and self.cancel(future):
             return
+        if not cancel_waiting:
+            with self._lock:
+                waiting = self._pending.get(future.request_id) is future
+            if waiting:
+                with contextlib.suppress(Exception):  # Redis away: it is failed here anyway
+                    self._ops.cancel([future.request_id])
         with self._lock:
             if self._pending.pop(future.request_id, None) is None:
                 return
             self._abandoned.add(future.request_id)
             self._failed += 1
         with contextlib.suppress(InvalidStateError):
-            future.set_exception(HttpError.of(ABORTED))
+            future.set_exception(error if error is not None else HttpError.of(ABORTED))
 
     # -- outcomes --------------------------------------------------------------
 
@@ -327,10 +390,13 @@ class Producer:
                 future.set_exception(HttpError.of(RECEIVE_FAILED, error))
 
     def _on_outcome(self, raw: bytes) -> None:
+        if raw.startswith(_CANCELLED):
+            self._on_cancelled(raw)
+            return
         try:
             outcome = decode_outcome(raw)
-        except (ValueError, KeyError, TypeError) as exc:
-            log_event(_WARNING, "redis_outcome_unreadable", error=repr(exc))
+        except Exception as exc:  # whatever a damaged outcome raises
+            log_event(_WARNING, "redis_outcome_unreadable", error=repr(exc)[:200])
             return
         request_id = outcome[0]
         with self._lock:
@@ -343,13 +409,38 @@ class Producer:
                 return
         self._deliver(future, raw, outcome)
 
+    def _on_cancelled(self, raw: bytes) -> None:
+        """Another process cancelled one of this producer's requests in Redis."""
+        try:
+            request_id = int(raw[len(_CANCELLED) :].rstrip(b"}"))
+        except ValueError:
+            return
+        with self._lock:
+            future = self._pending.pop(request_id, None)
+            if future is None:
+                if request_id in self._abandoned:
+                    self._abandoned.discard(request_id)
+                else:
+                    self._early[request_id] = raw
+                return
+            self._cancelled += 1
+        cancel_withdrawn(future)
+
     def _deliver(
         self,
         future: RemoteFuture,
         raw: bytes,
         outcome: tuple[int, HttpResponse | None, HttpError | None] | None = None,
     ) -> None:
-        _, response, error = decode_outcome(raw) if outcome is None else outcome
+        if raw.startswith(_CANCELLED):
+            with self._lock:
+                self._cancelled += 1
+            cancel_withdrawn(future)
+            return
+        try:
+            _, response, error = decode_outcome(raw) if outcome is None else outcome
+        except Exception as exc:  # a damaged outcome still ends its future
+            response, error = None, HttpError.of(UNKNOWN, f"unreadable outcome: {exc!r}")
         with self._lock:
             if error is None:
                 self._completed += 1
@@ -363,7 +454,24 @@ class Producer:
     def stats(self) -> SchedulerStats:
         """This producer's counters; ``queued`` are in Redis, waiting or running."""
         from netstack.scheduler import SchedulerStats
+        from netstack.scheduler.tags import TagStats
 
+        tags = {}
+        for tag in sorted(self._tags):
+            try:
+                c = self._ops.tag_counts(tag)
+            except Exception as exc:
+                if is_redis_error(exc):
+                    raise redis_error(self._url, "stats failed", exc) from exc
+                raise
+            tags[tag] = TagStats(
+                submitted=c["submitted"],
+                queued=max(0, c["live"] - c["running"]),
+                running=c["running"],
+                completed=c["completed"],
+                failed=c["failed"],
+                cancelled=c["cancelled"],
+            )
         with self._lock:
             return SchedulerStats(
                 submitted=self._submitted,
@@ -373,6 +481,7 @@ class Producer:
                 failed=self._failed,
                 cancelled=self._cancelled,
                 cache_hits=self._cache_hits,
+                tags=tags,
             )
 
     def shutdown(self, wait: bool, cancel_pending: bool) -> None:
@@ -390,12 +499,9 @@ class Producer:
                         raise
                     log_event(_WARNING, "redis_cancel_failed", error=repr(exc))
                     break
-                for future, was_taken in zip(chunk, taken, strict=True):
-                    if was_taken:
-                        with self._lock:
-                            self._pending.pop(future.request_id, None)
-                            self._cancelled += 1
-                        cancel_withdrawn(future)
+                self._cancelled_in_redis(
+                    [f.request_id for f, was_taken in zip(chunk, taken, strict=True) if was_taken]
+                )
         if not wait:
             return
         with self._lock:

@@ -3,7 +3,7 @@
 Each script reads the queue's ``state`` hash once (HMGET), works on a Lua
 table, and writes it back once (HSET): a script call costs a handful of
 Redis commands whatever the number of requests it handles, which is what
-keeps the queue near three commands per request.
+keeps the queue near four commands per request.
 """
 
 from __future__ import annotations
@@ -19,17 +19,20 @@ __all__ = [
     "PUSH",
     "RENEW",
     "SET_PRIORITY",
+    "TAGGED",
 ]
 
 DEFAULT_MAX_PER_HOST: Final = 8
 
 # Helpers shared by every script. ARGV[1] is the key prefix P of the queue.
-# A job value is "<rank>\n<host>\n<tries>\n<reply>\n<payload>".
+# A job value is "<rank>\n<host>\n<tries>\n<reply>\n<pace>\n<tag>\n<payload>";
+# pace is "" or "<min delay ms>,<interval ms>,<burst>".
 _COMMON = """
 local P = ARGV[1]
-local S, J, Q, L = P..'state', P..'job', P..'q', P..'leases'
+local S, J, Q, L, D = P..'state', P..'job', P..'q', P..'leases', P..'delayed'
 local SHIFT = 8796093022208
 local st, dirty, warn = {}, {}, {}
+local NOW = nil
 local function load(fields)
   local need, seen = {}, {}
   for _, f in ipairs(fields) do
@@ -46,13 +49,14 @@ local function num(f)
   return n
 end
 local function put(f, n) st[f] = string.format('%.0f', n); dirty[f] = true end
+local function drop(f) st[f] = false; dirty[f] = true end
 local function add(f, d) if d ~= 0 then put(f, num(f) + d) end end
 local function maxper()
   local raw = st['max']
   if not raw then return $DEFAULT end
   local n = tonumber(raw)
   if n == nil or n < 1 or n ~= math.floor(n) then
-    warn[#warn + 1] = 'max'; st['max'] = false; dirty['max'] = true
+    warn[#warn + 1] = 'max'; drop('max')
     return $DEFAULT
   end
   return n
@@ -62,7 +66,7 @@ local function save()
   for f, _ in pairs(dirty) do
     local v = st[f]
     local kind = string.sub(f, 1, 2)
-    if v == false or (v == '0' and (kind == 'i:' or kind == 'p:')) then
+    if v == false or (v == '0' and (kind == 'i:' or kind == 'p:' or kind == 'r:')) then
       del[#del + 1] = f
     else
       set[#set + 1] = f; set[#set + 1] = v
@@ -72,23 +76,26 @@ local function save()
   if #del > 0 then redis.call('HDEL', S, unpack(del)) end
 end
 local function parse(v)
-  local a = string.find(v, '\\n', 1, true); if not a then return nil end
-  local b = string.find(v, '\\n', a + 1, true); if not b then return nil end
-  local c = string.find(v, '\\n', b + 1, true); if not c then return nil end
-  local d = string.find(v, '\\n', c + 1, true); if not d then return nil end
-  local rank = tonumber(string.sub(v, 1, a - 1))
-  local host = string.sub(v, a + 1, b - 1)
-  if rank == nil or host == '' then return nil end
-  return {rank = string.sub(v, 1, a - 1), host = host,
-          tries = tonumber(string.sub(v, b + 1, c - 1)) or 0,
-          reply = string.sub(v, c + 1, d - 1), at = d}
+  local at, parts = 0, {}
+  for k = 1, 6 do
+    local e = string.find(v, '\\n', at + 1, true)
+    if not e then return nil end
+    parts[k] = string.sub(v, at + 1, e - 1)
+    at = e
+  end
+  if tonumber(parts[1]) == nil or parts[2] == '' then return nil end
+  return {rank = parts[1], host = parts[2], tries = tonumber(parts[3]) or 0,
+          reply = parts[4], pace = parts[5], tag = parts[6], at = at}
 end
 local function header(h, rank, tries)
-  return rank..'\\n'..h.host..'\\n'..tries..'\\n'..h.reply..'\\n'
+  return rank..'\\n'..h.host..'\\n'..tries..'\\n'..h.reply..'\\n'..h.pace..'\\n'..h.tag..'\\n'
 end
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if NOW == nil then
+    local t = redis.call('TIME')
+    NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return NOW
 end
 local function many(cmd, key, args, step)
   for i = 1, #args, step do
@@ -116,9 +123,46 @@ local function unpark(host, max)
   put('p:'..host, #back == 0 and 0 or parked - #back / 2)
   return #back / 2
 end
+-- a taken job holds a slot of its host (and counts as running for its tag)
+local function hold_slot(h, d)
+  add('i:'..h.host, d)
+  if h.tag ~= '' then add('r:'..h.tag, d) end
+end
+-- take a waiting job out (cancel): from the queue, its host's park or the delayed set
+local function withdraw(id, h)
+  if redis.call('ZREM', Q, id) == 1 or redis.call('ZREM', D, id) == 1 then return true end
+  if redis.call('ZREM', P..'park:'..h.host, id) == 1 then add('p:'..h.host, -1); return true end
+  return false
+end
+local function cancel_one(id, v)
+  local h = v and parse(v)
+  if not h or not withdraw(id, h) then return 0 end
+  redis.call('HDEL', J, id)
+  add('cancelled', 1)
+  if h.tag ~= '' then
+    redis.call('SREM', P..'tag:'..h.tag, id); add('t:'..h.tag..':cancelled', 1)
+  end
+  if h.reply ~= '' then  -- its producer may be another process: tell it
+    redis.call('RPUSH', P..'reply:'..h.reply, '{"cancelled":true,"id":'..id..'}')
+    redis.call('EXPIRE', P..'reply:'..h.reply, 86400)
+  end
+  return 1
+end
+local function reprioritise(id, v, priority)
+  local h = v and parse(v)
+  if not h then return 0 end
+  local key, old = Q, redis.call('ZSCORE', Q, id)
+  if not old then key = P..'park:'..h.host; old = redis.call('ZSCORE', key, id) end
+  if not old and redis.call('ZSCORE', D, id) then key = nil; old = h.rank end
+  if not old then return 0 end
+  local rank = string.format('%.0f', (1000 - priority) * SHIFT + tonumber(old) % SHIFT)
+  if key then redis.call('ZADD', key, rank, id) end
+  redis.call('HSET', J, id, header(h, rank, h.tries)..string.sub(v, h.at + 1))
+  return 1
+end
 """.replace("$DEFAULT", str(DEFAULT_MAX_PER_HOST))
 
-# ARGV: P, epoch candidate, reply ('' for none), then (host, priority, payload) triples.
+# ARGV: P, epoch candidate, reply ('' for none), then (host, priority, pace, tag, payload).
 # Returns {epoch, first id, warnings}; the ids are consecutive.
 PUSH: Final = (
     _COMMON
@@ -128,19 +172,30 @@ if not st['epoch'] then st['epoch'] = ARGV[2]; dirty['epoch'] = true end
 local seq = tonumber(st['seq'] or '0')
 if seq == nil then warn[#warn + 1] = 'seq'; seq = now_ms() end
 local first = seq + 1
-local jobs, ranks = {}, {}
-for i = 4, #ARGV, 3 do
+local jobs, ranks, tags = {}, {}, {}
+for i = 4, #ARGV, 5 do
   seq = seq + 1
   local rank = string.format('%.0f', (1000 - tonumber(ARGV[i + 1])) * SHIFT + seq)
+  local tag = ARGV[i + 3]
   jobs[#jobs + 1] = seq
-  jobs[#jobs + 1] = rank..'\\n'..ARGV[i]..'\\n0\\n'..ARGV[3]..'\\n'..ARGV[i + 2]
+  jobs[#jobs + 1] = rank..'\\n'..ARGV[i]..'\\n0\\n'..ARGV[3]..'\\n'..ARGV[i + 2]..'\\n'
+    ..tag..'\\n'..ARGV[i + 4]
   ranks[#ranks + 1] = rank
   ranks[#ranks + 1] = seq
+  if tag ~= '' then
+    local t = tags[tag]
+    if not t then t = {}; tags[tag] = t end
+    t[#t + 1] = seq
+  end
 end
 local n = #ranks / 2
 if n > 0 then
   many('HSET', J, jobs, 4000)
   many('ZADD', Q, ranks, 4000)
+  for tag, ids in pairs(tags) do
+    many('SADD', P..'tag:'..tag, ids, 4000)
+    add('t:'..tag..':submitted', #ids)
+  end
   put('seq', seq)
   add('submitted', n)
   wake(n)
@@ -150,20 +205,23 @@ return {st['epoch'], first, warn}
 """
 )
 
-# The worker's one call: record finished requests, sweep expired leases,
-# lease up to ``want`` requests.
+# The worker's one call: record finished requests (or park them for a retry),
+# move due retries and paced hosts back, sweep expired leases, lease up to
+# ``want`` requests.
 # ARGV: P, token, lease ms, want, was idle (0|1), will block (0|1), epoch
 # candidate, outcome ttl, host hint count H, H host hints, then
-# (id, counter, outcome) triples.
-# Returns {epoch, recorded flags, popped {id, payload, rank, attempt, host, reply}...,
-#          dropped ids, warnings, woken}.
+# (id, counter, outcome, retry delay ms) quadruples; counter is completed,
+# failed or retry.
+# Returns {epoch, recorded flags, popped {id, payload, rank, attempt, host, reply},
+#          dropped ids, warnings, ms until something delayed is due (-1: nothing)}.
 EXCHANGE: Final = (
     _COMMON
     + """
 local token, lease_ms, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local ttl = tonumber(ARGV[8])
 local nhint = tonumber(ARGV[9])
-local fields = {'epoch', 'max', 'sweep', 'idle', 'completed', 'failed', 'duplicates'}
+local fields = {'epoch', 'max', 'sweep', 'idle', 'due', 'paced', 'completed', 'failed',
+  'duplicates'}
 for i = 10, 9 + nhint do
   fields[#fields + 1] = 'i:'..ARGV[i]; fields[#fields + 1] = 'p:'..ARGV[i]
 end
@@ -173,24 +231,40 @@ if ARGV[5] == '1' and num('idle') > 0 then add('idle', -1) end
 local max = maxper()
 local now = now_ms()
 local touched, woke = {}, 0
--- 1. outcomes
-local fid, fcounter, fout, members = {}, {}, {}, {}
-for i = 10 + nhint, #ARGV, 3 do
-  fid[#fid + 1] = ARGV[i]; fcounter[#fcounter + 1] = ARGV[i + 1]; fout[#fout + 1] = ARGV[i + 2]
+-- 1. outcomes and retries
+local fid, fcounter, fout, fdelay, members = {}, {}, {}, {}, {}
+for i = 10 + nhint, #ARGV, 4 do
+  fid[#fid + 1] = ARGV[i]; fcounter[#fcounter + 1] = ARGV[i + 1]
+  fout[#fout + 1] = ARGV[i + 2]; fdelay[#fdelay + 1] = tonumber(ARGV[i + 3]) or 0
   members[#members + 1] = ARGV[i]..'@'..token
 end
 local recorded = {}
 if #fid > 0 then
   local held = redis.call('ZMSCORE', L, unpack(members))
   local vals = redis.call('HMGET', J, unpack(fid))
-  local release, ended, replies = {}, {}, {}
+  local release, ended, replies, later, rewrite, untag = {}, {}, {}, {}, {}, {}
   for i, id in ipairs(fid) do
     local h = vals[i] and parse(vals[i])
     if held[i] then release[#release + 1] = members[i] end
-    if vals[i] then
+    if held[i] and h then hold_slot(h, -1); touched[h.host] = true end
+    if fcounter[i] == 'retry' then
+      recorded[i] = (held[i] and h) and 1 or 0
+      if held[i] and h then
+        later[#later + 1] = now + fdelay[i]; later[#later + 1] = id
+        rewrite[#rewrite + 1] = id
+        rewrite[#rewrite + 1] = header(h, h.rank, h.tries + 1)..string.sub(vals[i], h.at + 1)
+      end
+    elseif vals[i] then
       ended[#ended + 1] = id
       recorded[i] = 1
-      add(fcounter[i] == 'failed' and 'failed' or 'completed', 1)
+      local counter = fcounter[i] == 'failed' and 'failed' or 'completed'
+      add(counter, 1)
+      if h and h.tag ~= '' then
+        local t = untag[h.tag]
+        if not t then t = {}; untag[h.tag] = t end
+        t[#t + 1] = id
+        add('t:'..h.tag..':'..counter, 1)
+      end
       if h and h.reply ~= '' then
         local r = replies[h.reply]
         if not r then r = {}; replies[h.reply] = r end
@@ -200,19 +274,48 @@ if #fid > 0 then
       recorded[i] = 0
       add('duplicates', 1)
     end
-    if held[i] and h then
-      load({'i:'..h.host, 'p:'..h.host})
-      add('i:'..h.host, -1); touched[h.host] = true
-    end
   end
   if #release > 0 then redis.call('ZREM', L, unpack(release)) end
   if #ended > 0 then redis.call('HDEL', J, unpack(ended)) end
+  for tag, ids in pairs(untag) do redis.call('SREM', P..'tag:'..tag, unpack(ids)) end
+  if #later > 0 then
+    many('ZADD', D, later, 4000); many('HSET', J, rewrite, 4000)
+    for i = 1, #later, 2 do
+      if not st['due'] or later[i] < num('due') then put('due', later[i]) end
+    end
+  end
   for reply, outs in pairs(replies) do
     local key = P..'reply:'..reply
     if redis.call('RPUSH', key, unpack(outs)) == #outs then redis.call('EXPIRE', key, ttl) end
   end
 end
--- 2. expired leases (their workers are presumed dead): back to their place
+-- 2. retries due: back to their place in the queue
+if st['due'] and now >= num('due') then
+  local due = redis.call('ZRANGEBYSCORE', D, '-inf', now, 'LIMIT', 0, 200)
+  if #due > 0 then
+    redis.call('ZREM', D, unpack(due))
+    local vals = redis.call('HMGET', J, unpack(due))
+    local back = {}
+    for i, id in ipairs(due) do
+      local h = vals[i] and parse(vals[i])
+      if h then back[#back + 1] = h.rank; back[#back + 1] = id end
+    end
+    if #back > 0 then many('ZADD', Q, back, 4000); woke = woke + #back / 2 end
+  end
+  local nxt = redis.call('ZRANGE', D, 0, 0, 'WITHSCORES')
+  if nxt[2] then put('due', tonumber(nxt[2])) else drop('due') end
+end
+-- 3. paced hosts whose next start is due: their parked requests come back
+if st['paced'] and now >= num('paced') then
+  local hosts = redis.call('ZRANGEBYSCORE', P..'paced', '-inf', now, 'LIMIT', 0, 200)
+  if #hosts > 0 then
+    redis.call('ZREM', P..'paced', unpack(hosts))
+    for _, host in ipairs(hosts) do touched[host] = true end
+  end
+  local nxt = redis.call('ZRANGE', P..'paced', 0, 0, 'WITHSCORES')
+  if nxt[2] then put('paced', tonumber(nxt[2])) else drop('paced') end
+end
+-- 4. expired leases (their workers are presumed dead): back to their place
 if now >= num('sweep') then
   put('sweep', now + 250)
   local expired = redis.call('ZRANGEBYSCORE', L, '-inf', now, 'LIMIT', 0, 100)
@@ -225,8 +328,7 @@ if now >= num('sweep') then
     for i, id in ipairs(ids) do
       local h = vals[i] and parse(vals[i])
       if h then
-        load({'i:'..h.host, 'p:'..h.host})
-        add('i:'..h.host, -1); touched[h.host] = true
+        hold_slot(h, -1); touched[h.host] = true
         back[#back + 1] = h.rank; back[#back + 1] = id
         rewrite[#rewrite + 1] = id
         rewrite[#rewrite + 1] = header(h, h.rank, h.tries + 1)..string.sub(vals[i], h.at + 1)
@@ -240,8 +342,8 @@ if now >= num('sweep') then
   end
 end
 for host, _ in pairs(touched) do woke = woke + unpark(host, max) end
--- 3. lease up to `want` requests, best first, parking those of saturated hosts
-local popped, dropped, leases, parked = {}, {}, {}, {}
+-- 5. lease up to `want` requests, best first, parking those of saturated or paced hosts
+local popped, dropped, leases, parked, pace_due = {}, {}, {}, {}, {}
 for guard = 1, 8 do
   local need = want - #popped
   if need <= 0 then break end
@@ -254,16 +356,33 @@ for guard = 1, 8 do
   for i = 1, #ids do
     local h = vals[i] and parse(vals[i])
     parsed[i] = h
-    if h then hosts[#hosts + 1] = 'i:'..h.host; hosts[#hosts + 1] = 'p:'..h.host end
+    if h then
+      hosts[#hosts + 1] = 'i:'..h.host; hosts[#hosts + 1] = 'p:'..h.host
+      if h.pace ~= '' then hosts[#hosts + 1] = 'n:'..h.host end
+    end
   end
   load(hosts)
   local bad = {}
   for i, id in ipairs(ids) do
     local h = parsed[i]
     if h then
-      local f = 'i:'..h.host
-      if num(f) < max then
-        add(f, 1)
+      local go = num('i:'..h.host) < max
+      if go and h.pace ~= '' then
+        local gap, interval, burst = string.match(h.pace, '^([%d.]+),([%d.]+),(%d+)$')
+        gap, interval, burst = tonumber(gap) or 0, tonumber(interval) or 0, tonumber(burst) or 1
+        local last, tat = string.match(st['n:'..h.host] or '', '^([%d.]+),([%d.]+)$')
+        last, tat = tonumber(last) or -1e15, tonumber(tat) or 0
+        local at = math.max(last + gap, tat - (burst - 1) * interval)
+        if now >= at then
+          st['n:'..h.host] = string.format('%.0f,%.0f', now, math.max(tat, now) + interval)
+          dirty['n:'..h.host] = true
+        else
+          go = false
+          if not pace_due[h.host] or at < pace_due[h.host] then pace_due[h.host] = at end
+        end
+      end
+      if go then
+        hold_slot(h, 1)
         leases[#leases + 1] = now + lease_ms; leases[#leases + 1] = id..'@'..token
         popped[#popped + 1] = {
           id, string.sub(vals[i], h.at + 1), h.rank, h.tries + 1, h.host, h.reply}
@@ -281,11 +400,22 @@ for guard = 1, 8 do
   if #top < need * 2 then break end
 end
 for host, list in pairs(parked) do many('ZADD', P..'park:'..host, list, 4000) end
+for host, at in pairs(pace_due) do
+  redis.call('ZADD', P..'paced', at, host)
+  if not st['paced'] or at < num('paced') then put('paced', at) end
+end
 if #leases > 0 then many('ZADD', L, leases, 4000) end
 if #popped == 0 and want > 0 and ARGV[6] == '1' then add('idle', 1) end
 if woke > 0 and #popped >= want then wake(woke) end
+local next_due = -1
+for _, f in ipairs({'due', 'paced'}) do
+  if st[f] then
+    local wait = math.max(0, num(f) - now)
+    if next_due < 0 or wait < next_due then next_due = wait end
+  end
+end
 save()
-return {st['epoch'], recorded, popped, dropped, warn}
+return {st['epoch'], recorded, popped, dropped, warn, next_due}
 """
 )
 
@@ -329,8 +459,7 @@ local back, touched = {}, {}
 for i, id in ipairs(ids) do
   local h = vals[i] and parse(vals[i])
   if h then
-    load({'i:'..h.host, 'p:'..h.host})
-    add('i:'..h.host, -1); touched[h.host] = true
+    hold_slot(h, -1); touched[h.host] = true
     back[#back + 1] = h.rank; back[#back + 1] = id
   end
 end
@@ -351,20 +480,7 @@ CANCEL: Final = (
 local out = {}
 load({'cancelled'})
 local vals = redis.call('HMGET', J, unpack(ARGV, 2))
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local h = vals[i - 1] and parse(vals[i - 1])
-  local taken = 0
-  if h then
-    if redis.call('ZREM', Q, id) == 1 then
-      taken = 1
-    elseif redis.call('ZREM', P..'park:'..h.host, id) == 1 then
-      load({'p:'..h.host}); add('p:'..h.host, -1); taken = 1
-    end
-  end
-  if taken == 1 then redis.call('HDEL', J, id); add('cancelled', 1) end
-  out[#out + 1] = taken
-end
+for i = 2, #ARGV do out[#out + 1] = cancel_one(ARGV[i], vals[i - 1]) end
 save()
 return out
 """
@@ -374,21 +490,44 @@ return out
 SET_PRIORITY: Final = (
     _COMMON
     + """
-local id = ARGV[2]
-local v = redis.call('HGET', J, id)
-local h = v and parse(v)
-if not h then return 0 end
-local key = Q
-local old = redis.call('ZSCORE', Q, id)
-if not old then
-  key = P..'park:'..h.host
-  old = redis.call('ZSCORE', key, id)
+return reprioritise(ARGV[2], redis.call('HGET', J, ARGV[2]), tonumber(ARGV[3]))
+"""
+)
+
+# ARGV: P, tag, what (cancel|priority|stats), priority. Cancel or re-rank every
+# waiting request of the tag (returns their ids), or its counters:
+# {submitted, live, running, completed, failed, cancelled}.
+TAGGED: Final = (
+    _COMMON
+    + """
+local tag, what = ARGV[2], ARGV[3]
+local key = P..'tag:'..tag
+if what == 'stats' then
+  local names = {'submitted', 'completed', 'failed', 'cancelled'}
+  local f = {}
+  for i, n in ipairs(names) do f[i] = 't:'..tag..':'..n end
+  f[#f + 1] = 'r:'..tag
+  load(f)
+  return {num(f[1]), redis.call('SCARD', key), num(f[5]), num(f[2]), num(f[3]), num(f[4])}
 end
-if not old then return 0 end
-local rank = string.format('%.0f', (1000 - tonumber(ARGV[3])) * SHIFT + tonumber(old) % SHIFT)
-redis.call('ZADD', key, rank, id)
-redis.call('HSET', J, id, header(h, rank, h.tries)..string.sub(v, h.at + 1))
-return 1
+local ids = redis.call('SMEMBERS', key)
+local changed = {}
+for i = 1, #ids, 1000 do
+  local chunk = {unpack(ids, i, math.min(i + 999, #ids))}
+  local vals = redis.call('HMGET', J, unpack(chunk))
+  for j, id in ipairs(chunk) do
+    local n
+    if what == 'cancel' then
+      n = cancel_one(id, vals[j])
+    else
+      n = reprioritise(id, vals[j], tonumber(ARGV[4]))
+    end
+    if n == 1 then changed[#changed + 1] = id end
+    if not vals[j] then redis.call('SREM', key, id) end
+  end
+end
+save()
+return changed
 """
 )
 
@@ -401,10 +540,11 @@ for i = 1, #all, 2 do st[all[i]] = all[i + 1] end
 local old = st['max']
 put('max', tonumber(ARGV[2]))
 if old == ARGV[2] then return 0 end
-local woke = 0
+local woke, hosts = 0, {}
 for f, _ in pairs(st) do
-  if string.sub(f, 1, 2) == 'p:' then woke = woke + unpark(string.sub(f, 3), tonumber(ARGV[2])) end
+  if string.sub(f, 1, 2) == 'p:' then hosts[#hosts + 1] = string.sub(f, 3) end
 end
+for _, host in ipairs(hosts) do woke = woke + unpark(host, tonumber(ARGV[2])) end
 wake(woke)
 save()
 return 1

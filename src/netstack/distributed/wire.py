@@ -47,10 +47,17 @@ __all__ = [
 VERSION: Final = 1
 
 
-def encode_request(url: str, options: HttpRequestOptions, *, reply: str | None) -> str:
+def encode_request(
+    url: str,
+    options: HttpRequestOptions,
+    *,
+    reply: str | None,
+    hosts: dict[str, Any] | None = None,
+) -> str:
     """The JSON payload of a validated request; HttpError 401 if an option cannot travel.
 
-    ``reply`` is the producer's token (its results list), None to drop the result.
+    ``reply`` is the producer's token (its results list), None to drop the result;
+    ``hosts`` the producer's host rules (``{"allowed": [...] | None, "blocked": [...]}``).
     """
     try:
         request = codec.encode_request(url, options, priority=None, tag=options.tag)
@@ -59,9 +66,10 @@ def encode_request(url: str, options: HttpRequestOptions, *, reply: str | None) 
             f"{exc}, so it cannot travel to a Redis queue: requests travel as JSON; "
             "give data (str, bytes, mappings), not objects"
         ) from None
-    return codec.dumps({"v": VERSION, **request, "reply": reply, "submitted": time.time()}).decode(
-        "utf-8"
-    )
+    extra = {} if hosts is None else {"hosts": hosts}
+    return codec.dumps(
+        {"v": VERSION, **request, "reply": reply, "submitted": time.time(), **extra}
+    ).decode("utf-8")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,6 +81,8 @@ class WireRequest:
     options: dict[str, Any]
     reply: str | None
     submitted: float
+    #: The producer's host rules ``(allowed or None, blocked)``, checked on every hop.
+    hosts: tuple[tuple[str, ...] | None, tuple[str, ...]] | None = None
 
 
 def decode_request(payload: str | bytes, priority: int) -> WireRequest:
@@ -95,7 +105,21 @@ def decode_request(payload: str | bytes, priority: int) -> WireRequest:
         options,
         reply if isinstance(reply, str) and reply else None,
         float(submitted),
+        _hosts(data.get("hosts")),
     )
+
+
+def _hosts(value: object) -> tuple[tuple[str, ...] | None, tuple[str, ...]] | None:
+    """``(allowed or None, blocked)`` host patterns of a payload; ValueError if malformed."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("payload has malformed host rules")
+    allowed, blocked = value.get("allowed"), value.get("blocked") or []
+    for patterns in (allowed or [], blocked):
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise ValueError("payload has malformed host rules")
+    return (None if allowed is None else tuple(allowed)), tuple(blocked)
 
 
 # -- outcomes --------------------------------------------------------------------

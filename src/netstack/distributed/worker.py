@@ -42,9 +42,11 @@ worker notices the queue's new epoch, logs ``redis_state_lost`` and sets its
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -57,6 +59,9 @@ from netstack.distributed.ops import Exchanged, Finished, Popped, QueueOps
 from netstack.distributed.wire import decode_request, encode_error, encode_response
 from netstack.errors import ABORTED, UNKNOWN, HttpError
 from netstack.log import log_event
+from netstack.options import RequestMethod
+from netstack.retry import RetryPolicy
+from netstack.validation import resolve_options
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -77,6 +82,11 @@ _IDLE_WAIT: Final = 1.0
 _LINGER: Final = 0.003
 #: Seconds between looks at an empty queue while some requests still run.
 _POLL: Final = 0.1
+#: Distinct host-rule sets (each its own in-process scheduler) a worker serves at most.
+_RULE_SETS: Final = 16
+
+#: Private, so retry jitter never touches the global random state.
+_jitter = random.Random()  # noqa: S311 - jitter, not cryptography
 
 
 @dataclass(slots=True)
@@ -94,6 +104,8 @@ class WorkerCounts:
 class _Running:
     popped: Popped
     future: Future[Any] | None = None
+    retry: RetryPolicy | None = None
+    method: str = "GET"
 
 
 @dataclass(slots=True)
@@ -122,6 +134,7 @@ class Worker:
         grace: float = 30.0,
         cache: HttpResponseCache | None = None,
         health_interval: float = 30.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if workers < 1:
             raise HttpError.parameter(f"workers: must be >= 1, got {workers}")
@@ -133,6 +146,9 @@ class Worker:
         self.lease = lease
         self.grace = grace
         self.health_interval = health_interval
+        #: The retry policy of requests that travel without one.
+        self.retry = retry
+        self._next_due: float | None = None
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.counts = WorkerCounts()
         self._ops = QueueOps(client, name)
@@ -153,19 +169,15 @@ class Worker:
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._scheduler: Scheduler | None = None
+        self._schedulers: dict[
+            tuple[tuple[str, ...] | None, tuple[str, ...]] | None, Scheduler
+        ] = {}
 
     # -- the life of a worker --------------------------------------------------
 
     def run(self, stop: threading.Event) -> WorkerCounts:
         """Work until ``stop`` is set, then stop gracefully; returns the counts."""
-        from netstack.scheduler import Scheduler
-
-        self._scheduler = Scheduler(
-            max_workers=self.workers,
-            max_per_host=max(self.per_host, 1),
-            cache=self._cache,
-            name=f"netstack-worker-{self.name}",
-        )
+        self._scheduler = self._local(None)
         threads = [
             threading.Thread(target=self._fetch, name="netstack-worker-fetch", daemon=True),
             threading.Thread(target=self._renew, name="netstack-worker-renew", daemon=True),
@@ -189,7 +201,8 @@ class Worker:
             self._lock.notify_all()
         self._drain(time.monotonic() + self.grace)
         threads[0].join(timeout=self.lease + 2 * _IDLE_WAIT)
-        self._scheduler.shutdown(wait=True)
+        for scheduler in list(self._schedulers.values()):
+            scheduler.shutdown(wait=True)
         self._finished.set()
         threads[1].join()
         self.counts.round_trips = self._ops.round_trips
@@ -220,11 +233,9 @@ class Worker:
             returned = 0  # their leases expire: at-least-once runs them again
         self.counts.returned += returned
         log_event(_INFO, "worker_returned", worker=self.token, requests=returned)
-        scheduler = self._scheduler
-        assert scheduler is not None
         for running in left.values():
             if running.future is not None:
-                scheduler.jobs.abort(running.future)  # type: ignore[arg-type]
+                running.future.abort()  # type: ignore[attr-defined]
         with self._lock:
             for request_id in left:
                 self._running.pop(request_id, None)
@@ -309,14 +320,16 @@ class Worker:
                     return "exchange"
                 if not self._running:
                     return "block"
-            timeout = _POLL if not pending else max(0.0, self._outbox.since + _LINGER - now)
+            poll = _POLL if self._next_due is None else max(0.01, min(_POLL, self._next_due))
+            timeout = poll if not pending else max(0.0, self._outbox.since + _LINGER - now)
             if not self._lock.wait(timeout) and not pending and self._free > 0 and not stopping:
                 self._starved = False  # look at the queue again now and then
 
     def _block(self, backoff: Backoff) -> bool:
         """Nothing to do: wait for a wake token; True if none came (still counted idle)."""
+        due = self._next_due
         try:
-            woken = self._ops.wait(_IDLE_WAIT)
+            woken = self._ops.wait(_IDLE_WAIT if due is None else max(0.01, min(_IDLE_WAIT, due)))
         except Exception as exc:
             if backoff.failures == 0:
                 log_event(_WARNING, "redis_unavailable", role="worker", error=repr(exc))
@@ -359,6 +372,7 @@ class Worker:
                 with contextlib.suppress(Exception):
                     self._ops.configure(self._per_host)
         self._epoch = done.epoch
+        self._next_due = done.next_due
         for request_id in done.dropped:
             log_event(_WARNING, "worker_unreadable_job", worker=self.token, request_id=request_id)
         with self._lock:
@@ -379,9 +393,14 @@ class Worker:
             self._start(popped)
 
     def _start(self, popped: Popped) -> None:
-        """Submit a leased request to the in-process scheduler (its slot is taken)."""
+        """Submit a leased request to an in-process scheduler (its slot is taken)."""
         try:
             request = decode_request(popped.payload, popped.priority)
+            resolved = resolve_options(request.options)
+            retry = resolved.retry if resolved.retry is not None else self.retry
+            request.options["retry"] = 0  # retries wait in Redis, not on a worker thread
+            method = resolved.method
+            scheduler = self._local(request.hosts)
         except Exception as exc:  # anything a hostile payload makes the decoder raise
             log_event(
                 _WARNING,
@@ -392,8 +411,11 @@ class Worker:
             )
             self._done(popped.request_id, None, _unreadable(exc))
             return
-        scheduler = self._scheduler
-        assert scheduler is not None
+        with self._lock:
+            running = self._running.get(popped.request_id)
+            if running is not None:
+                running.retry = retry if isinstance(retry, RetryPolicy) else None
+                running.method = method.value if isinstance(method, RequestMethod) else method
         try:
             future = scheduler.submit(request.url, cast("OptionsInput", request.options))
         except Exception as exc:  # 401, or what odd option values raise on the way
@@ -402,10 +424,31 @@ class Worker:
             )
             return
         with self._lock:
-            running = self._running.get(popped.request_id)
             if running is not None:
                 running.future = future
         future.add_done_callback(functools.partial(self._on_done, popped.request_id))
+
+    def _local(self, hosts: tuple[tuple[str, ...] | None, tuple[str, ...]] | None) -> Scheduler:
+        """The in-process scheduler for requests with these host rules (checked on every hop)."""
+        from netstack.scheduler import Scheduler
+
+        found = self._schedulers.get(hosts)
+        if found is not None:
+            return found
+        if len(self._schedulers) >= _RULE_SETS:
+            raise HttpError.parameter(
+                f"hosts: this worker already serves {_RULE_SETS} different sets of host rules"
+            )
+        allowed, blocked = hosts if hosts is not None else (None, ())
+        found = self._schedulers[hosts] = Scheduler(
+            max_workers=self.workers,
+            max_per_host=max(self.per_host, 1),
+            cache=self._cache,
+            name=f"netstack-worker-{self.name}",
+            allowed_hosts=allowed,
+            blocked_hosts=blocked or None,
+        )
+        return found
 
     def _on_done(self, request_id: int, future: Future[Any]) -> None:
         if future.cancelled():
@@ -430,6 +473,14 @@ class Worker:
         popped = running.popped
         if error is None and not isinstance(result, HttpResponse):
             error = HttpError.of(UNKNOWN, f"unexpected result {type(result).__name__}")
+        delay = self._retry_delay(running, result, error)
+        if delay is not None:
+            self._report(Finished(request_id, "retry", "", popped.host, int(delay * 1000)))
+            return
+        if isinstance(result, HttpResponse) and popped.attempt > 1:
+            result = dataclasses.replace(result, attempts=popped.attempt)
+        elif isinstance(error, HttpError) and popped.attempt > 1:
+            error.attempts = popped.attempt
         outcome = ""
         try:
             if popped.reply is not None:
@@ -444,6 +495,30 @@ class Worker:
         finished = Finished(
             request_id, "completed" if error is None else "failed", outcome, popped.host
         )
+        self._report(finished)
+
+    def _retry_delay(
+        self, running: _Running, result: object, error: BaseException | None
+    ) -> float | None:
+        """Seconds before the next attempt when the request's retry policy says so."""
+        policy = running.retry
+        if policy is None or self._stop.is_set():
+            return None
+        try:
+            found = policy.next_delay(
+                running.popped.attempt,
+                running.method,
+                result,
+                error,
+                wall_now=time.time(),
+                rand=_jitter.random(),
+            )
+        except Exception:  # a policy decision never takes the worker down
+            return None
+        return None if found is None else found[0]
+
+    def _report(self, finished: Finished) -> None:
+        """Queue an outcome (or a retry) for the fetcher's next call; the slot is free."""
         with self._lock:
             now = time.monotonic()
             if not self._outbox.items:

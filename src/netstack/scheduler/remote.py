@@ -75,17 +75,17 @@ class RemoteSink:
         self, future: RequestFuture[Any], error: BaseException | None, cancel_waiting: bool
     ) -> bool:
         done = future.done()
-        self._producer.abort(future)
+        self._producer.abort(future, error, cancel_waiting)
         return not done and future.done()
 
     def set_priority(self, future: RequestFuture[Any], priority: int) -> None:
         self._producer.set_priority(future, priority)
 
     def cancel_tag(self, tag: str) -> int:
-        return 0  # not in Redis yet (the Redis-parity work of the queue backend)
+        return self._producer.cancel_tag(tag)
 
     def set_priority_tag(self, tag: str, priority: int) -> int:
-        return 0
+        return self._producer.set_priority_tag(tag, priority)
 
     def stats(self) -> SchedulerStats:
         return self._producer.stats()

@@ -225,6 +225,17 @@ class Scheduler:
                     transport = self._transport = Transport(max_per_host=self._max_per_host)
         return transport
 
+    @property
+    def allowed_hosts(self) -> tuple[str, ...] | None:
+        """The ``allowed_hosts`` patterns as given (None: any host not blocked)."""
+        allowed = None if self._rules is None else self._rules.patterns[0]
+        return None if allowed is None else tuple(allowed)
+
+    @property
+    def blocked_hosts(self) -> tuple[str, ...]:
+        """The ``blocked_hosts`` patterns as given."""
+        return () if self._rules is None else tuple(self._rules.patterns[1])
+
     def host_allowed(self, host: str) -> bool:
         """Whether requests and redirects may go to ``host`` (allowed_hosts, blocked_hosts)."""
         return self._rules is None or self._rules.allows(host)

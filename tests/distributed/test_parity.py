@@ -1,0 +1,137 @@
+"""The in-process policies on a Redis queue, across ``netstack worker`` processes.
+
+Retries wait in Redis (no worker held), tags act across producers, the
+politeness pace is shared by every worker process, and the producer's host
+rules are checked by the worker on every redirect hop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+
+import pytest
+from tests.distributed.servers import (
+    CountingOrigin,
+    Processes,
+    wait_idle,
+    worker_command,
+)
+
+from netstack import HttpError, PolitenessPolicy, RedisQueue, RetryPolicy, Scheduler
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def queues(redis_url: str, queue_name: str) -> Iterator[list[RedisQueue]]:
+    made: list[RedisQueue] = []
+    yield made
+    for queue in made:
+        queue.close()
+
+
+def _producer(queues: list[RedisQueue], url: str, name: str, **policies: object) -> Scheduler:
+    queue = RedisQueue(url, name)
+    queues.append(queue)
+    return Scheduler(queue=queue, **policies)  # type: ignore[arg-type]
+
+
+def test_a_retry_waits_in_redis_while_a_one_thread_worker_runs_the_next_request(
+    redis_url: str,
+    queue_name: str,
+    processes: Processes,
+    origin: CountingOrigin,
+    queues: list[RedisQueue],
+) -> None:
+    producer = _producer(
+        queues, redis_url, queue_name, retry=RetryPolicy(attempts=3, backoff=1.0, jitter=0.0)
+    )
+    processes.start(worker_command(redis_url, queue_name, "--workers", "1"))
+    wait_idle(redis_url, queue_name)
+    flaky = producer.submit(f"{origin.base()}/flaky?id=f&fails=1", {"priority": 10})
+    time.sleep(0.3)  # the flaky one is taken first and answered 503
+    other = producer.submit(f"{origin.base()}/slow?id=o")
+    response = flaky.result(timeout=30)
+    assert (response.response_code, response.attempts) == (200, 2)
+    assert other.result(timeout=30).result == "/slow o"
+    order = [i for _, _, i in origin.record.times]
+    # The one worker thread ran `o` while `f` waited out its backoff in Redis.
+    assert order == ["f", "o", "f"]
+    first, second = [t for t, _, i in origin.record.times if i == "f"]
+    assert second - first >= 0.9
+    producer.shutdown(wait=False)
+
+
+def test_tags_cancel_and_reprioritise_across_producers_with_stats(
+    redis_url: str, queue_name: str, queues: list[RedisQueue]
+) -> None:
+    mine = _producer(queues, redis_url, queue_name)
+    other = _producer(queues, redis_url, queue_name)
+    crawl = [mine.submit(f"http://127.0.0.1:9/c{i}", {"tag": "crawl"}) for i in range(3)]
+    late = [mine.submit(f"http://127.0.0.1:9/l{i}", {"tag": "late"}) for i in range(2)]
+    untagged = mine.submit("http://127.0.0.1:9/u")
+    # Another producer (any process) acts on every request of the tag in Redis.
+    assert other.cancel_all("crawl") == 3
+    assert other.set_priority_all("late", 900) == 2
+    for future in crawl:
+        assert future.cancelled() or _eventually(future.cancelled)
+    ops = queues[0]._ops
+    order = [p.request_id for p in ops.pop_many("w", 30_000, 10)]
+    assert order == [late[0].request_id, late[1].request_id, untagged.request_id]
+    tags = mine.stats().tags
+    assert (tags["crawl"].submitted, tags["crawl"].cancelled, tags["crawl"].queued) == (3, 3, 0)
+    assert (tags["late"].submitted, tags["late"].running, tags["late"].queued) == (2, 2, 0)
+    assert mine.stats().cancelled == 3
+    for scheduler in (mine, other):
+        scheduler.shutdown(wait=False, cancel_pending=True)
+
+
+def _eventually(check: object, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_the_pace_of_a_host_holds_across_two_worker_processes(
+    redis_url: str,
+    queue_name: str,
+    processes: Processes,
+    origin: CountingOrigin,
+    queues: list[RedisQueue],
+) -> None:
+    producer = _producer(queues, redis_url, queue_name, politeness=PolitenessPolicy(min_delay=0.4))
+    for _ in range(2):
+        processes.start(worker_command(redis_url, queue_name, "--workers", "4"))
+    wait_idle(redis_url, queue_name, 2)
+    futures = producer.submit_batch([f"{origin.base()}/slow?id=p{i}" for i in range(5)])
+    for future in futures:
+        assert future.result(timeout=30).response_code == 200
+    starts = sorted(t for t, _, _ in origin.record.times)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 0.35, gaps
+    producer.shutdown(wait=False)
+
+
+def test_a_redirect_to_a_blocked_host_is_refused_by_the_worker(
+    redis_url: str,
+    queue_name: str,
+    processes: Processes,
+    origin: CountingOrigin,
+    queues: list[RedisQueue],
+) -> None:
+    producer = _producer(queues, redis_url, queue_name, blocked_hosts=["127.0.0.3"])
+    processes.start(worker_command(redis_url, queue_name))
+    target = f"{origin.base(2)}/slow?id=blocked"
+    future = producer.submit(f"{origin.base()}/redirect?to={target}")
+    with pytest.raises(HttpError) as caught:
+        future.result(timeout=30)
+    assert caught.value.code == 2300998
+    assert origin.arrivals("blocked") == 0
+    allowed = producer.submit(f"{origin.base()}/redirect?to={origin.base(1)}/slow?id=ok")
+    assert allowed.result(timeout=30).result == "/slow ok"
+    producer.shutdown(wait=False)
