@@ -134,18 +134,23 @@ def _stop_counting(processes: list[subprocess.Popen[bytes]]) -> int:
     return total
 
 
+def _in_process(url: str, n: int, threads: int) -> float:
+    """Requests per second of the in-process scheduler with ``threads`` threads."""
+    with Scheduler(max_workers=threads, max_per_host=64) as memory:
+        wait(memory.submit_batch([url] * 200), timeout=60)  # warm-up
+        start = time.perf_counter()
+        futures = memory.submit_batch([url] * n)
+        wait(futures, timeout=300)
+        return n / (time.perf_counter() - start)
+
+
 def throughput(redis_server: RedisServer, origin: str, n: int, threads: int) -> None:
     print(
         f"2. throughput: {n} requests submitted at once (submit_batch), {threads} threads, "
         "in-process scheduler against Redis queue with worker processes"
     )
     url = f"{origin}/"
-    with Scheduler(max_workers=threads, max_per_host=64) as memory:
-        wait(memory.submit_batch([url] * 200), timeout=60)  # warm-up
-        start = time.perf_counter()
-        futures = memory.submit_batch([url] * n)
-        wait(futures, timeout=300)
-        local = n / (time.perf_counter() - start)
+    local = _in_process(url, n, threads)
     print(f"  in-process scheduler        {local:7.0f} req/s")
     client = redis.Redis.from_url(redis_server.url)
     rates = []
@@ -154,6 +159,8 @@ def throughput(redis_server: RedisServer, origin: str, n: int, threads: int) -> 
         workers = _workers(redis_server.url, name, count, threads)
         assert redis_server.process is not None
         server = _cpu(redis_server.process.pid)
+        worker_cpu = sum(_cpu(w.pid) for w in workers)
+        own_cpu = time.process_time()
         try:
             queue = RedisQueue(redis_server.url, name)
             with Scheduler(queue=queue) as scheduler:
@@ -168,6 +175,8 @@ def throughput(redis_server: RedisServer, origin: str, n: int, threads: int) -> 
                 trips = queue._ops.round_trips - trips
                 failed = sum(1 for f in futures if f.exception() is not None)
             server = (_cpu(redis_server.process.pid) - server) / n * 1e6
+            worker_cpu = (sum(_cpu(w.pid) for w in workers) - worker_cpu) / n * 1e6
+            own_cpu = (time.process_time() - own_cpu) / n * 1e6
         finally:
             worker_trips = _stop_counting(workers)
         rates.append(n / elapsed)
@@ -178,7 +187,8 @@ def throughput(redis_server: RedisServer, origin: str, n: int, threads: int) -> 
         print(
             f"  {count} worker process{'es' if count > 1 else '  '}  {n / elapsed:7.0f} req/s"
             f"  x{n / elapsed / local:.2f} of in-process   ({elapsed:.2f} s, {failed} failed; "
-            f"redis-server CPU {server:.0f} us/request)"
+            f"CPU us/request: redis-server {server:.0f}, workers {worker_cpu:.0f}, "
+            f"producer {own_cpu:.0f}; warm-up included)"
         )
         print(
             f"     Redis commands per request {total / n:.2f} (INFO commandstats, every client; "
@@ -189,6 +199,12 @@ def throughput(redis_server: RedisServer, origin: str, n: int, threads: int) -> 
             f"{worker_trips / n:.3f} (whole worker life, warm-up and idle waits included)"
         )
     client.close()
+    again = _in_process(url, n, threads)
+    print(
+        f"  in-process scheduler again  {again:7.0f} req/s; against their mean "
+        f"{(local + again) / 2:.0f}: 1 worker x{rates[0] / ((local + again) / 2):.2f}, "
+        f"2 workers x{rates[1] / ((local + again) / 2):.2f}"
+    )
     print(f"  scaling 1 -> 2 processes: x{rates[1] / rates[0]:.2f} on {os.cpu_count()} cores")
     print("  (a shared machine: other processes compete for the cores; compare ratios, not rates)")
 

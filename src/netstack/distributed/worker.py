@@ -2,11 +2,11 @@
 
 Threads: one *fetcher* talks to Redis in batches: each of its calls
 (``QueueOps.exchange``, one Lua script) records the outcomes finished since
-the last call and leases up to the number of free threads. It calls when
-enough outcomes are waiting (a quarter of the threads), when the oldest has
-waited a few milliseconds, or when nothing else runs; so a busy worker makes
-one call per several requests, and a request's outcome is never held back
-long. When the queue is empty and nothing runs, it blocks on the queue's
+the last call and leases up to the number of free threads. It calls as soon
+as it is free and has an outcome to record or a free thread to fill; the
+outcomes finished while a call is on the wire share the next one, so a
+busy worker makes one call per several requests and an idle one records
+each outcome at once. When the queue is empty and nothing runs, it blocks on the queue's
 wake list (BLPOP, a second at a time): an idle worker costs two Redis calls
 a second and no CPU. Leased requests run on an in-process
 :class:`~netstack.Scheduler` (transport, response cache, retries). One
@@ -78,8 +78,6 @@ _INFO: Final = logging.INFO
 _WARNING: Final = logging.WARNING
 #: Seconds an idle fetcher blocks on the wake list before looking again.
 _IDLE_WAIT: Final = 1.0
-#: Seconds an outcome may wait for others to share its Redis call.
-_LINGER: Final = 0.003
 #: Seconds between looks at an empty queue while some requests still run.
 _POLL: Final = 0.1
 #: Distinct host-rule sets (each its own in-process scheduler) a worker serves at most.
@@ -113,7 +111,6 @@ class _Outbox:
     """Outcomes waiting for the fetcher's next call."""
 
     items: list[tuple[Finished, float]] = field(default_factory=list)
-    since: float = 0.0
 
 
 class Worker:
@@ -159,7 +156,6 @@ class Worker:
         self._epoch = ""
         self._cache = cache
         self._lease_ms = int(lease * 1000)
-        self._batch = max(1, workers // 4)
         self._lock = threading.Condition()
         self._running: dict[int, _Running] = {}
         self._returning: set[int] = set()
@@ -301,19 +297,18 @@ class Worker:
             self._exchanged(done, outbox, want)
 
     def _next_step(self) -> str | None:
-        """Under the lock: wait until there is something to do; None to end the fetcher."""
+        """Under the lock: wait until there is something to do; None to end the fetcher.
+
+        Outcomes go to Redis as soon as the fetcher is free: while one call
+        is on the wire, the outcomes finished meanwhile pile up and share
+        the next one, so calls carry more requests exactly when the load is high.
+        """
         while True:
-            now = time.monotonic()
             stopping = self._stop.is_set()
             pending = len(self._outbox.items)
             if stopping and not self._running and not pending:
                 return None
-            if pending and (
-                stopping
-                or pending >= self._batch
-                or pending == len(self._running)
-                or now - self._outbox.since >= _LINGER
-            ):
+            if pending:
                 return "exchange"
             if not stopping and self._free > 0:
                 if not self._starved:
@@ -321,8 +316,7 @@ class Worker:
                 if not self._running:
                     return "block"
             poll = _POLL if self._next_due is None else max(0.01, min(_POLL, self._next_due))
-            timeout = poll if not pending else max(0.0, self._outbox.since + _LINGER - now)
-            if not self._lock.wait(timeout) and not pending and self._free > 0 and not stopping:
+            if not self._lock.wait(poll) and self._free > 0 and not stopping:
                 self._starved = False  # look at the queue again now and then
 
     def _block(self, backoff: Backoff) -> bool:
@@ -351,8 +345,6 @@ class Worker:
             self._free += want
             kept = [(f, d) for f, d in outbox if d >= now]
             self._outbox.items[:0] = kept
-            if kept:
-                self._outbox.since = now
             for f in lost:
                 self._running.pop(f.request_id, None)
             self._lock.notify_all()
@@ -520,10 +512,7 @@ class Worker:
     def _report(self, finished: Finished) -> None:
         """Queue an outcome (or a retry) for the fetcher's next call; the slot is free."""
         with self._lock:
-            now = time.monotonic()
-            if not self._outbox.items:
-                self._outbox.since = now
-            self._outbox.items.append((finished, now + self.lease))
+            self._outbox.items.append((finished, time.monotonic() + self.lease))
             self._free += 1
             self._lock.notify_all()
 
