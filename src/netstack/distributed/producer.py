@@ -454,7 +454,7 @@ class Producer:
     def stats(self) -> SchedulerStats:
         """This producer's counters; ``queued`` are in Redis, waiting or running."""
         from netstack.scheduler import SchedulerStats
-        from netstack.scheduler.tags import TagStats
+        from netstack.dispatch.tags import TagStats
 
         tags = {}
         for tag in sorted(self._tags):

@@ -388,7 +388,7 @@ class Worker:
         """Submit a leased request to an in-process scheduler (its slot is taken)."""
         try:
             request = decode_request(popped.payload, popped.priority)
-            resolved = resolve_options(request.options)
+            resolved = resolve_options(cast("OptionsInput", request.options))
             retry = resolved.retry if resolved.retry is not None else self.retry
             request.options["retry"] = 0  # retries wait in Redis, not on a worker thread
             method = resolved.method
