@@ -453,8 +453,8 @@ class Producer:
 
     def stats(self) -> SchedulerStats:
         """This producer's counters; ``queued`` are in Redis, waiting or running."""
-        from netstack.scheduler import SchedulerStats
         from netstack.dispatch.tags import TagStats
+        from netstack.scheduler import SchedulerStats
 
         tags = {}
         for tag in sorted(self._tags):
