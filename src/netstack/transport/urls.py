@@ -32,18 +32,20 @@ __all__ = ["origin_key", "split_url"]
 
 #: RFC 3986 characters allowed as they are in a path and query (and ``%`` escapes).
 _PLAIN_TARGET: Final = re.compile(r"[A-Za-z0-9\-._~:/?@!$&'()*+,;=%]*")
-#: Where urllib3 ends the authority (``urlsplit`` does not stop at the backslash).
-_ENDS_AUTHORITY: Final = re.compile(r"[\\/?#]")
+_ENDS_AUTHORITY: Final = "/?#"
 
 
 def _authority(rest: str) -> tuple[str, int]:
     """``(authority, where it ends)`` in ``rest``, the URL after ``scheme://``."""
-    found = _ENDS_AUTHORITY.search(rest)
-    if found is None:
-        return rest, len(rest)
-    if found.group() == "\\":
+    end = len(rest)
+    for mark in _ENDS_AUTHORITY:
+        found = rest.find(mark, 0, end)
+        if found >= 0:
+            end = found
+    authority = rest[:end]
+    if "\\" in authority:  # urllib3 ends the authority there, urlsplit does not
         raise ValueError("a backslash in the authority is read differently by different parsers")
-    return rest[: found.start()], found.start()
+    return authority, end
 
 
 @functools.lru_cache(maxsize=4096)
