@@ -11,7 +11,9 @@ spaces the *starts* of requests to one host (the host key of the URL):
   specific pattern wins, and a host no pattern matches uses the outer policy.
 
 Both limits may be set: a start waits for both. The scheduler applies the
-policy with its ``Pacer`` (``netstack.scheduler.politeness``).
+policy with the dispatcher's ``Pacer`` (``netstack.dispatch.pacer``, built by
+``netstack.scheduler.politeness.pacer_for``); with a Redis queue the pace is kept
+in Redis, shared by every worker.
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ exponential backoff with jitter::
 
     delay = min(max_backoff, backoff * 2 ** (n - 1)) * (1 - jitter * U[0, 1))
 
-While it waits, the request holds no worker: it sits in the scheduler's
-timer heap and re-enters the queue at its priority when due. The future ends
+While it waits, the request holds no worker: it waits in the queue backend
+(the dispatcher's timers in process, a sorted set of due times in Redis) and
+re-enters the queue at its priority when due. The future ends
 with the last attempt's response or error; ``HttpResponse.attempts`` and the
 ``retry_scheduled`` / ``finished`` / ``failed`` log events count attempts.
 ``request_in_stream`` is never retried (its body already went to listeners);

@@ -2,7 +2,7 @@
 
 ``Scheduler.cancel_all(tag)``, ``Scheduler.set_priority_all(tag, p)`` and
 ``stats().tags`` act on a tag's members; the dispatcher keeps the index of
-live members (``netstack.scheduler.tags``). This module only says what a tag
+live members (``netstack.dispatch.tags``). This module only says what a tag
 is, so the option validation and the dispatcher check it the same way.
 """
 
