@@ -129,3 +129,23 @@ def test_a_request_that_ends_in_time_is_untouched() -> None:
         future = scheduler.submit(ok.url(), {"totalTimeout": 60000})
         assert future.result(timeout=5).result == "fine"
         assert future.abort() is False
+
+
+def test_a_schedulers_default_options_give_every_request_its_total_timeout() -> None:
+    with (
+        raw_server(_silent) as silent,
+        Scheduler(
+            max_workers=1, name="tt-default", default_options={"totalTimeout": 300}
+        ) as scheduler,
+    ):
+        began = time.monotonic()
+        running = scheduler.submit(silent.url())
+        queued = scheduler.submit(silent.url())
+        assert "running" in str(_timed_out(running, 0.3 + SLACK))
+        assert "queued" in str(_timed_out(queued, 0.3 + SLACK))
+        assert time.monotonic() - began < 0.3 + 2 * SLACK
+        kept = scheduler.submit(silent.url(), {"totalTimeout": 0})  # its own option wins
+        assert not kept.done()
+        time.sleep(0.5)
+        assert not kept.done()
+        assert kept.abort() is True
