@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -10,7 +11,7 @@ import time
 import pytest
 from tests.servers.raw import raw_server, read_request, response
 
-from netstack import HttpError, Scheduler
+from netstack import HttpError, RequestFuture, Scheduler, create_http
 from netstack.errors import ABORTED
 
 LIMIT = 1.0  # abort() ends a request within one second (the contract)
@@ -169,3 +170,32 @@ def test_an_aborted_requests_connection_is_never_reused() -> None:
         assert scheduler.submit(server.url()).result(timeout=5).result == "fine"
         assert scheduler.submit(server.url()).result(timeout=5).result == "fine"
     assert server.accepted == 2  # a new connection after the abort, then kept alive
+
+
+def test_abort_from_a_listener_on_the_worker_thread_ends_the_request() -> None:
+    def drip(conn: socket.socket, index: int) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
+        with contextlib.suppress(OSError):
+            for _ in range(1000):
+                conn.sendall(b"x" * 4096)
+                time.sleep(0.01)
+
+    holder: list[RequestFuture] = []
+    chunks: list[int] = []
+
+    def on_data(chunk: bytes) -> None:
+        chunks.append(len(chunk))
+        if len(chunks) == 2:
+            assert holder[0].abort() is True
+
+    with raw_server(drip) as server, Scheduler(max_workers=1, name="abort-listener") as scheduler:
+        http = create_http(scheduler)
+        http.on("dataReceive", on_data)
+        future = http.request_in_stream(server.url())
+        holder.append(future)
+        assert _aborted(future.exception(timeout=5))
+        count = len(chunks)
+        time.sleep(0.2)
+        assert len(chunks) == count == 2  # no event after the abort
+    assert scheduler.stats().failed == 1
