@@ -135,3 +135,14 @@ def test_a_redirect_to_a_blocked_host_is_refused_by_the_worker(
     allowed = producer.submit(f"{origin.base()}/redirect?to={origin.base(1)}/slow?id=ok")
     assert allowed.result(timeout=30).result == "/slow ok"
     producer.shutdown(wait=False)
+
+
+def test_aging_with_a_redis_queue_is_a_401_naming_it(redis_url: str, queue_name: str) -> None:
+    queue = RedisQueue(redis_url, queue_name)
+    try:
+        with pytest.raises(HttpError) as caught:
+            Scheduler(queue=queue, aging=30.0)
+        assert caught.value.code == 401
+        assert "aging" in str(caught.value)
+    finally:
+        queue.close()

@@ -139,6 +139,11 @@ class Scheduler:
             raise HttpError.parameter(
                 "breaker: not available with queue=RedisQueue yet (the workers run the requests)"
             )
+        if aging is not None and queue is not None:
+            raise HttpError.parameter(
+                "aging: not available with queue=RedisQueue (Redis orders by priority, "
+                "then submission; raise a request's priority with set_priority instead)"
+            )
         adaptive_policy = _adaptive(adaptive, queue is not None)
         rules = HostRules.build(allowed_hosts, blocked_hosts)
         #: ``default_options``, validated; each request's own options are merged over them.
