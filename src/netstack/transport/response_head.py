@@ -83,22 +83,16 @@ def read_head(fp: io.BufferedReader) -> ResponseHead:
         if not data:
             raise http.client.RemoteDisconnected("Remote end closed connection without response")
         head = _read_long_head(fp)
-    completion = _Completion()
-    parser = HttpResponseParser(completion)
     try:
-        parser.feed_data(head)
+        parser = _parse(head)
     except HttpParserError as exc:
         if "Content-Length" not in str(exc):
             raise BadHead(f"invalid response head: {exc}") from None
         head = _one_length(head)
-        completion = _Completion()
-        parser = HttpResponseParser(completion)
         try:
-            parser.feed_data(head)
+            parser = _parse(head)
         except HttpParserError as again:
             raise BadHead(f"invalid response head: {again}") from None
-    if not completion.done:  # pragma: no cover - llhttp ends a valid head at its empty line
-        raise BadHead("invalid response head: incomplete")
     version = _VERSIONS.get(parser.get_http_version())
     if version is None:
         raise http.client.UnknownProtocol(f"HTTP/{parser.get_http_version()}")
@@ -117,6 +111,21 @@ def read_head(fp: io.BufferedReader) -> ResponseHead:
         version,
         headers,
     )
+
+
+def _parse(head: bytes) -> HttpResponseParser:
+    """llhttp's verdict on one whole head; raises ``HttpParserError`` if it refuses it."""
+    completion = _Completion()
+    parser = HttpResponseParser(completion)
+    try:
+        parser.feed_data(head)
+    except HttpParserError:
+        # 101 Switching Protocols: llhttp pauses after the head, where we stop anyway.
+        if not (completion.done and parser.get_status_code() == 101):
+            raise
+    if not completion.done:  # pragma: no cover - llhttp ends a valid head at its empty line
+        raise BadHead("invalid response head: incomplete")
+    return parser
 
 
 def _read_long_head(fp: io.BufferedReader) -> bytes:
