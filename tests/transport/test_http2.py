@@ -16,6 +16,7 @@ import trustme
 from tls_helpers import H2Server, h2_server
 from transport_helpers import RecordingSink, send
 
+import netstack
 from netstack.errors import MAX_SIZE_EXCEEDED, HttpError
 from netstack.options import HttpProtocol
 from netstack.transport import Transport
@@ -181,3 +182,10 @@ def test_priority_header_is_sent_over_http2_only_and_never_overrides_the_callers
     assert seen(1000, H2) == "u=0"
     assert seen(1000, H2, headers={"Priority": "u=5, i"}) == "u=5, i"
     assert seen(1000, HttpProtocol.HTTP1_1) is None  # HTTP/1.1: not sent
+
+
+def test_a_scheduled_requests_priority_reaches_the_server(h2: H2Server, ca_file: str) -> None:
+    options = netstack.HttpRequestOptions(using_protocol=H2, ca_path=ca_file, priority=100)
+    with netstack.Scheduler(max_workers=1, max_per_host=1) as scheduler:
+        assert scheduler.submit(h2.url + "/sched", options).result(timeout=30).response_code == 200
+    assert h2.priorities[-1] == "u=1"
