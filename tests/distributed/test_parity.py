@@ -146,3 +146,29 @@ def test_aging_with_a_redis_queue_is_a_401_naming_it(redis_url: str, queue_name:
         assert "aging" in str(caught.value)
     finally:
         queue.close()
+
+
+def test_abort_of_a_request_running_on_a_worker_stops_it_there(
+    redis_url: str,
+    queue_name: str,
+    processes: Processes,
+    origin: CountingOrigin,
+    queues: list[RedisQueue],
+) -> None:
+    producer = _producer(queues, redis_url, queue_name)
+    processes.start(worker_command(redis_url, queue_name, "--workers", "1"))
+    wait_idle(redis_url, queue_name)
+    future = producer.submit(f"{origin.base()}/slow?ms=8000&id=long")
+    assert origin.record.started.wait(15)
+    started = time.monotonic()
+    assert future.abort()
+    with pytest.raises(HttpError) as caught:
+        future.result(timeout=1)
+    assert caught.value.code == 2300042
+    # The worker hears of it at its next call (about a second) and stops the
+    # request: its one thread is free again long before the 8 s would end.
+    after = producer.submit(f"{origin.base()}/slow?id=next")
+    assert after.result(timeout=6).result == "/slow next"
+    assert time.monotonic() - started < 6
+    assert queues[0].stats().failed == 1
+    producer.shutdown(wait=False)

@@ -149,6 +149,8 @@ class Exchanged:
     warnings: list[str]
     #: Seconds until a retry or a paced host is due (None: nothing delayed).
     next_due: float | None = None
+    #: Changes when a producer aborts a running request (see ``QueueOps.abort_running``).
+    aborts: str = "0"
 
 
 class QueueOps:
@@ -247,7 +249,9 @@ class QueueOps:
         ]
         for f in finished:
             args += (f.request_id, f.counter, f.outcome, f.retry_ms)
-        found_epoch, recorded, popped, dropped, warnings, next_due = self._run(self._exchange, args)
+        found_epoch, recorded, popped, dropped, warnings, next_due, aborts = self._run(
+            self._exchange, args
+        )
         self._warn(warnings)
         return Exchanged(
             _text(found_epoch),
@@ -266,6 +270,7 @@ class QueueOps:
             [int(i) for i in dropped],
             [_text(w) for w in warnings],
             None if int(next_due) < 0 else int(next_due) / 1000,
+            _text(aborts),
         )
 
     def _warn(self, warnings: list[bytes]) -> None:
@@ -333,6 +338,26 @@ class QueueOps:
         found = self._run(self._tagged, [self.prefix, tag, "stats", 0])
         names = ("submitted", "live", "running", "completed", "failed", "cancelled")
         return {name: int(value) for name, value in zip(names, found, strict=True)}
+
+    def abort_running(self, request_id: int) -> None:
+        """Ask the worker running ``request_id`` to abort it (it looks at its next call).
+
+        The ``aborts`` set expires a minute after the last abort.
+        """
+        self.round_trips += 1
+        pipe = self.client.pipeline(transaction=True)
+        pipe.sadd(self.key("aborts"), request_id)
+        pipe.expire(self.key("aborts"), 60)
+        pipe.hincrby(self.key("state"), "aborts", 1)
+        pipe.execute()
+
+    def aborted(self, ids: Sequence[int]) -> list[int]:
+        """Which of ``ids`` a producer asked to abort."""
+        if not ids:
+            return []
+        self.round_trips += 1
+        found = self.client.smismember(self.key("aborts"), list(ids))
+        return [i for i, hit in zip(ids, found, strict=True) if hit]
 
     def configure(self, max_per_host: int) -> None:
         self._run(self._configure, [self.prefix, max_per_host])

@@ -297,7 +297,8 @@ class Producer:
 
         Waiting in Redis: taken out, then cancelled (``cancel_waiting``) or
         failed with ``error`` (default HttpError 2300042). Running on a
-        worker: failed here now; the worker's outcome is dropped when it comes.
+        worker: failed here now, and the worker aborts it at its next call to
+        Redis (its outcome is dropped here).
         """
         if not isinstance(future, RemoteFuture) or future.done():
             return
@@ -316,6 +317,8 @@ class Producer:
             self._failed += 1
         with contextlib.suppress(InvalidStateError):
             future.set_exception(error if error is not None else HttpError.of(ABORTED))
+        with contextlib.suppress(Exception):  # Redis away: the request just runs to its end
+            self._ops.abort_running(future.request_id)
 
     # -- outcomes --------------------------------------------------------------
 

@@ -213,14 +213,15 @@ return {st['epoch'], first, warn}
 # (id, counter, outcome, retry delay ms) quadruples; counter is completed,
 # failed or retry.
 # Returns {epoch, recorded flags, popped {id, payload, rank, attempt, host, reply},
-#          dropped ids, warnings, ms until something delayed is due (-1: nothing)}.
+#          dropped ids, warnings, ms until something delayed is due (-1: nothing),
+#          aborts (a counter that changes when a producer aborts a running request)}.
 EXCHANGE: Final = (
     _COMMON
     + """
 local token, lease_ms, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local ttl = tonumber(ARGV[8])
 local nhint = tonumber(ARGV[9])
-local fields = {'epoch', 'max', 'sweep', 'idle', 'due', 'paced', 'completed', 'failed',
+local fields = {'epoch', 'max', 'sweep', 'idle', 'due', 'paced', 'aborts', 'completed', 'failed',
   'duplicates'}
 for i = 10, 9 + nhint do
   fields[#fields + 1] = 'i:'..ARGV[i]; fields[#fields + 1] = 'p:'..ARGV[i]
@@ -415,7 +416,7 @@ for _, f in ipairs({'due', 'paced'}) do
   end
 end
 save()
-return {st['epoch'], recorded, popped, dropped, warn, next_due}
+return {st['epoch'], recorded, popped, dropped, warn, next_due, st['aborts'] or '0'}
 """
 )
 

@@ -80,6 +80,8 @@ _WARNING: Final = logging.WARNING
 _IDLE_WAIT: Final = 1.0
 #: Seconds between looks at an empty queue while some requests still run.
 _POLL: Final = 0.1
+#: Seconds between calls of a worker busy with long requests (to hear of aborts).
+_LOOK: Final = 1.0
 #: Distinct host-rule sets (each its own in-process scheduler) a worker serves at most.
 _RULE_SETS: Final = 16
 
@@ -146,6 +148,9 @@ class Worker:
         #: The retry policy of requests that travel without one.
         self.retry = retry
         self._next_due: float | None = None
+        self._aborts = "0"
+        self._last_call = 0.0
+        self._to_abort: set[int] = set()
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.counts = WorkerCounts()
         self._ops = QueueOps(client, name)
@@ -291,6 +296,7 @@ class Worker:
                 self._exchange_failed(exc, outbox, want, backoff)
                 continue
             was_idle = False
+            self._last_call = time.monotonic()
             if backoff.failures:
                 log_event(_INFO, "redis_reconnected", role="worker")
                 backoff.reset()
@@ -315,6 +321,8 @@ class Worker:
                     return "exchange"
                 if not self._running:
                     return "block"
+            if self._running and time.monotonic() - self._last_call >= _LOOK:
+                return "exchange"  # busy with long requests: still hear about aborts
             poll = _POLL if self._next_due is None else max(0.01, min(_POLL, self._next_due))
             if not self._lock.wait(poll) and self._free > 0 and not stopping:
                 self._starved = False  # look at the queue again now and then
@@ -365,11 +373,15 @@ class Worker:
                     self._ops.configure(self._per_host)
         self._epoch = done.epoch
         self._next_due = done.next_due
+        if done.aborts != self._aborts:
+            self._aborts = done.aborts
+            self._abort_asked(done.popped)
         for request_id in done.dropped:
             log_event(_WARNING, "worker_unreadable_job", worker=self.token, request_id=request_id)
         with self._lock:
             for (finished, _), recorded in zip(outbox, done.recorded, strict=True):
                 self._running.pop(finished.request_id, None)
+                self._to_abort.discard(finished.request_id)
                 if not recorded:
                     self.counts.dropped += 1
                 elif finished.counter == "completed":
@@ -383,6 +395,25 @@ class Worker:
             self._lock.notify_all()
         for popped in done.popped:
             self._start(popped)
+
+    def _abort_asked(self, popped: list[Popped]) -> None:
+        """A producer aborted requests: stop those of them running here."""
+        with self._lock:
+            ids = list(self._running) + [p.request_id for p in popped]
+        try:
+            found = self._ops.aborted(ids)
+        except Exception as exc:
+            log_event(_WARNING, "worker_abort_check_failed", worker=self.token, error=repr(exc))
+            return
+        if found:
+            self._to_abort.update(found)
+            log_event(_INFO, "worker_aborting", worker=self.token, requests=found)
+        for request_id in found:
+            with self._lock:
+                running = self._running.get(request_id)
+                future = None if running is None else running.future
+            if future is not None:
+                future.abort()  # type: ignore[attr-defined]
 
     def _start(self, popped: Popped) -> None:
         """Submit a leased request to an in-process scheduler (its slot is taken)."""
@@ -419,6 +450,8 @@ class Worker:
             if running is not None:
                 running.future = future
         future.add_done_callback(functools.partial(self._on_done, popped.request_id))
+        if popped.request_id in self._to_abort:
+            future.abort()
 
     def _local(self, hosts: tuple[tuple[str, ...] | None, tuple[str, ...]] | None) -> Scheduler:
         """The in-process scheduler for requests with these host rules (checked on every hop)."""
