@@ -24,6 +24,7 @@ from tests.transport.transport_helpers import send
 from netstack import HttpError
 from netstack.transport import Transport
 from netstack.transport.connection import TimedHTTPConnection, use_parser
+from netstack.transport.responses import PARSERS
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -179,7 +180,7 @@ def test_a_response_split_at_every_byte_boundary(transport: Transport, server: R
 def test_a_response_split_anywhere_in_many_pieces(
     transport: Transport, server: RawServer, cuts: list[int]
 ) -> None:
-    for parser in ("llhttp", "stdlib"):
+    for parser in PARSERS:
         previous = TimedHTTPConnection.response_class
         use_parser(parser)
         try:

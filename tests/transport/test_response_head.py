@@ -15,6 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from urllib3 import HTTPHeaderDict
 
+pytest.importorskip("httptools", reason="the speedups extra")
+
 from netstack.transport.response_head import BadHead, read_head
 
 _TCHAR = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-!#$%&'*+.^_`|~"
