@@ -150,8 +150,8 @@ def test_architecture_doc_names_every_module_of_the_layers() -> None:
 def test_the_project_points_only_inside_itself() -> None:
     """README, docs, sources and tests cite no design document outside the repository."""
     outside = re.compile(r"DESIGN(?:\.md)?\s*§|\.\./shared|/work/[s]hared")
-    paths = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
-    for tree in ("src", "tests", "benchmarks"):
+    paths = [ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").glob("*.md")]
+    for tree in ("src", "tests", "benchmarks", "examples"):
         paths += (ROOT / tree).rglob("*.py")
     offenders = [
         f"{path.relative_to(ROOT)}:{number}"
