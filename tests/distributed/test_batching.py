@@ -140,3 +140,37 @@ def test_redis_restarted_without_persistence_ends_every_future_within_the_lease(
         producer.shutdown(wait=False, cancel_pending=True)
         queue.close()
     assert worker.poll() is None
+
+
+def test_a_burst_of_submits_from_many_threads_shares_round_trips(
+    redis_url: str, queue_name: str
+) -> None:
+    queue = RedisQueue(redis_url, queue_name, want_results=False)
+    threads, each = 16, 20
+    start = threading.Barrier(threads)
+    ids: list[int] = []
+    lock = threading.Lock()
+
+    def burst() -> None:
+        start.wait()
+        for i in range(each):
+            future = producer.submit(f"http://127.0.0.1:9/{i}")
+            with lock:
+                ids.append(future.request_id)
+
+    try:
+        with Scheduler(queue=queue) as producer:
+            before = queue._ops.round_trips
+            workers = [threading.Thread(target=burst) for _ in range(threads)]
+            for thread in workers:
+                thread.start()
+            for thread in workers:
+                thread.join(timeout=60)
+            trips = queue._ops.round_trips - before
+        assert sorted(ids) == list(range(min(ids), min(ids) + threads * each))
+        assert len(queue) == threads * each
+        # One push per submit without sharing; threads waiting on one push share the next.
+        assert trips < threads * each * 3 / 4, trips
+    finally:
+        queue.clear()
+        queue.close()

@@ -78,6 +78,18 @@ class RemoteFuture(RequestFuture[Any]):
         return self._producer.cancel(self)
 
 
+class _Waiting:
+    """One thread's requests waiting for a shared push."""
+
+    __slots__ = ("error", "finished", "ids", "items")
+
+    def __init__(self, items: list[Pushed]) -> None:
+        self.items = items
+        self.ids: list[int] = []
+        self.error: BaseException | None = None
+        self.finished = False
+
+
 class Producer:
     """Submits to a RedisQueue and resolves futures from the outcomes workers record."""
 
@@ -94,6 +106,9 @@ class Producer:
         self._early: dict[int, bytes] = {}  # outcomes that beat their push's reply
         self._abandoned: set[int] = set()  # aborted locally; their outcome is dropped
         self._tags: set[str] = set()  # tags this producer used: stats().tags reports them
+        self._push_turn = threading.Condition()
+        self._to_push: list[_Waiting] = []
+        self._pushing = False
         self._listener: threading.Thread | None = None
         self._closing = False
         self._closed = False
@@ -122,14 +137,8 @@ class Producer:
         if scheduler.jobs.closed:
             raise scheduler.jobs.shutdown_error()
         queued = [(f, j) for f, j in zip(futures, jobs, strict=True) if not j.settled]
-        ids: list[int] = []
         try:
-            for start in range(0, len(pushes), _CHUNK):
-                epoch, chunk = self._ops.push(
-                    pushes[start : start + _CHUNK], self._reply, uuid.uuid4().hex
-                )
-                self._check_epoch(epoch)
-                ids += chunk
+            ids = self._push(pushes) if pushes else []
         except Exception as exc:
             if is_redis_error(exc):
                 raise redis_error(self._url, "submit failed", exc) from exc
@@ -145,6 +154,56 @@ class Producer:
         if queued:
             log_event(logging.DEBUG, "queued_remote", queue=self._queue.name, requests=len(queued))
         return list(futures)
+
+    def _push(self, pushes: list[Pushed]) -> list[int]:
+        """Push to Redis, sharing the call with other threads submitting at the same time.
+
+        Group commit: while one thread's push is on the wire, the others'
+        wait; the next of them to run pushes everything that piled up in one
+        call. A burst of submits from many threads takes a few round trips.
+        """
+        mine = _Waiting(pushes)
+        with self._push_turn:
+            self._to_push.append(mine)
+            while not mine.finished and self._pushing:
+                self._push_turn.wait()
+            if mine.finished:
+                batch: list[_Waiting] = []
+            else:
+                self._pushing = True
+                batch, self._to_push = self._to_push, []
+        if batch:
+            try:
+                self._push_batch(batch)
+            finally:
+                with self._push_turn:
+                    self._pushing = False
+                    for waiting in batch:
+                        waiting.finished = True
+                    self._push_turn.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        return mine.ids
+
+    def _push_batch(self, batch: list[_Waiting]) -> None:
+        items = [item for waiting in batch for item in waiting.items]
+        ids: list[int] = []
+        try:
+            for start in range(0, len(items), _CHUNK):
+                epoch, chunk = self._ops.push(
+                    items[start : start + _CHUNK], self._reply, uuid.uuid4().hex
+                )
+                self._check_epoch(epoch)
+                ids += chunk
+        except Exception as exc:  # each waiting thread raises it (2300007 for Redis trouble)
+            for waiting in batch:  # those wholly pushed before the failure still get their ids
+                if len(ids) >= len(waiting.items):
+                    waiting.ids, ids = ids[: len(waiting.items)], ids[len(waiting.items) :]
+                else:
+                    waiting.error, ids = exc, []
+            return
+        for waiting in batch:
+            waiting.ids, ids = ids[: len(waiting.items)], ids[len(waiting.items) :]
 
     def _register(
         self, submitted: int, queued: list[RemoteFuture], ids: list[int]
