@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import trustme
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.servers.h2_raw import Behaviour, RawH2, raw_h2_server
 from tests.servers.proxy_server import proxy_server
 from tls_helpers import H2Server, h2_server
@@ -436,3 +438,57 @@ def test_a_response_before_the_whole_upload_ends_the_upload(
         )  # fmt: skip
         assert resp.status == 200
     assert raw.connections == 1
+
+
+@pytest.fixture(scope="module")
+def shared_raw(ca: trustme.CA) -> Iterator[RawH2]:
+    with raw_h2_server(ca) as server:
+        yield server
+
+
+_KIND = st.one_of(
+    st.tuples(st.just("get"), st.integers(0, 300_000)),
+    st.tuples(st.just("post"), st.integers(0, 300_000)),
+    st.tuples(st.just("rst"), st.just(0)),
+    st.tuples(st.just("abort"), st.just(0)),
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kinds=st.lists(_KIND, min_size=1, max_size=10))
+def test_any_mix_of_streams_each_ends_as_its_own_kind_says(
+    shared_raw: RawH2, ca_file: str, kinds: list[tuple[str, int]]
+) -> None:
+    """Bodies of any size both ways, resets and aborts, all at once on one
+    connection: every stream gets its own outcome, whatever the interleaving."""
+    transport = Transport(max_per_host=10)
+    before = shared_raw.connections
+
+    def one(i: int) -> object:
+        kind, size = kinds[i]
+        abort = AbortSignal()
+        try:
+            if kind == "get":
+                resp = send(transport, f"{shared_raw.url}/n/{size}", ca_path=ca_file,
+                            protocol=H2)  # fmt: skip
+                return len(resp.body)
+            if kind == "post":
+                body = b"p" * size
+                resp = send(transport, f"{shared_raw.url}/up", "POST", body=body,
+                            body_size=size, ca_path=ca_file, protocol=H2)  # fmt: skip
+                return json.loads(resp.body)["received"]
+            if kind == "abort":
+                abort_after(abort, 0.1)
+            path = "/rst" if kind == "rst" else "/hang?ms=5000"
+            return send(transport, shared_raw.url + path, ca_path=ca_file, protocol=H2,
+                        abort=abort).status  # fmt: skip
+        except HttpError as exc:
+            return exc.code
+
+    try:
+        results = _parallel(len(kinds), one)
+    finally:
+        transport.close()
+    expected = [{"rst": HTTP2_FRAMING, "abort": ABORTED}.get(kind, size) for kind, size in kinds]
+    assert results == expected
+    assert shared_raw.connections - before == 1
