@@ -54,7 +54,7 @@ def test_stdlib_basic_config_gives_one_clean_line_per_record() -> None:
     assert len(lines) >= 4, result.stdout
     shape = re.compile(
         r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR) netstack: "
-        r"[a-z_]+( [a-z_]+=\S.*)?$"
+        r"[a-z0-9_]+( [a-z0-9_]+=\S.*)?$"
     )
     for line in lines:
         assert shape.match(line), line

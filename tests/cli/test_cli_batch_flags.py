@@ -109,7 +109,7 @@ def test_priority_is_the_default_of_lines_that_set_none(origin: str, tmp_path: P
     source = write_lines(
         tmp_path / "in.jsonl",
         [
-            {"url": f"{origin}/slow?ms=600", "priority": 1000},  # holds the one worker
+            {"url": f"{origin}/slow?ms=1500", "priority": 1000},  # holds the one worker
             {"url": f"{origin}/text?low", "priority": 1},
             f"{origin}/text?default",
         ],
