@@ -172,3 +172,31 @@ def test_abort_of_a_request_running_on_a_worker_stops_it_there(
     assert time.monotonic() - started < 6
     assert queues[0].stats().failed == 1
     producer.shutdown(wait=False)
+
+
+def test_worker_flags_apply_to_requests_that_travel_without_policies(
+    redis_url: str,
+    queue_name: str,
+    processes: Processes,
+    origin: CountingOrigin,
+    queues: list[RedisQueue],
+) -> None:
+    producer = _producer(queues, redis_url, queue_name)
+    flags = ["--retry", "1", "--delay", "0.3", "--block", "127.0.0.3", "--workers", "4"]
+    processes.start(worker_command(redis_url, queue_name, *flags))
+    wait_idle(redis_url, queue_name)
+    flaky = producer.submit(f"{origin.base()}/flaky?id=wf&fails=1")
+    blocked = producer.submit(f"{origin.base()}/redirect?to={origin.base(2)}/slow?id=no")
+    plain = [producer.submit(f"{origin.base()}/slow?id=w{i}") for i in range(3)]
+    response = flaky.result(timeout=30)
+    assert (response.response_code, response.attempts) == (200, 2)
+    with pytest.raises(HttpError) as caught:
+        blocked.result(timeout=30)
+    assert caught.value.code == 2300998
+    for future in plain:
+        assert future.result(timeout=30).response_code == 200
+    assert origin.arrivals("no") == 0
+    starts = sorted(t for t, host, _ in origin.record.times if host == "127.0.0.1")
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 0.25, gaps
+    producer.shutdown(wait=False)

@@ -16,6 +16,7 @@ from typing import Final
 from rich.console import Console
 
 from netstack import HttpError
+from netstack.cli.batch_flags import scheduler_options
 from netstack.cli.common import EXIT_OK, EXIT_USAGE, report_error
 
 __all__ = ["EXAMPLES", "add_arguments", "run"]
@@ -29,7 +30,20 @@ examples:
   netstack worker --redis redis://localhost:6379/0
   netstack -v worker --redis redis://queue.internal/0 --queue crawl --workers 64 --per-host 4
   netstack worker --redis redis://localhost/0 --cache      share one response cache in Redis
+  netstack worker --redis redis+sentinel://10.0.0.5:26379,10.0.0.6:26379/primary --queue crawl
+  netstack worker --redis redis://localhost/0 --retry 2 --delay 0.5 --block ads.example
 """
+
+
+def _rate(text: str) -> float:
+    """``"5"``, ``"5/s"`` or ``"0.5/s"`` -> starts per second per host."""
+    try:
+        rate = float(text.strip().removesuffix("/s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected R or R/s (a number), got {text!r}") from None
+    if not rate > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return rate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +80,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="a response cache shared by every worker, in the same Redis",
     )
+    group = parser.add_argument_group(
+        "policies for requests that travel without them (a producer's own win; "
+        "give every worker the same)"
+    )
+    group.add_argument(
+        "--retry", type=int, metavar="N", help="retry a failed idempotent request up to N times"
+    )
+    group.add_argument(
+        "--delay", type=float, metavar="S", help="seconds between two request starts to one host"
+    )
+    group.add_argument(
+        "--rate", type=_rate, metavar="R/s", help="request starts per second to one host, at most"
+    )
+    group.add_argument(
+        "--allow", action="append", metavar="HOST", help="only these hosts (every redirect hop)"
+    )
+    group.add_argument(
+        "--block", action="append", metavar="HOST", help="never these hosts (every redirect hop)"
+    )
     parser.add_argument(
         "--health",
         type=float,
@@ -94,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             prefix = f"netstack:{{{args.queue}}}:cache"
             storage = RedisStorage(args.redis, prefix)
             cache = HttpResponseCache(storage=storage, write_through=True)
+        policies = scheduler_options(args)
         worker = Worker(
             args.redis,
             args.queue,
@@ -103,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             grace=args.grace,
             cache=cache,
             health_interval=args.health,
+            **policies,
         )
     except HttpError as error:
         return report_error(console, error, where="worker")

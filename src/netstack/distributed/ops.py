@@ -232,8 +232,12 @@ class QueueOps:
         was_idle: bool = False,
         will_block: bool = False,
         epoch: str = "",
+        pace: str = "",
     ) -> Exchanged:
-        """Record ``finished`` (or park retries), then lease up to ``want`` requests."""
+        """Record ``finished`` (or park retries), then lease up to ``want`` requests.
+
+        ``pace`` paces the hosts of jobs that travel without one (the worker's own).
+        """
         hints = sorted({f.host for f in finished if f.host})
         args: list[str | int] = [
             self.prefix,
@@ -244,6 +248,7 @@ class QueueOps:
             int(will_block),
             epoch,
             RESULT_TTL,
+            pace,
             len(hints),
             *hints,
         ]

@@ -209,7 +209,8 @@ return {st['epoch'], first, warn}
 # move due retries and paced hosts back, sweep expired leases, lease up to
 # ``want`` requests.
 # ARGV: P, token, lease ms, want, was idle (0|1), will block (0|1), epoch
-# candidate, outcome ttl, host hint count H, H host hints, then
+# candidate, outcome ttl, the worker's pace for jobs without one (or ''),
+# host hint count H, H host hints, then
 # (id, counter, outcome, retry delay ms) quadruples; counter is completed,
 # failed or retry.
 # Returns {epoch, recorded flags, popped {id, payload, rank, attempt, host, reply},
@@ -220,10 +221,11 @@ EXCHANGE: Final = (
     + """
 local token, lease_ms, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local ttl = tonumber(ARGV[8])
-local nhint = tonumber(ARGV[9])
+local nhint = tonumber(ARGV[10])
+local default_pace = ARGV[9]
 local fields = {'epoch', 'max', 'sweep', 'idle', 'due', 'paced', 'aborts', 'completed', 'failed',
   'duplicates'}
-for i = 10, 9 + nhint do
+for i = 11, 10 + nhint do
   fields[#fields + 1] = 'i:'..ARGV[i]; fields[#fields + 1] = 'p:'..ARGV[i]
 end
 load(fields)
@@ -234,7 +236,7 @@ local now = now_ms()
 local touched, woke = {}, 0
 -- 1. outcomes and retries
 local fid, fcounter, fout, fdelay, members = {}, {}, {}, {}, {}
-for i = 10 + nhint, #ARGV, 4 do
+for i = 11 + nhint, #ARGV, 4 do
   fid[#fid + 1] = ARGV[i]; fcounter[#fcounter + 1] = ARGV[i + 1]
   fout[#fout + 1] = ARGV[i + 2]; fdelay[#fdelay + 1] = tonumber(ARGV[i + 3]) or 0
   members[#members + 1] = ARGV[i]..'@'..token
@@ -359,7 +361,8 @@ for guard = 1, 8 do
     parsed[i] = h
     if h then
       hosts[#hosts + 1] = 'i:'..h.host; hosts[#hosts + 1] = 'p:'..h.host
-      if h.pace ~= '' then hosts[#hosts + 1] = 'n:'..h.host end
+      if h.pace == '' then h.pace_now = default_pace else h.pace_now = h.pace end
+      if h.pace_now ~= '' then hosts[#hosts + 1] = 'n:'..h.host end
     end
   end
   load(hosts)
@@ -368,8 +371,8 @@ for guard = 1, 8 do
     local h = parsed[i]
     if h then
       local go = num('i:'..h.host) < max
-      if go and h.pace ~= '' then
-        local gap, interval, burst = string.match(h.pace, '^([%d.]+),([%d.]+),(%d+)$')
+      if go and h.pace_now ~= '' then
+        local gap, interval, burst = string.match(h.pace_now, '^([%d.]+),([%d.]+),(%d+)$')
         gap, interval, burst = tonumber(gap) or 0, tonumber(interval) or 0, tonumber(burst) or 1
         local last, tat = string.match(st['n:'..h.host] or '', '^([%d.]+),([%d.]+)$')
         last, tat = tonumber(last) or -1e15, tonumber(tat) or 0

@@ -56,14 +56,18 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from netstack.distributed.connect import Backoff, connect_to, is_redis_error
 from netstack.distributed.ops import Exchanged, Finished, Popped, QueueOps
+from netstack.distributed.policies import pace_of
 from netstack.distributed.wire import decode_request, encode_error, encode_response
 from netstack.errors import ABORTED, UNKNOWN, HttpError
+from netstack.hosts import HostRules
 from netstack.log import log_event
 from netstack.options import RequestMethod
+from netstack.politeness import PolitenessPolicy
 from netstack.retry import RetryPolicy
 from netstack.validation import resolve_options
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from concurrent.futures import Future
 
     import redis
@@ -119,7 +123,10 @@ class Worker:
     """Runs the requests of RedisQueue ``name`` at ``url``; see the module docstring.
 
     ``url`` is a ``redis://``, ``rediss://``, ``unix://`` or
-    ``redis+sentinel://`` URL, or a ``redis.Redis`` client.
+    ``redis+sentinel://`` URL, or a ``redis.Redis`` client. ``retry``,
+    ``politeness``, ``allowed_hosts`` and ``blocked_hosts`` apply to the
+    requests that travel without their own (a producer's policies win); the
+    pace is kept in Redis, so give every worker of a queue the same.
     """
 
     def __init__(
@@ -134,11 +141,15 @@ class Worker:
         cache: HttpResponseCache | None = None,
         health_interval: float = 30.0,
         retry: RetryPolicy | None = None,
+        politeness: PolitenessPolicy | None = None,
+        allowed_hosts: Iterable[str] | None = None,
+        blocked_hosts: Iterable[str] | None = None,
     ) -> None:
         if workers < 1:
             raise HttpError.parameter(f"workers: must be >= 1, got {workers}")
         if lease < 0.3:
             raise HttpError.parameter(f"lease: must be >= 0.3 seconds, got {lease}")
+        HostRules.build(allowed_hosts, blocked_hosts)  # 401 for a bad pattern, now
         client, self.url = connect_to(url)
         self.name = name
         self.workers = workers
@@ -147,6 +158,9 @@ class Worker:
         self.health_interval = health_interval
         #: The retry policy of requests that travel without one.
         self.retry = retry
+        #: The pace of hosts whose requests travel without one (every worker should agree).
+        self._pace = pace_of(politeness)
+        self._hosts = _rules(allowed_hosts, blocked_hosts)
         self._next_due: float | None = None
         self._aborts = "0"
         self._last_call = 0.0
@@ -291,6 +305,7 @@ class Worker:
                     was_idle=was_idle,
                     will_block=will_block,
                     epoch=uuid.uuid4().hex,  # never a known one: a lost queue must look new
+                    pace=self._pace,
                 )
             except Exception as exc:  # the fetcher never dies: back off and try again
                 self._exchange_failed(exc, outbox, want, backoff)
@@ -423,7 +438,7 @@ class Worker:
             retry = resolved.retry if resolved.retry is not None else self.retry
             request.options["retry"] = 0  # retries wait in Redis, not on a worker thread
             method = resolved.method
-            scheduler = self._local(request.hosts)
+            scheduler = self._local(request.hosts if request.hosts is not None else self._hosts)
         except Exception as exc:  # anything a hostile payload makes the decoder raise
             log_event(
                 _WARNING,
@@ -565,6 +580,19 @@ class Worker:
                 continue
             if lost:
                 log_event(_INFO, "worker_lease_lost", worker=self.token, requests=lost)
+
+
+def _rules(
+    allowed: Iterable[str] | None, blocked: Iterable[str] | None
+) -> tuple[tuple[str, ...] | None, tuple[str, ...]] | None:
+    """The worker's own host rules, in the form requests carry them (None: none)."""
+    if allowed is None and not blocked:
+        return None
+    if isinstance(allowed, str):
+        allowed = [allowed]
+    if isinstance(blocked, str):
+        blocked = [blocked]
+    return (None if allowed is None else tuple(allowed)), tuple(blocked or ())
 
 
 def _unreadable(exc: BaseException) -> HttpError:
