@@ -208,17 +208,26 @@ class H2Session:
             assert stream.headers is not None
             return stream.status, stream.headers
 
-    def read(self, stream: Stream, amt: int | None, timeout: float | None) -> bytes:
-        """Up to ``amt`` body bytes (all of them for None); b"" at the end of the stream."""
+    def read(
+        self, stream: Stream, amt: int | None, timeout: float | None, *, some: bool = False
+    ) -> bytes:
+        """``amt`` body bytes (all of them for None), fewer only at the end of the stream.
+
+        As a buffered file's ``read(amt)`` does, so urllib3 never asks again for
+        the rest and buffers more than it was asked for. ``some``: return as
+        soon as any byte is there (``read1``). The wait for ``amt`` stops at half
+        a stream window, which the server can always send before we read.
+        """
         deadline = deadline_of(timeout)
         with self.lock:
-            chunks = stream.chunks
-            while (amt is None or not chunks) and not stream.ended:
+            want = 1 if some else -1 if amt is None else min(amt, STREAM_WINDOW // 2)
+            while (want < 0 or stream.buffered < want) and not stream.ended:
                 self._check(stream)
                 wait(stream, deadline, "read")
             if stream.aborted:
                 raise ExchangeAborted
-            if amt is None or amt >= sum(map(len, chunks)):
+            chunks = stream.chunks
+            if amt is None or amt >= stream.buffered:
                 out = b"".join(chunks)
                 chunks.clear()
             else:
@@ -234,6 +243,7 @@ class H2Session:
                         chunks[0] = head[need:]
                         need = 0
                 out = b"".join(parts)
+            stream.buffered -= len(out)
             if out and self._dead is None:
                 self._conn.acknowledge_received_data(len(out), stream.stream_id)
         if out:
@@ -258,8 +268,9 @@ class H2Session:
                 stream.ended = True
                 with contextlib.suppress(h2.exceptions.H2Error):
                     self._conn.reset_stream(stream.stream_id, h2.errors.ErrorCodes.CANCEL)
-            left = sum(len(c) for c in stream.chunks)
+            left = stream.buffered
             stream.chunks.clear()
+            stream.buffered = 0
             if left and self._dead is None:  # unread bytes: hand the connection window back
                 self._conn.acknowledge_received_data(left, stream.stream_id)
             close = self._goaway is not None and not self._streams and not self._closing
@@ -396,6 +407,7 @@ class H2Session:
                 self._conn.acknowledge_received_data(size - len(data), event.stream_id)
             if data:
                 stream.chunks.append(data)
+                stream.buffered += len(data)
             stream.cond.notify()
         elif isinstance(event, h2.events.ResponseReceived):
             stream = self._streams.get(event.stream_id)

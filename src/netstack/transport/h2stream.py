@@ -27,6 +27,7 @@ class Stream:
 
     __slots__ = (
         "aborted",
+        "buffered",
         "chunks",
         "cond",
         "ended",
@@ -45,6 +46,8 @@ class Stream:
         self.status: int | None = None
         self.headers: HTTPHeaderDict | None = None
         self.chunks: deque[bytes] = deque()
+        #: Bytes in ``chunks``.
+        self.buffered = 0
         self.ended = False
         self.error: BaseException | None = None
         self.aborted = False

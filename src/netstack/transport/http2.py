@@ -372,18 +372,22 @@ class _H2Body:
         self._closed = False
 
     def read(self, amt: int | None = None) -> bytes:
+        return self._read(amt, some=False)
+
+    def read1(self, amt: int = -1) -> bytes:
+        return self._read(None if amt < 0 else amt, some=True)
+
+    def _read(self, amt: int | None, *, some: bool) -> bytes:
         if self._closed:
             return b""
         timeout = self._conn.timeout
         data = self._session.read(
-            self._stream, amt, timeout if isinstance(timeout, int | float) else None
+            self._stream, amt, timeout if isinstance(timeout, int | float) else None, some=some
         )
         if self._session.finished(self._stream):
             self._closed = True  # urllib3 then returns the handle to its pool
             self._conn.end_stream(self._session, self._stream)
         return data
-
-    read1 = read
 
     def isclosed(self) -> bool:
         return self._closed
