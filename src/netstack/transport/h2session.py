@@ -10,10 +10,16 @@ An :class:`H2Session` owns one TLS socket that ALPN settled on ``h2`` and the
 - **One state lock** guards the state machine and the stream table; it is
   never held across socket I/O. Every stream has a ``Condition`` on that lock,
   so a frame wakes only the thread waiting for it (no thundering herd).
-- **One write lock** serialises ``sendall``. Whoever changed the state
+- **One write lock** serialises sending. Whoever changed the state
   machine tries to become the writer and sends everything pending
   (:meth:`H2Session._flush`); a thread that finds the writer busy leaves its
   frames to it, so the reader never blocks behind a large upload.
+- **One TLS lock** around every ``SSL_read``/``SSL_write``: OpenSSL forbids
+  using one SSL object from two threads at once, so the socket is
+  non-blocking and the waits for readable/writable happen outside that lock.
+- **A response ends the upload**: when the whole response arrived before the
+  whole request body (a server may answer early and send RST_STREAM
+  NO_ERROR), the rest of the body is not sent.
 - **Flow control**: the peer's windows are honoured when sending (a worker
   waits on its stream until a WINDOW_UPDATE opens the window); our receive
   windows (:data:`STREAM_WINDOW` per stream, :data:`CONNECTION_WINDOW` for
