@@ -1,6 +1,7 @@
 """HTTP/2: netstack multiplexed against httpx[http2], same origin, same concurrency.
 
-The origin is nginx with ``listen ... ssl; http2 on;`` and a trustme
+The origin is nginx with ``listen ... ssl; http2 on;`` (``listen ... ssl http2``
+before nginx 1.25.1) and a trustme
 certificate (in its own process, one worker) when nginx is installed
 (``apt-get install nginx``, or your platform's package), else hypercorn in a
 subprocess; either way it answers every request with the same 100 bytes.
@@ -10,7 +11,11 @@ says how many connections each client really opened (counted server-side).
 Each client keeps ``--concurrency`` requests in flight (a closed loop) for
 ``--requests`` requests, after a warm-up; rounds are interleaved (netstack,
 httpx sync, httpx async, netstack, ...) and the medians reported:
-requests per second and client CPU milliseconds per request.
+requests per second and client CPU milliseconds per request (the whole
+process: worker threads, netstack's HTTP/2 reader threads, the event loop).
+Failed requests are counted, not fatal: httpx's sync client shares an HTTP/2
+connection between threads and loses some requests doing so (``RuntimeError:
+dictionary changed size during iteration``, ``ConnectionTerminated``).
 
 - netstack: ``Scheduler(max_workers=C, max_per_host=C)``, ``using_protocol=HTTP2``;
 - httpx (sync, threads): ``httpx.Client(http2=True)`` on ``C`` threads;
