@@ -31,14 +31,12 @@ import heapq
 import json
 import queue
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, nullcontext
-from dataclasses import dataclass, fields
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any, Final, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from rich.console import Console
 from rich.markup import escape
@@ -53,14 +51,23 @@ from rich.progress import (
 )
 
 from netstack import (
-    HttpDataType,
     HttpError,
-    HttpRequestOptions,
     HttpResponse,
     RequestFuture,
     Scheduler,
 )
 from netstack.cli import batch_flags
+from netstack.cli.batch_input import (
+    DONE,
+    LINE,
+    POLL,
+    READ_ERROR,
+    Line,
+    Reader,
+    open_input,
+    open_output,
+    parse_line,
+)
 from netstack.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -127,10 +134,6 @@ line was skipped, 2 bad input (--strict stopped, unreadable file, unusable
 --state), 130 Ctrl-C (or SIGTERM with --state).
 """
 
-#: HttpRequestOptions' fields (a ``tag`` field is the scheduler's group name).
-_OPTION_FIELDS: Final = frozenset(f.name for f in fields(HttpRequestOptions))
-_POLL: Final = 0.1  # seconds between checks for Ctrl-C while waiting
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``batch``."""
@@ -178,108 +181,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "a rerun with DIR resumes from there (see below)",
     )
     batch_flags.add_arguments(parser)
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One parsed input line."""
-
-    number: int
-    url: str
-    options: dict[str, Any]
-    tag: Any = None
-    has_tag: bool = False
-    #: With --state: the scheduler tag naming the request's slot (see cli/state.py).
-    slot: str | None = None
-
-
-def parse_line(number: int, raw: bytes, *, save: bool = False) -> Line | None:
-    """Parse one input line (None if blank or a # comment); HttpError 401 if malformed.
-
-    A line starting with ``{``, ``[`` or ``"`` is JSON; any other is a plain URL.
-    """
-    text = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="strict").strip()
-    if not text or text.startswith("#"):
-        return None
-    if text[0] in '{["':
-        try:
-            item = json.loads(text)
-        except ValueError as exc:
-            raise HttpError.parameter(f"not JSON: {exc}") from None
-    elif any(c.isspace() for c in text):
-        raise HttpError.parameter(f"a plain URL line has no spaces, got {text!r}")
-    else:
-        item = {"url": text}
-    if not isinstance(item, dict):
-        raise HttpError.parameter(f"expected a JSON object, got {type(item).__name__}")
-    url = item.pop("url", None)
-    if not isinstance(url, str) or not url:
-        raise HttpError.parameter("url: a non-empty string is required")
-    has_tag = "tag" in item
-    tag = item.pop("tag", None)
-    if isinstance(tag, str) and "tag" in _OPTION_FIELDS:
-        item["tag"] = tag  # the scheduler's group name too; any other JSON is only copied
-    if save and "expectDataType" not in item and "expect_data_type" not in item:
-        item["expectDataType"] = HttpDataType.ARRAY_BUFFER  # save the bytes untouched
-    return Line(number, url, item, tag, has_tag)
-
-
-# -- input -------------------------------------------------------------------
-
-_EOF: Final = "eof"
-_LINE: Final = "line"
-_DONE: Final = "done"
-_READ_ERROR: Final = "read_error"
-
-
-class _Reader(threading.Thread):
-    """Reads lines while the window has room; posts ``(_LINE, (number, bytes))``."""
-
-    def __init__(
-        self,
-        source: IO[bytes],
-        events: queue.SimpleQueue[Any],
-        window: int,
-        *,
-        start: int = 1,
-        skip: bool = True,
-    ) -> None:
-        super().__init__(name="netstack-batch-reader", daemon=True)
-        self.source, self.events = source, events
-        self.slots = threading.Semaphore(window)
-        self.stopped = threading.Event()
-        #: The first line to post; with ``skip`` the lines before are read and dropped,
-        #: without it the source's first line is numbered ``start`` (stdin resumed).
-        self.first_line, self.skip = start, skip
-
-    def run(self) -> None:
-        first = 1 if self.skip else self.first_line
-        try:
-            for number, raw in enumerate(self.source, first):
-                if number < self.first_line:
-                    continue
-                while not self.slots.acquire(timeout=_POLL):
-                    if self.stopped.is_set():
-                        return
-                if self.stopped.is_set():
-                    return
-                self.events.put((_LINE, (number, raw)))
-        except (OSError, ValueError) as exc:
-            self.events.put((_READ_ERROR, exc))
-            return
-        self.events.put((_EOF, None))
-
-
-def _open_input(name: str) -> AbstractContextManager[IO[bytes]]:
-    if name == "-":
-        return nullcontext(sys.stdin.buffer)
-    return open(name, "rb")
-
-
-def _open_output(name: str | None, *, append: bool = False) -> AbstractContextManager[IO[str]]:
-    if name is None:
-        return nullcontext(sys.stdout)
-    return open(name, "a" if append else "w", encoding="utf-8")
 
 
 # -- the run -----------------------------------------------------------------
@@ -422,9 +323,9 @@ def run(args: argparse.Namespace) -> int:
             if args.state:
                 state = StateDir(args.state, args.input)
                 stack.callback(state.close)
-            source = stack.enter_context(_open_input(args.input))
+            source = stack.enter_context(open_input(args.input))
             out = stack.enter_context(
-                _open_output(args.out, append=state is not None and state.resuming)
+                open_output(args.out, append=state is not None and state.resuming)
             )
         except (OSError, StateError) as exc:
             console.print(f"[red]netstack: {escape(str(exc))}[/]", soft_wrap=True)
@@ -482,7 +383,7 @@ def _run(
             console.print(f"[red]netstack: --state {escape(str(exc))}[/]", soft_wrap=True)
             return EXIT_USAGE
     batch.slot_debt = max(resumed - window, 0)
-    reader = _Reader(
+    reader = Reader(
         source,
         events,
         max(window - resumed, 0),
@@ -619,7 +520,7 @@ def _stop_queue(batch: _Batch, scheduler: Scheduler) -> None:
 def _run_with_display(
     batch: _Batch,
     scheduler: Scheduler,
-    reader: _Reader,
+    reader: Reader,
     events: queue.SimpleQueue[Any],
     interrupts: _Interrupts,
     progress: Progress | None,
@@ -658,24 +559,24 @@ def _run_with_display(
 
 
 def _post_done(events: queue.SimpleQueue[Any], line: Line, future: RequestFuture[Any]) -> None:
-    events.put((_DONE, (line, future)))  # on a worker thread: only post it
+    events.put((DONE, (line, future)))  # on a worker thread: only post it
 
 
 def _events(
     events: queue.SimpleQueue[Any], interrupts: _Interrupts, seen: int
 ) -> Iterator[tuple[str, Any] | None]:
-    """Yield the next event, or None every _POLL seconds and after a new Ctrl-C."""
+    """Yield the next event, or None every POLL seconds and after a new Ctrl-C."""
     while True:
         if interrupts.count > seen:
             yield None
             return
         try:
-            yield events.get(timeout=_POLL)
+            yield events.get(timeout=POLL)
         except queue.Empty:
             yield None
 
 
-def _done(batch: _Batch, reader: _Reader, line: Line, future: RequestFuture[Any]) -> None:
+def _done(batch: _Batch, reader: Reader, line: Line, future: RequestFuture[Any]) -> None:
     batch.finish(line, future)
     if batch.slot_debt:
         batch.slot_debt -= 1
@@ -686,7 +587,7 @@ def _done(batch: _Batch, reader: _Reader, line: Line, future: RequestFuture[Any]
 def _loop(
     batch: _Batch,
     scheduler: Scheduler,
-    reader: _Reader,
+    reader: Reader,
     events: queue.SimpleQueue[Any],
     interrupts: _Interrupts,
 ) -> int:
@@ -695,22 +596,22 @@ def _loop(
         if interrupts.count:
             # A completion taken off the queue just as Ctrl-C came must still be
             # written: dropped here, _drain would wait for it forever.
-            if event is not None and event[0] == _DONE:
+            if event is not None and event[0] == DONE:
                 _done(batch, reader, *event[1])
             return EXIT_INTERRUPTED
         if event is None:
             continue
         kind, payload = event
-        if kind == _DONE:
+        if kind == DONE:
             _done(batch, reader, *payload)
-        elif kind == _LINE:
+        elif kind == LINE:
             stop = _submit_line(batch, scheduler, reader, events, *payload)
             if stop is not None:
                 return stop
-        elif kind == _READ_ERROR:
+        elif kind == READ_ERROR:
             batch.warn(f"cannot read the input after line {batch.last_line}: {payload}")
             return EXIT_USAGE
-        else:  # _EOF
+        else:  # EOF
             return EXIT_OK
         batch.on_change()
     return EXIT_OK  # pragma: no cover - _events never ends by itself
@@ -719,7 +620,7 @@ def _loop(
 def _submit_line(
     batch: _Batch,
     scheduler: Scheduler,
-    reader: _Reader,
+    reader: Reader,
     events: queue.SimpleQueue[Any],
     number: int,
     raw: bytes,
@@ -763,7 +664,7 @@ def _submit_line(
 
 
 def _drain(
-    batch: _Batch, events: queue.SimpleQueue[Any], interrupts: _Interrupts, reader: _Reader
+    batch: _Batch, events: queue.SimpleQueue[Any], interrupts: _Interrupts, reader: Reader
 ) -> bool:
     """Write every request still in flight; False if a new Ctrl-C came first."""
     seen = interrupts.count
@@ -775,7 +676,7 @@ def _drain(
         if event is None:
             continue
         kind, payload = event
-        if kind == _DONE:
+        if kind == DONE:
             _done(batch, reader, *payload)
             batch.on_change()
             if batch.in_flight == 0:
@@ -783,12 +684,12 @@ def _drain(
     return True  # pragma: no cover - _events never ends by itself
 
 
-def _take_posted(batch: _Batch, events: queue.SimpleQueue[Any], reader: _Reader) -> None:
+def _take_posted(batch: _Batch, events: queue.SimpleQueue[Any], reader: Reader) -> None:
     """Handle the requests that ended already (cancelled ones, mostly), without waiting."""
     while True:
         try:
             kind, payload = events.get_nowait()
         except queue.Empty:
             return
-        if kind == _DONE:
+        if kind == DONE:
             _done(batch, reader, *payload)

@@ -28,7 +28,7 @@ __all__ = ["run"]
 
 def run(args: argparse.Namespace) -> int:
     """Enqueue the input's lines; return the exit status."""
-    from netstack.cli.batch import _open_input, _open_output, parse_line
+    from netstack.cli.batch_input import open_input, open_output, parse_line
     from netstack.distributed import RedisQueue
 
     console = Console(stderr=True)
@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
     status = EXIT_OK
     with ExitStack() as stack, Scheduler(queue=queue, name="netstack-enqueue") as scheduler:
         try:
-            source: IO[bytes] = stack.enter_context(_open_input(args.input))
-            out: IO[str] = stack.enter_context(_open_output(args.out))
+            source: IO[bytes] = stack.enter_context(open_input(args.input))
+            out: IO[str] = stack.enter_context(open_output(args.out))
         except OSError as exc:
             console.print(f"[red]netstack: {escape(str(exc))}[/]", soft_wrap=True)
             return EXIT_USAGE
