@@ -97,6 +97,14 @@ class QueueBackend(Protocol[T]):
     def next_wake(self) -> float | None:
         """When something delayed or held becomes due (None: nothing is)."""
 
+    @property
+    def delayed(self) -> int:
+        """Items parked by :meth:`retry_at` and not yet due (or not yet moved)."""
+
+    @property
+    def empty(self) -> bool:
+        """Nothing waits, queued or delayed (taken items do not count)."""
+
     # -- changing what waits ----------------------------------------------------
 
     def remove(self, item: T) -> bool:

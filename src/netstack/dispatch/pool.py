@@ -463,7 +463,10 @@ class WorkerPool:
             and (self._retry_all or getattr(job, "retry", None))
             and ticket._phase != ABORTED
         ):
-            retry = rule(job, result, error)
+            try:
+                retry = rule(job, result, error)
+            except Exception as exc:  # a broken rule must not strand the ticket: no retry
+                log_event(_INFO, "retry_rule_failed", url=job.url, error=repr(exc))
         now = _monotonic()
         with self._lock:
             effects = self.state.finished(

@@ -36,7 +36,7 @@ from netstack.dispatch.ticket import ABORTED, DONE, RUNNING, WAITING, Outcome, T
 
 if TYPE_CHECKING:
     from netstack.dispatch.job import Job
-    from netstack.dispatch.local import LocalQueue
+    from netstack.dispatch.backend import QueueBackend
 
 __all__ = ["Dispatcher", "Effects", "Settle"]
 
@@ -87,7 +87,7 @@ class Dispatcher:
         "tags",
     )
 
-    def __init__(self, backend: LocalQueue, max_workers: int) -> None:
+    def __init__(self, backend: QueueBackend[Ticket], max_workers: int) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
         self.backend = backend
