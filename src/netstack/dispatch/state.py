@@ -35,8 +35,8 @@ from netstack.dispatch.tags import CANCELLED, COMPLETED, FAILED, TagIndex
 from netstack.dispatch.ticket import ABORTED, DONE, RUNNING, WAITING, Outcome, Ticket
 
 if TYPE_CHECKING:
-    from netstack.dispatch.job import Job
     from netstack.dispatch.backend import QueueBackend
+    from netstack.dispatch.job import Job
 
 __all__ = ["Dispatcher", "Effects", "Settle"]
 
