@@ -40,13 +40,26 @@ DELAYED: Final = _Delayed()
 class LocalQueue:
     """The in-process :class:`~netstack.dispatch.backend.QueueBackend` of tickets."""
 
-    __slots__ = ("_aging", "_delayed", "_pacer", "_queue", "_tagged", "_taken", "_timers")
+    __slots__ = (
+        "_aging",
+        "_delayed",
+        "_due",
+        "_pacer",
+        "_queue",
+        "_tagged",
+        "_taken",
+        "_timers",
+        "next_wake",
+    )
 
     def __init__(
         self, max_per_host: int, *, pacer: Pacer | None = None, aging: Aging | None = None
     ) -> None:
         self._queue: HostQueue[Ticket] = HostQueue(max_per_host)
         self._timers: Timers[Ticket | str] = Timers()
+        self._due = self._timers.heap  # read inline on every take
+        #: When something delayed or held becomes due (None: nothing is); kept current.
+        self.next_wake: float | None = None
         self._pacer = pacer
         self._aging = aging
         self._delayed = 0
@@ -76,10 +89,6 @@ class LocalQueue:
         """Nothing waits (queued or delayed)."""
         return not len(self._queue) and not self._delayed
 
-    @property
-    def next_wake(self) -> float | None:
-        return self._timers.next_due
-
     # -- entering -------------------------------------------------------------
 
     def push(self, item: Ticket, host: str, priority: int, tag: str | None, now: float) -> None:
@@ -100,8 +109,8 @@ class LocalQueue:
     # -- running --------------------------------------------------------------
 
     def take(self, now: float, limit: int) -> list[Ticket]:
-        timers = self._timers
-        if timers and timers.next_due <= now:  # type: ignore[operator]  # not None: non-empty
+        due = self._due
+        if due and due[0][0] <= now:
             self._advance(now)
         out: list[Ticket] = []
         queue = self._queue
@@ -130,6 +139,7 @@ class LocalQueue:
         item._entry = DELAYED
         self._delayed += 1
         self._timers.push(due, item)
+        self._rewake()
         if item._tag is not None:
             self._tag(item._tag, item)
 
@@ -185,6 +195,7 @@ class LocalQueue:
                 items.append(timed)
         self._delayed = 0
         self._tagged.clear()
+        self._rewake()
         return items
 
     def stats(self) -> BackendStats:
@@ -214,6 +225,7 @@ class LocalQueue:
                 if tag is not None:
                     self._untag(tag, timed)
                 self.push(timed, job.host_key, timed._priority, tag, now)
+        self._rewake()
 
     def _pace(self, host: str, now: float) -> None:
         """A ticket of ``host`` starts: hold the host until its next start is due."""
@@ -222,6 +234,7 @@ class LocalQueue:
         if due > now and self._queue.waiting(host):
             self._timers.push(due, host)
             self._queue.hold(host)
+            self._rewake()
 
     def _pace_push(self, host: str, now: float) -> None:
         """Before a push for ``host``: hold it if its next start is not due yet."""
@@ -230,6 +243,11 @@ class LocalQueue:
         if due is not None and due > now and not self._queue.is_held(host):
             self._timers.push(due, host)
             self._queue.hold(host)
+            self._rewake()
+
+    def _rewake(self) -> None:
+        due = self._due
+        self.next_wake = due[0][0] if due else None
 
     def _tag(self, tag: str, item: Ticket) -> None:
         members = self._tagged.get(tag)

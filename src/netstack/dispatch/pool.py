@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import InvalidStateError
 from queue import SimpleQueue
 from typing import TYPE_CHECKING, Final
 
@@ -122,7 +123,8 @@ class WorkerPool:
         self._not_full = threading.Condition(self._lock)
         self._full_waiters = 0
         self._work: SimpleQueue[Ticket | None] = SimpleQueue()
-        self._idle = threading.Semaphore(0)
+        #: Workers that found nothing to run and wait on the work queue (under the lock).
+        self._idle = 0
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._start_error: RuntimeError | None = None
@@ -346,14 +348,15 @@ class WorkerPool:
         False when no thread can start and none runs: then every started and
         waiting ticket is failed (``effects`` carries the settling).
         """
-        if self._idle.acquire(blocking=False):
+        if self._idle:
+            self._idle -= 1
             return True
         threads = self._threads
         if len(threads) >= self.state.max_workers:
             return True
         thread = threading.Thread(
             target=_worker,
-            args=(self, self._work, self._idle),
+            args=(self, self._work),
             name=f"{self.name}-worker-{len(threads)}",
             daemon=True,
         )
@@ -457,22 +460,27 @@ class WorkerPool:
         except BaseException as exc:  # a worker never dies: the future carries it
             error = trim_traceback(exc)
         retry = None
-        rule = self._retry_rule
-        if (
-            rule is not None
-            and (self._retry_all or getattr(job, "retry", None))
-            and ticket._phase != ABORTED
-        ):
-            try:
-                retry = rule(job, result, error)
-            except Exception as exc:  # a broken rule must not strand the ticket: no retry
-                log_event(_INFO, "retry_rule_failed", url=job.url, error=repr(exc))
+        if self._retry_rule is not None and (self._retry_all or getattr(job, "retry", None)):
+            retry = self._ask_retry(ticket, job, result, error)
         now = _monotonic()
         with self._lock:
-            effects = self.state.finished(
+            state = self.state
+            effects = state.finished(
                 ticket, result, error, None if retry is None else retry[0], now
             )
-            mine = self._enact(effects, keep=True)
+            start = effects.start
+            if (
+                start is not None
+                and len(start) == 1
+                and effects.wake_at is None
+                and not state.closed
+                and not self._full_waiters
+            ):
+                mine: Ticket | None = start[0]  # _enact(keep=True), for every request's path
+            else:
+                mine = self._enact(effects, keep=True)
+                if mine is None:
+                    self._idle += 1  # it waits on the work queue next
         settle = effects.settle
         if settle is None:
             if retry is not None and ticket._phase != DONE:  # waits for its retry
@@ -485,11 +493,52 @@ class WorkerPool:
                     delay=round(retry[0], 3),
                     reason=retry[1],
                 )
-            return mine
-        self._settle(effects)
-        if error is None and debug:
-            log_ticket(_DEBUG, "finished", ticket, job, attempts=getattr(job, "attempts", 1))
+        elif len(settle) == 1 and effects.aborts is None and effects.cancelled is None:
+            self._settle_one(ticket, job, result, error, debug)
+        else:
+            self._settle(effects)
         return mine
+
+    def _ask_retry(
+        self, ticket: Ticket, job: Job, result: object, error: BaseException | None
+    ) -> tuple[float, str] | None:
+        """Outside the lock: the retry rule's ``(seconds, reason)``, or None."""
+        rule = self._retry_rule
+        if rule is None or ticket._phase == ABORTED:
+            return None
+        try:
+            return rule(job, result, error)
+        except Exception as exc:  # a broken rule must not strand the ticket: no retry
+            log_event(_INFO, "retry_rule_failed", url=job.url, error=repr(exc))
+            return None
+
+    def _settle_one(
+        self,
+        ticket: Ticket,
+        job: Job,
+        result: object,
+        error: BaseException | None,
+        debug: bool,
+    ) -> None:
+        """Outside the lock: settle the one future of a run (its done-callbacks run here)."""
+        try:
+            if error is None:
+                ticket.set_result(result)
+            else:
+                ticket.set_exception(error)
+        except InvalidStateError:
+            return
+        if error is not None:
+            log_ticket(
+                _INFO,
+                "failed",
+                ticket,
+                job,
+                attempts=getattr(job, "attempts", 1),
+                error=repr(error),
+            )
+        elif debug:
+            log_ticket(_DEBUG, "finished", ticket, job, attempts=getattr(job, "attempts", 1))
 
     # -- outside the lock ----------------------------------------------------------------------
 
@@ -523,8 +572,12 @@ class WorkerPool:
         return f"<WorkerPool {self.name!r} {len(self._threads)} threads {self.state!r}>"
 
 
-def _worker(pool: WorkerPool, work: SimpleQueue[Ticket | None], idle: threading.Semaphore) -> None:
-    """A worker's life: run what it is handed until the pool stops."""
+def _worker(pool: WorkerPool, work: SimpleQueue[Ticket | None]) -> None:
+    """A worker's life: run what it is handed until the pool stops.
+
+    A worker that finishes a run with nothing started for it counts itself
+    idle (under the pool's lock, in ``_run``) before it waits on the queue.
+    """
     ticket = work.get()
     while ticket is not None:
         try:
@@ -532,6 +585,5 @@ def _worker(pool: WorkerPool, work: SimpleQueue[Ticket | None], idle: threading.
         except BaseException:  # pragma: no cover - _run catches the job's errors
             ticket = None
         if ticket is None:
-            idle.release()
             ticket = work.get()
     work.put(None)  # let the next worker leave too

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures._base import RUNNING as FUTURE_RUNNING
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from netstack.dispatch.tags import CANCELLED, COMPLETED, FAILED, TagIndex
 from netstack.dispatch.ticket import ABORTED, DONE, RUNNING, WAITING, Outcome, Ticket
@@ -66,6 +66,10 @@ class Effects:
             f"<Effects start={self.start} settle={self.settle} cancelled={self.cancelled} "
             f"aborts={self.aborts} wake_at={self.wake_at}>"
         )
+
+
+#: What a decision that changes nothing returns (shared: never mutate it).
+NOTHING: Final = Effects()
 
 
 class Dispatcher:
@@ -134,10 +138,13 @@ class Dispatcher:
         job = ticket._job
         assert job is not None
         tag = ticket._tag
-        self.backend.push(ticket, job.host_key, ticket._priority, tag, now)
+        backend = self.backend
+        backend.push(ticket, job.host_key, ticket._priority, tag, now)
         if tag is not None:
             self.tags.add(tag)
         self.submitted += 1
+        if len(self.active) >= self.max_workers and backend.next_wake is None:
+            return NOTHING  # no worker free and nothing timed: nothing to decide
         return self._promote(now)
 
     def submit_many(self, tickets: Sequence[Ticket], now: float) -> Effects:
@@ -192,7 +199,17 @@ class Dispatcher:
             self.between[ticket] = (result, error)
             self.backend.retry_at(ticket, now + retry_in)
             return self._promote(now)
-        self._end(ticket, COMPLETED if error is None else FAILED)
+        # _end(), inlined: this is every request's path
+        if error is None:
+            self.completed += 1
+            if tag is not None:
+                self.tags.ended(tag, COMPLETED)
+        else:
+            self.failed += 1
+            if tag is not None:
+                self.tags.ended(tag, FAILED)
+        ticket._phase = DONE
+        ticket._job = None
         effects = self._promote(now)
         effects.settle = [(ticket, job, result, error)]
         return effects

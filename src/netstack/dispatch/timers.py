@@ -24,11 +24,17 @@ class Timers(Generic[T]):
     __slots__ = ("_heap", "_seq")
 
     def __init__(self) -> None:
+        #: ``(due, seq, item)``, a heap: ``heap[0][0]`` is the next due time (read-only use).
         self._heap: list[tuple[float, int, T]] = []
         self._seq = 0
 
     def __len__(self) -> int:
         return len(self._heap)
+
+    @property
+    def heap(self) -> list[tuple[float, int, T]]:
+        """The heap itself, for a caller that checks ``heap and heap[0][0] <= now`` inline."""
+        return self._heap
 
     @property
     def next_due(self) -> float | None:
@@ -53,7 +59,7 @@ class Timers(Generic[T]):
     def clear(self) -> list[T]:
         """Remove and return every item, earliest first."""
         items = [entry[2] for entry in sorted(self._heap)]
-        self._heap = []
+        self._heap.clear()  # the same list: callers may hold it (see ``heap``)
         return items
 
     def __repr__(self) -> str:

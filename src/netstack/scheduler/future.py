@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import Future
+from concurrent.futures._base import PENDING
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from netstack.dispatch.ticket import Ticket, resolve
+from netstack.dispatch.ticket import WAITING, Ticket, resolve
 
 if TYPE_CHECKING:
     import asyncio
@@ -55,7 +56,20 @@ class RequestFuture(Ticket, Generic[T]):
         priority: int = 1,
         tag: str | None = None,
     ) -> None:
-        super().__init__(job, request_id, priority, tag)
+        # Ticket.__init__, inlined (one Python call less per request): Future's five
+        # attributes, then the dispatcher's.
+        self._state = PENDING
+        self._result = None
+        self._exception = None
+        self._waiters = []
+        self._done_callbacks = []
+        self._watched = False
+        self._job = job
+        self._entry = None
+        self._priority = priority
+        self._phase = WAITING
+        self._tag = tag
+        self.request_id = request_id
         self._scheduler = scheduler
         #: The URL as submitted (before redirects; ``HttpResponse.url`` is the final one).
         self.url: str = job.url if job is not None else ""

@@ -43,8 +43,9 @@ DoneCallback = Callable[[Future[Any]], object]
 class JobSink(Protocol):
     """Where a Scheduler hands its jobs: the in-process dispatcher or a Redis queue."""
 
-    @property
-    def closed(self) -> bool: ...
+    #: True once shut down.
+    closed: bool
+
     @property
     def threads(self) -> list[threading.Thread]: ...
     def submit(

@@ -103,10 +103,9 @@ class LocalSink:
         )
         self._cache_hits = 0
         self._cache_misses = 0
-
-    @property
-    def closed(self) -> bool:
-        return self.pool.state.closed
+        #: True once shut down (an attribute: read on every submit; every shutdown path,
+        #: the exit hook's included, goes through :meth:`shutdown`).
+        self.closed = False
 
     @property
     def threads(self) -> list[threading.Thread]:
@@ -255,6 +254,7 @@ class LocalSink:
 
         True when the workers were joined (never from one of them).
         """
+        self.closed = True
         pool = self.pool
         if persist is not None:
             self._persist(persist)

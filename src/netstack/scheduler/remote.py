@@ -35,17 +35,14 @@ class RemoteSink:
 
     def __init__(self, scheduler: Scheduler, queue: RedisQueue) -> None:
         self._name = scheduler.name
-        self._closed = False
+        #: True once shut down (an attribute: read on every submit).
+        self.closed = False
         self._producer: Producer = queue._attach(scheduler)
 
     @property
     def producer(self) -> Producer:
         """The RedisQueue's producer behind this sink."""
         return self._producer
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     @property
     def threads(self) -> list[threading.Thread]:
@@ -59,12 +56,12 @@ class RemoteSink:
     def submit(
         self, job: Job, add_callback: DoneCallback | None, timeout: float | None
     ) -> RequestFuture[Any]:
-        if self._closed:
+        if self.closed:
             raise self.shutdown_error()
         return self._producer.submit_job(job, add_callback)
 
     def submit_many(self, jobs: Sequence[Job]) -> list[RequestFuture[Any]]:
-        if self._closed:
+        if self.closed:
             raise self.shutdown_error()
         return self._producer.submit_jobs(jobs)
 
@@ -104,7 +101,7 @@ class RemoteSink:
         persist: str | os.PathLike[str] | None,
         abort_running: bool = False,
     ) -> bool:
-        self._closed = True
+        self.closed = True
         if persist is not None:
             from netstack.scheduler.persist import write_queue
 
@@ -116,6 +113,6 @@ class RemoteSink:
         """The requests live in Redis and run on the workers whatever this process does,
         so their outcomes are not awaited (a dead worker or Redis would hang the exit):
         the futures still waiting end with 2300042."""
-        self._closed = True
+        self.closed = True
         self._producer.shutdown(False, False)
         self._producer.close()

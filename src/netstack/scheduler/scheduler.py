@@ -262,7 +262,7 @@ class Scheduler:
         queued. ``timeout`` bounds the wait for room with ``on_full="block"``.
         """
         jobs = self.jobs
-        if jobs.closed:
+        if jobs.sink.closed:
             raise jobs.shutdown_error()
         return jobs.submit(self._prepare(url, options, events), timeout=timeout)
 
