@@ -7,7 +7,7 @@ import time
 from concurrent.futures import wait
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scheduler_fakes import FakeJob
 
@@ -64,6 +64,7 @@ def test_every_pop_returns_the_highest_effective_priority_then_the_oldest(
             del waiting[entry.item]
 
 
+@settings(deadline=None)  # up to 10^4 pushes and pops per example: slow on a loaded machine
 @given(low=st.integers(1, 999), period=st.floats(0.1, 5))
 def test_a_low_priority_request_runs_within_the_documented_bound(low: int, period: float) -> None:
     """Under a stream of priority-1000 arrivals (one per period, one pop per period)."""
