@@ -21,6 +21,7 @@ from netstack import background, coalesce, errors
 from netstack.cache import SAFE_METHODS, installed_cache
 from netstack.errors import HttpError
 from netstack.events import EventEmitter
+from netstack.hits import fresh_response
 from netstack.options import DEFAULT_OPTIONS, HttpRequestOptions, OptionsInput, RequestMethod
 from netstack.prepare import QUERY_METHODS, build_headers, check_url, encode_body, parse_target
 from netstack.prepare import request_url as _request_url
@@ -416,6 +417,12 @@ def _consult_cache(call: Call, store: HttpResponseCache) -> None:
     options = call._options
     headers = call._headers = build_headers(options)
     url = _request_url(call._send_url, options)
+    if not call._stream and options.method is RequestMethod.GET:
+        hit = fresh_response(store, url, headers, options, call._started, call._emitter)
+        if hit is not None:  # the common hit, without the general lookup's objects
+            call.from_cache = True
+            call.settle(hit)
+            return
     lookup = store.lookup(_method_name(options.method), url, headers, time.time())
     cached = lookup.response
     if cached is not None:  # fresh, stale (while revalidating) or unsatisfiable

@@ -242,6 +242,29 @@ class HttpResponseCache:
                 log_event(_DEBUG, "cache_miss", key=key, action=action)
         return decision
 
+    def fresh(
+        self, method: str, url: str, request_headers: Mapping[str, str], now: float
+    ) -> tuple[CacheEntry, float] | None:
+        """The stored entry and its age when it answers this request as a plain fresh hit.
+
+        The common case of :meth:`lookup` (see :func:`~netstack.cache.policy.fresh_age`),
+        counted as a hit; ``None`` means "call :meth:`lookup`", not "miss".
+        """
+        key = cache_key(url)
+        if not self._enabled or self._vary.get(key):
+            return None
+        entry = self._memory.get(key)
+        if entry is None:
+            return None
+        age = policy.fresh_age(entry, method, request_headers, now)
+        if age is None:
+            return None
+        with self._counts_lock:
+            self._hits += 1
+        if enabled(_DEBUG):
+            log_event(_DEBUG, "cache_fresh_hit", key=key)
+        return entry, age
+
     def peek(
         self,
         method: str,

@@ -102,6 +102,20 @@ class CacheEntry:
         return freshness.corrected_initial_age(self)
 
     @cached_property
+    def plain(self) -> bool:
+        """No ``Vary`` and no ``no-cache``: fresh means servable to any plain GET."""
+        return (
+            not self.vary
+            and "vary" not in self.header_index
+            and "no-cache" not in self.cache_control
+        )
+
+    @cached_property
+    def memo(self) -> dict[object, object]:
+        """Scratch space for what the serving layer derives once per entry (headers, result)."""
+        return {}
+
+    @cached_property
     def headers_without_age(self) -> tuple[tuple[str, str], ...]:
         """``headers`` less ``Age``, which the cache sets anew on every serve."""
         return tuple((n, v) for n, v in self.headers if n.lower() != "age")

@@ -62,6 +62,8 @@ _BYPASS_HEADERS: Final = frozenset(
         "if-unmodified-since",
     }
 )
+#: Request fields that make a lookup more than "is the stored response fresh?".
+_SPECIAL_REQUEST: Final = _BYPASS_HEADERS | {"cache-control"}
 #: Never stored (hop-by-hop, RFC 9110 §7.6.1) or no longer true of the stored,
 #: content-decoded body (its encoding and length; Content-Length is recomputed).
 _NOT_STORED: Final = frozenset(
@@ -271,6 +273,27 @@ def may_coalesce(lookup: CacheLookup) -> bool:
     return not ("no-store" in req_cc or "no-cache" in req_cc or "only-if-cached" in req_cc)
 
 
+def fresh_age(
+    stored: CacheEntry, method: str, request_headers: Mapping[str, str], now: float
+) -> float | None:
+    """The age of ``stored`` when it answers this request as a plain fresh hit, else ``None``.
+
+    The common case of :func:`lookup`, decided in a few steps: a ``GET``
+    without Cache-Control, validators or ``Range``; a stored response
+    without ``Vary`` or ``no-cache``, younger than its freshness lifetime.
+    ``None`` means "ask :func:`lookup`", not "stale".
+    """
+    if (
+        method == "GET"
+        and stored.plain
+        and _SPECIAL_REQUEST.isdisjoint(map(str.lower, request_headers))
+    ):
+        age = current_age(stored, now)
+        if age < stored.lifetime:
+            return age
+    return None
+
+
 def lookup(
     stored: CacheEntry | None,
     method: str,
@@ -285,6 +308,17 @@ def lookup(
     is answered by a fresh stored ``GET`` response, without its body
     (RFC 9110 §9.3.2); it is never revalidated.
     """
+    if stored is not None:  # the common case first: a plain GET, a fresh response without Vary
+        age = fresh_age(stored, method, request_headers, now)
+        if age is not None:
+            return CacheLookup(
+                action="fresh",
+                response=with_age(stored, now, age),
+                method=method,
+                url=url,
+                key=cache_key(url) if key is None else key,
+                request_headers=request_headers,
+            )
     method = method.upper()
     headers = MappingProxyType(dict(request_headers))
     req_cc = _request_cc(headers)
