@@ -37,6 +37,7 @@ __all__ = [
     "CircuitBreaker",
     "HostBreakers",
     "Verdict",
+    "open_error",
 ]
 
 #: :meth:`CircuitBreaker.classify` of an outcome that closes (or keeps closed) a circuit.
@@ -90,6 +91,21 @@ class CircuitBreaker:
         if not isinstance(status, int):
             return SUCCESS  # a stream's code, or a job's own result: the host answered
         return int(status) if status >= 500 else SUCCESS
+
+
+def open_error(host: str, failures: int, code: int, wait: float) -> HttpError:
+    """The error of a request refused by ``host``'s open circuit (``wait``: seconds to the trial).
+
+    Its code is the last failure's (an HttpError code, or a 5xx status), its
+    class the leaf of that code, so ``except TimeoutError`` still matches.
+    """
+    what = f"status {code}" if code < 1000 else f"HttpError {code}"
+    message = (
+        f"Circuit open for host {host!r}: {failures} consecutive failures, the last "
+        f"{what}; not sent. A trial request goes through in {max(0.0, wait):.1f} s."
+    )
+    leaf = type(HttpError.of(code)) if code >= 1000 else HttpError
+    return leaf(code, message)
 
 
 class Verdict(enum.IntEnum):
@@ -183,14 +199,7 @@ class HostBreakers:
         code = state.last_code if state is not None else 0
         failures = state.failures if state is not None else 0
         opened = state.opened_at if state is not None and state.opened_at is not None else now
-        wait = max(0.0, self.policy.reset_after - (now - opened))
-        what = f"status {code}" if code < 1000 else f"HttpError {code}"
-        message = (
-            f"Circuit open for host {host!r}: {failures} consecutive failures, the last "
-            f"{what}; not sent. A trial request goes through in {wait:.1f} s."
-        )
-        leaf = type(HttpError.of(code)) if code >= 1000 else HttpError
-        return leaf(code, message)
+        return open_error(host, failures, code, self.policy.reset_after - (now - opened))
 
     def state(self, host: str, now: float) -> BreakerState:
         """``host``'s circuit now."""

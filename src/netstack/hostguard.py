@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from netstack.adaptive import AdaptiveConcurrency, HostLimits
 from netstack.breaker import BreakerState, CircuitBreaker, HostBreakers, Verdict
@@ -27,10 +27,23 @@ from netstack.breaker import BreakerState, CircuitBreaker, HostBreakers, Verdict
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from netstack.errors import HttpError
+
 __all__ = ["HostGuard"]
 
 R = TypeVar("R")
 _monotonic = time.monotonic
+
+
+class BreakerStore(Protocol):
+    """Where the circuits live: :class:`HostBreakers` in process, or shared (Redis)."""
+
+    policy: CircuitBreaker
+
+    def admit(self, host: str, now: float) -> Verdict: ...
+    def record(self, host: str, outcome: int, now: float, *, trial: bool = False) -> None: ...
+    def error(self, host: str, now: float) -> HttpError: ...
+    def snapshot(self, now: float) -> dict[str, BreakerState]: ...
 
 
 class HostGuard:
@@ -44,9 +57,14 @@ class HostGuard:
         adaptive: AdaptiveConcurrency | None,
         max_per_host: int,
         set_limit: Callable[[str, int], None] | None = None,
+        *,
+        store: BreakerStore | None = None,
     ) -> None:
         self._lock = threading.Lock()
-        self._breakers = None if breaker is None else HostBreakers(breaker)
+        #: ``store`` shares the circuits (Redis); else they live in this process.
+        self._breakers: BreakerStore | None = (
+            store if store is not None else None if breaker is None else HostBreakers(breaker)
+        )
         self._limits = None if adaptive is None else HostLimits(adaptive, max_per_host)
         self._set_limit = set_limit
 
