@@ -43,6 +43,8 @@ class Policies:
     politeness: PolitenessPolicy | None = None
     #: ``{"allowed": [...] | None, "blocked": [...]}``, or None without rules.
     hosts: dict[str, Any] | None = None
+    #: ``[failures, reset_after]`` of the producer's circuit breaker, or None.
+    breaker: list[float] | None = None
     _paces: dict[str, str] = field(default_factory=dict)
     _overrides: HostPatterns[PolitenessPolicy] | None = None
 
@@ -58,7 +60,13 @@ class Policies:
                 "blocked": list(blocked),
             }
         politeness = getattr(scheduler, "politeness", None)
-        policies = cls(getattr(scheduler, "retry", None), politeness, hosts)
+        breaker = getattr(scheduler, "breaker", None)
+        policies = cls(
+            getattr(scheduler, "retry", None),
+            politeness,
+            hosts,
+            None if breaker is None else [breaker.failures, breaker.reset_after],
+        )
         if politeness is not None and politeness.per_host:
             policies._overrides = HostPatterns(
                 "politeness.per_host",

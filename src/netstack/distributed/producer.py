@@ -255,7 +255,11 @@ class Producer:
                 if options.retry is None and self._policies.retry is not None:
                     options = dataclasses.replace(options, retry=self._policies.retry)
                 payload = encode_request(
-                    job.url, options, reply=self._reply, hosts=self._policies.hosts
+                    job.url,
+                    options,
+                    reply=self._reply,
+                    hosts=self._policies.hosts,
+                    breaker=self._policies.breaker,
                 )
                 host = job.host_key
                 pushes.append(Pushed(host, priority, payload, tag, self._policies.pace(host)))

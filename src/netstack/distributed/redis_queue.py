@@ -40,6 +40,8 @@ from netstack.errors import HttpError
 if TYPE_CHECKING:
     import redis
 
+    from netstack.breaker import CircuitBreaker
+    from netstack.distributed.breakers import RedisBreakers
     from netstack.distributed.producer import Producer
     from netstack.scheduler import Scheduler
 
@@ -175,6 +177,12 @@ class RedisQueue:
         return f"<RedisQueue {self._name!r} at {self.url}>"
 
     # -- for the Scheduler -----------------------------------------------------
+
+    def breaker_store(self, policy: CircuitBreaker) -> RedisBreakers:
+        """The circuits of ``policy`` shared in this queue by every worker and producer."""
+        from netstack.distributed.breakers import RedisBreakers
+
+        return RedisBreakers(self._ops.client, self._ops.prefix, policy)
 
     def _attach(self, scheduler: Scheduler) -> Producer:
         """The producer side of ``scheduler``; called once, by ``Scheduler(queue=...)``."""

@@ -53,11 +53,13 @@ def encode_request(
     *,
     reply: str | None,
     hosts: dict[str, Any] | None = None,
+    breaker: list[float] | None = None,
 ) -> str:
     """The JSON payload of a validated request; HttpError 401 if an option cannot travel.
 
     ``reply`` is the producer's token (its results list), None to drop the result;
-    ``hosts`` the producer's host rules (``{"allowed": [...] | None, "blocked": [...]}``).
+    ``hosts`` the producer's host rules (``{"allowed": [...] | None, "blocked": [...]}``);
+    ``breaker`` its circuit breaker as ``[failures, reset_after]``.
     """
     try:
         request = codec.encode_request(url, options, priority=None, tag=options.tag)
@@ -66,7 +68,9 @@ def encode_request(
             f"{exc}, so it cannot travel to a Redis queue: requests travel as JSON; "
             "give data (str, bytes, mappings), not objects"
         ) from None
-    extra = {} if hosts is None else {"hosts": hosts}
+    extra: dict[str, Any] = {} if hosts is None else {"hosts": hosts}
+    if breaker is not None:
+        extra["breaker"] = breaker
     return codec.dumps(
         {"v": VERSION, **request, "reply": reply, "submitted": time.time(), **extra}
     ).decode("utf-8")
@@ -83,6 +87,8 @@ class WireRequest:
     submitted: float
     #: The producer's host rules ``(allowed or None, blocked)``, checked on every hop.
     hosts: tuple[tuple[str, ...] | None, tuple[str, ...]] | None = None
+    #: The producer's circuit breaker ``(failures, reset_after)``; its state is shared in Redis.
+    breaker: tuple[int, float] | None = None
 
 
 def decode_request(payload: str | bytes, priority: int) -> WireRequest:
@@ -106,7 +112,21 @@ def decode_request(payload: str | bytes, priority: int) -> WireRequest:
         reply if isinstance(reply, str) and reply else None,
         float(submitted),
         _hosts(data.get("hosts")),
+        _breaker(data.get("breaker")),
     )
+
+
+def _breaker(value: object) -> tuple[int, float] | None:
+    """``(failures, reset_after)`` of a payload's breaker; ValueError if malformed."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    ):
+        raise ValueError("payload has a malformed breaker")
+    return int(value[0]), float(value[1])
 
 
 def _hosts(value: object) -> tuple[tuple[str, ...] | None, tuple[str, ...]] | None:

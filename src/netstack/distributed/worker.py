@@ -54,11 +54,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from netstack.breaker import CircuitBreaker
+from netstack.distributed.breakers import RedisBreakers
 from netstack.distributed.connect import Backoff, connect_to, is_redis_error
 from netstack.distributed.ops import Exchanged, Finished, Popped, QueueOps
 from netstack.distributed.policies import pace_of
 from netstack.distributed.wire import decode_request, encode_error, encode_response
 from netstack.errors import ABORTED, UNKNOWN, HttpError
+from netstack.hostguard import HostGuard
 from netstack.hosts import HostRules
 from netstack.log import log_event
 from netstack.options import RequestMethod
@@ -184,9 +187,8 @@ class Worker:
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._scheduler: Scheduler | None = None
-        self._schedulers: dict[
-            tuple[tuple[str, ...] | None, tuple[str, ...]] | None, Scheduler
-        ] = {}
+        #: Per (host rules, breaker) of the requests: an in-process scheduler.
+        self._schedulers: dict[tuple[object, object], Scheduler] = {}
 
     # -- the life of a worker --------------------------------------------------
 
@@ -438,7 +440,8 @@ class Worker:
             retry = resolved.retry if resolved.retry is not None else self.retry
             request.options["retry"] = 0  # retries wait in Redis, not on a worker thread
             method = resolved.method
-            scheduler = self._local(request.hosts if request.hosts is not None else self._hosts)
+            hosts = request.hosts if request.hosts is not None else self._hosts
+            scheduler = self._local(hosts, request.breaker)
         except Exception as exc:  # anything a hostile payload makes the decoder raise
             log_event(
                 _WARNING,
@@ -468,11 +471,17 @@ class Worker:
         if popped.request_id in self._to_abort:
             future.abort()
 
-    def _local(self, hosts: tuple[tuple[str, ...] | None, tuple[str, ...]] | None) -> Scheduler:
-        """The in-process scheduler for requests with these host rules (checked on every hop)."""
+    def _local(
+        self,
+        hosts: tuple[tuple[str, ...] | None, tuple[str, ...]] | None,
+        breaker: tuple[int, float] | None = None,
+    ) -> Scheduler:
+        """The in-process scheduler for requests with these host rules (checked on every hop)
+        and this circuit breaker (its circuits shared in Redis by every worker)."""
         from netstack.scheduler import Scheduler
 
-        found = self._schedulers.get(hosts)
+        key = (hosts, breaker)
+        found = self._schedulers.get(key)
         if found is not None:
             return found
         if len(self._schedulers) >= _RULE_SETS:
@@ -480,7 +489,7 @@ class Worker:
                 f"hosts: this worker already serves {_RULE_SETS} different sets of host rules"
             )
         allowed, blocked = hosts if hosts is not None else (None, ())
-        found = self._schedulers[hosts] = Scheduler(
+        found = self._schedulers[key] = Scheduler(
             max_workers=self.workers,
             max_per_host=max(self.per_host, 1),
             cache=self._cache,
@@ -488,6 +497,10 @@ class Worker:
             allowed_hosts=allowed,
             blocked_hosts=blocked or None,
         )
+        if breaker is not None:
+            policy = CircuitBreaker(*breaker)
+            store = RedisBreakers(self._ops.client, self._ops.prefix, policy)
+            found.jobs.guard = HostGuard(policy, None, found.max_per_host, store=store)
         return found
 
     def _on_done(self, request_id: int, future: Future[Any]) -> None:

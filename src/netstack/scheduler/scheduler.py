@@ -85,7 +85,8 @@ class Scheduler:
     ``aging`` (seconds of waiting worth one priority step; see ``aging.py``),
     ``breaker`` (a :class:`CircuitBreaker`: a host that keeps failing gets
     requests failed at once, without a connection, until a trial succeeds;
-    its state shows in ``stats().breakers``), ``adaptive`` (True, or an
+    its state shows in ``stats().breakers``; with a RedisQueue the circuits
+    live in Redis, shared by every worker), ``adaptive`` (True, or an
     :class:`AdaptiveConcurrency`: each host starts at a small limit of
     requests in flight, raised while its latency stays flat and cut on
     timeouts, 429/503 and rising latency, never above ``max_per_host``; the
@@ -135,10 +136,6 @@ class Scheduler:
             )
         if breaker is not None and not isinstance(breaker, CircuitBreaker):
             raise HttpError.parameter(f"breaker: must be a CircuitBreaker or None, got {breaker!r}")
-        if breaker is not None and queue is not None:
-            raise HttpError.parameter(
-                "breaker: not available with queue=RedisQueue yet (the workers run the requests)"
-            )
         if aging is not None and queue is not None:
             raise HttpError.parameter(
                 "aging: not available with queue=RedisQueue (Redis orders by priority, "
@@ -157,6 +154,7 @@ class Scheduler:
         self._rules = rules
         self._retry = retry
         self._politeness = politeness
+        self._breaker = breaker
         sink: JobSink
         if queue is None:
             sink = LocalSink(
@@ -178,7 +176,9 @@ class Scheduler:
         guard = None
         if breaker is not None or adaptive_policy is not None:
             set_limit = sink.pool.set_limit if isinstance(sink, LocalSink) else None
-            guard = HostGuard(breaker, adaptive_policy, max_per_host, set_limit)
+            # With a RedisQueue the workers run the requests; the circuits live in Redis.
+            store = None if queue is None or breaker is None else queue.breaker_store(breaker)
+            guard = HostGuard(breaker, adaptive_policy, max_per_host, set_limit, store=store)
         #: The documented internal interface: prepared jobs in, abort, withdraw (jobs.py).
         self.jobs = Jobs(name, rules, sink, guard)
         _LIVE.add(self)
@@ -213,6 +213,11 @@ class Scheduler:
     @property
     def politeness(self) -> PolitenessPolicy | None:
         return self._politeness
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        """The circuit breaker given at construction (None: none)."""
+        return self._breaker
 
     @property
     def transport(self) -> Transport:
