@@ -31,7 +31,7 @@ def _ok(conn: socket.socket, index: int) -> None:
 @pytest.fixture
 def producer(redis_url: str, queue_name: str) -> Iterator[Scheduler]:
     queue = RedisQueue(redis_url, queue_name)
-    scheduler = Scheduler(queue=queue, breaker=CircuitBreaker(failures=3, reset_after=1.5))
+    scheduler = Scheduler(queue=queue, breaker=CircuitBreaker(failures=3, reset_after=8.0))
     try:
         yield scheduler
     finally:
@@ -65,7 +65,10 @@ def test_a_circuit_opened_on_one_worker_is_open_on_another_then_one_trial_closes
             assert error.code == CONNECT_FAILED
             assert "Circuit open for host '127.0.0.1'" in error.message
         assert revived.accepted == 0
-        time.sleep(1.5)  # reset_after: the next request is the one trial
+        deadline = time.monotonic() + 20  # reset_after: then the next request is the one trial
+        while next(iter(producer.stats().breakers.values())).state != "half_open":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
         assert producer.submit(url).result(timeout=30).result == "fine"
         assert producer.stats().breakers == {}
         assert producer.submit(url).result(timeout=30).result == "fine"
