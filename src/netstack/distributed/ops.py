@@ -175,6 +175,7 @@ class QueueOps:
         self._set_priority = register(scripts.SET_PRIORITY)
         self._configure = register(scripts.CONFIGURE)
         self._tagged = register(scripts.TAGGED)
+        self._set_limit = register(scripts.SET_LIMIT)
         self._blmpop = True
 
     def key(self, suffix: str) -> str:
@@ -363,6 +364,10 @@ class QueueOps:
         self.round_trips += 1
         found = self.client.smismember(self.key("aborts"), list(ids))
         return [i for i, hit in zip(ids, found, strict=True) if hit]
+
+    def set_limit(self, host: str, slots: int | None) -> None:
+        """Give ``host`` its own slot count across every worker (None: ``max_per_host``)."""
+        self._run(self._set_limit, [self.prefix, host, "" if slots is None else slots])
 
     def configure(self, max_per_host: int) -> None:
         self._run(self._configure, [self.prefix, max_per_host])

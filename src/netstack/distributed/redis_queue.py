@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     import redis
 
     from netstack.breaker import CircuitBreaker
+    from netstack.distributed.backend import RedisBackend
     from netstack.distributed.breakers import RedisBreakers
+    from netstack.distributed.ops import Popped
     from netstack.distributed.producer import Producer
     from netstack.scheduler import Scheduler
 
@@ -135,6 +137,22 @@ class RedisQueue:
 
         check_priority(priority)
         return self._call("set_priority", lambda: self._ops.set_priority(request_id, priority))
+
+    def backend(
+        self,
+        encode: Callable[[T], str],
+        decode: Callable[[Popped], T],
+        *,
+        lease: float = 30.0,
+    ) -> RedisBackend[T]:
+        """This queue as a dispatcher queue backend (``netstack.dispatch.backend``).
+
+        ``encode`` turns an item into its JSON payload, ``decode`` a leased
+        one back into an item; see ``netstack.distributed.backend``.
+        """
+        from netstack.distributed.backend import RedisBackend
+
+        return RedisBackend(self._ops, encode, decode, lease=lease)
 
     def stats(self) -> RedisQueueStats:
         counts = self._call("stats", self._ops.counts)

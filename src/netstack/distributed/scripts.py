@@ -18,6 +18,7 @@ __all__ = [
     "GIVE_BACK",
     "PUSH",
     "RENEW",
+    "SET_LIMIT",
     "SET_PRIORITY",
     "TAGGED",
 ]
@@ -60,6 +61,12 @@ local function maxper()
     return $DEFAULT
   end
   return n
+end
+local function limit(host, max)  -- a host's own slot count (set_limit), else max_per_host
+  if st['m:'..host] == nil then load({'m:'..host}) end
+  local m = tonumber(st['m:'..host] or '')
+  if m and m >= 1 then return m end
+  return max
 end
 local function save()
   local set, del = {}, {}
@@ -344,7 +351,7 @@ if now >= num('sweep') then
     end
   end
 end
-for host, _ in pairs(touched) do woke = woke + unpark(host, max) end
+for host, _ in pairs(touched) do woke = woke + unpark(host, limit(host, max)) end
 -- 5. lease up to `want` requests, best first, parking those of saturated or paced hosts
 local popped, dropped, leases, parked, pace_due = {}, {}, {}, {}, {}
 for guard = 1, 8 do
@@ -361,6 +368,7 @@ for guard = 1, 8 do
     parsed[i] = h
     if h then
       hosts[#hosts + 1] = 'i:'..h.host; hosts[#hosts + 1] = 'p:'..h.host
+      hosts[#hosts + 1] = 'm:'..h.host
       if h.pace == '' then h.pace_now = default_pace else h.pace_now = h.pace end
       if h.pace_now ~= '' then hosts[#hosts + 1] = 'n:'..h.host end
     end
@@ -370,7 +378,7 @@ for guard = 1, 8 do
   for i, id in ipairs(ids) do
     local h = parsed[i]
     if h then
-      local go = num('i:'..h.host) < max
+      local go = num('i:'..h.host) < limit(h.host, max)
       if go and h.pace_now ~= '' then
         local gap, interval, burst = string.match(h.pace_now, '^([%d.]+),([%d.]+),(%d+)$')
         gap, interval, burst = tonumber(gap) or 0, tonumber(interval) or 0, tonumber(burst) or 1
@@ -469,7 +477,7 @@ for i, id in ipairs(ids) do
 end
 local woke = #back / 2
 if #back > 0 then many('ZADD', Q, back, 4000) end
-for host, _ in pairs(touched) do woke = woke + unpark(host, max) end
+for host, _ in pairs(touched) do woke = woke + unpark(host, limit(host, max)) end
 add('returned', #back / 2)
 wake(woke)
 save()
@@ -548,8 +556,21 @@ local woke, hosts = 0, {}
 for f, _ in pairs(st) do
   if string.sub(f, 1, 2) == 'p:' then hosts[#hosts + 1] = string.sub(f, 3) end
 end
-for _, host in ipairs(hosts) do woke = woke + unpark(host, tonumber(ARGV[2])) end
+for _, host in ipairs(hosts) do woke = woke + unpark(host, limit(host, tonumber(ARGV[2]))) end
 wake(woke)
+save()
+return 1
+"""
+)
+
+# ARGV: P, host, slots ('' for max_per_host again). Parked requests of the host come back.
+SET_LIMIT: Final = (
+    _COMMON
+    + """
+local host = ARGV[2]
+load({'max', 'idle', 'i:'..host, 'p:'..host, 'm:'..host})
+if ARGV[3] == '' then drop('m:'..host) else put('m:'..host, tonumber(ARGV[3])) end
+wake(unpark(host, limit(host, maxper())))
 save()
 return 1
 """

@@ -88,7 +88,7 @@ _IDLE_WAIT: Final = 1.0
 #: Seconds between looks at an empty queue while some requests still run.
 _POLL: Final = 0.1
 #: Seconds between calls of a worker busy with long requests (to hear of aborts).
-_LOOK: Final = 1.0
+_LOOK: Final = 0.5
 #: Distinct host-rule sets (each its own in-process scheduler) a worker serves at most.
 _RULE_SETS: Final = 16
 

@@ -1,0 +1,184 @@
+"""RedisBackend: the dispatcher's queue-backend contract over the shared Redis queue.
+
+It keeps :class:`~netstack.dispatch.backend.QueueBackend` (see its docstring)
+with the queue's Lua scripts: ``push``/``push_many`` are one ``PUSH`` call,
+``take`` is one ``EXCHANGE`` call that first records what was ``done`` (or
+parked with ``retry_at``) since the last one, then leases up to ``limit``
+items best first; ``set_limit`` gives a host its own slot count for every
+process. Items are opaque: ``encode`` turns one into the JSON payload kept
+in Redis, ``decode`` turns a leased payload back into an item.
+
+Differences the contract allows: the clock of leases, retries and pacing is
+Redis' ``TIME`` (``now`` arguments are the caller's monotonic time and only
+translate ``next_wake`` and ``retry_at``); a taken item not ``done`` within
+the lease returns to the queue (at-least-once across processes).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from netstack.dispatch.backend import BackendStats
+from netstack.distributed.ops import Finished, Popped, Pushed, QueueOps
+
+__all__ = ["RedisBackend"]
+
+T = TypeVar("T")
+
+
+class RedisBackend(Generic[T]):
+    """The :class:`~netstack.dispatch.backend.QueueBackend` of one process over Redis."""
+
+    def __init__(
+        self,
+        ops: QueueOps,
+        encode: Callable[[T], str],
+        decode: Callable[[Popped], T],
+        *,
+        worker: str | None = None,
+        lease: float = 30.0,
+    ) -> None:
+        self._ops = ops
+        self._encode = encode
+        self._decode = decode
+        self._worker = worker or f"backend:{uuid.uuid4().hex[:12]}"
+        self._lease_ms = int(lease * 1000)
+        self._ids: dict[T, int] = {}  # item -> its id in Redis, while it waits or runs
+        self._items: dict[int, T] = {}
+        self._hosts: dict[int, str] = {}
+        self._finished: dict[int, Finished] = {}  # done (or retry_at) since the last take
+        self._wake: float | None = None
+
+    # -- entering ---------------------------------------------------------------
+
+    def push(self, item: T, host: str, priority: int, tag: str | None, now: float) -> None:
+        self.push_many([(item, host, priority, tag)], now)
+
+    def push_many(self, items: Sequence[tuple[T, str, int, str | None]], now: float) -> None:
+        if not items:
+            return
+        pushes = [
+            Pushed(host, priority, self._encode(item), tag) for item, host, priority, tag in items
+        ]
+        _, ids = self._ops.push(pushes, None, uuid.uuid4().hex)
+        for (item, host, _, _), request_id in zip(items, ids, strict=True):
+            self._remember(item, request_id, host)
+
+    # -- running ----------------------------------------------------------------
+
+    def take(self, now: float, limit: int) -> list[T]:
+        finished = list(self._finished.values())
+        self._finished.clear()
+        done = self._ops.exchange(self._worker, self._lease_ms, limit, finished)
+        for f in finished:
+            if f.counter != "retry":
+                self._forget(f.request_id)
+        self._wake = None if done.next_due is None else now + done.next_due
+        out = []
+        for popped in done.popped:
+            item = self._items.get(popped.request_id)
+            if item is None:  # another process pushed it: decode the payload
+                item = self._decode(popped)
+                self._remember(item, popped.request_id, popped.host)
+            out.append(item)
+        return out
+
+    def done(self, item: T) -> None:
+        request_id = self._ids[item]
+        self._finished[request_id] = Finished(
+            request_id, "completed", "", self._hosts.get(request_id, "")
+        )
+
+    def retry_at(self, item: T, due: float) -> None:
+        request_id = self._ids[item]
+        wait_ms = max(0, int((due - time.monotonic()) * 1000))
+        self._finished[request_id] = Finished(
+            request_id, "retry", "", self._hosts.get(request_id, ""), wait_ms
+        )
+
+    @property
+    def next_wake(self) -> float | None:
+        return self._wake
+
+    # -- changing what waits ------------------------------------------------------
+
+    def remove(self, item: T) -> bool:
+        request_id = self._ids.get(item)
+        if request_id is None or request_id in self._finished:
+            return False
+        if self._ops.cancel([request_id])[0]:
+            self._forget(request_id)
+            return True
+        return False
+
+    def set_priority(self, item: T, priority: int) -> bool:
+        request_id = self._ids.get(item)
+        return request_id is not None and self._ops.set_priority(request_id, priority)
+
+    def cancel_tag(self, tag: str) -> list[T]:
+        taken = [self._items[i] for i in self._ops.cancel_tag(tag) if i in self._items]
+        for item in taken:
+            self._forget(self._ids[item])
+        return taken
+
+    def set_priority_tag(self, tag: str, priority: int) -> list[T]:
+        return [
+            self._items[i] for i in self._ops.set_priority_tag(tag, priority) if i in self._items
+        ]
+
+    def set_limit(self, host: str, limit: int | None) -> None:
+        self._ops.set_limit(host, limit)
+
+    def drain(self) -> list[T]:
+        ids = sorted(i for i in self._items if i not in self._finished)
+        taken = [i for i, ok in zip(ids, self._ops.cancel(ids), strict=True) if ok]
+        items = [self._items[i] for i in taken]
+        for request_id in taken:
+            self._forget(request_id)
+        return items
+
+    # -- state --------------------------------------------------------------------
+
+    def stats(self) -> BackendStats:
+        client, key = self._ops.client, self._ops.key
+        pipe = client.pipeline(transaction=False)
+        pipe.zcard(key("q"))
+        pipe.zcard(key("delayed"))
+        pipe.zcard(key("leases"))
+        pipe.zcard(key("paced"))
+        queued, delayed, taken, held = pipe.execute()
+        counts = self._ops.counts()
+        return BackendStats(
+            queued=max(0, counts["waiting"] - int(delayed)),
+            delayed=int(delayed),
+            taken=int(taken),
+            ready_hosts=0 if not queued else 1,
+            saturated_hosts=0,
+            held_hosts=int(held),
+        )
+
+    def __len__(self) -> int:
+        return self.stats().queued
+
+    # -- bookkeeping ----------------------------------------------------------------
+
+    def _remember(self, item: T, request_id: int, host: str) -> None:
+        self._ids[item] = request_id
+        self._items[request_id] = item
+        self._hosts[request_id] = host
+
+    def _forget(self, request_id: int) -> None:
+        item = self._items.pop(request_id, None)
+        if item is not None:
+            self._ids.pop(item, None)
+        self._hosts.pop(request_id, None)
+
+
+if TYPE_CHECKING:
+    from netstack.dispatch.backend import QueueBackend
+
+    def _keeps_the_contract(backend: RedisBackend[object]) -> QueueBackend[object]:
+        return backend  # mypy checks RedisBackend against the Protocol here
