@@ -153,3 +153,22 @@ def test_set_limit_gives_one_host_its_own_slots_and_drain_empties(
     assert _take(queue, items, 10) == []
     assert items.names(queue.drain()) == ["a3"]
     assert len(queue) == 0
+
+
+def test_delayed_and_empty_count_what_waits(
+    backend: tuple[QueueBackend[Ticket], Items],
+) -> None:
+    queue, items = backend
+    assert queue.empty
+    _push(queue, items, ("d", "h", 1, None))
+    assert not queue.empty
+    assert _take(queue, items, 1) == ["d"]
+    assert queue.empty  # taken items do not count
+    d = items.by_name["d"]
+    queue.done(d)
+    queue.retry_at(d, time.monotonic() + 30)
+    _take(queue, items, 0)  # the Redis backend records done and retry_at with its next call
+    assert queue.delayed == 1
+    assert not queue.empty
+    assert items.names(queue.drain()) == ["d"]
+    assert queue.delayed == 0

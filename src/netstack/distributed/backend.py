@@ -163,6 +163,16 @@ class RedisBackend(Generic[T]):
     def __len__(self) -> int:
         return self.stats().queued
 
+    @property
+    def delayed(self) -> int:
+        """Items waiting out a retry delay (every process's)."""
+        return int(self._ops.client.zcard(self._ops.key("delayed")))
+
+    @property
+    def empty(self) -> bool:
+        """Nothing waits, queued or delayed (every process's)."""
+        return self._ops.counts()["waiting"] == 0
+
     # -- bookkeeping ----------------------------------------------------------------
 
     def _remember(self, item: T, request_id: int, host: str) -> None:
