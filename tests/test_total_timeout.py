@@ -138,14 +138,11 @@ def test_a_schedulers_default_options_give_every_request_its_total_timeout() -> 
             max_workers=1, name="tt-default", default_options={"totalTimeout": 300}
         ) as scheduler,
     ):
-        began = time.monotonic()
-        running = scheduler.submit(silent.url())
-        queued = scheduler.submit(silent.url())
-        assert "running" in str(_timed_out(running, 0.3 + SLACK))
-        assert "queued" in str(_timed_out(queued, 0.3 + SLACK))
-        assert time.monotonic() - began < 0.3 + 2 * SLACK
         kept = scheduler.submit(silent.url(), {"totalTimeout": 0})  # its own option wins
-        assert not kept.done()
-        time.sleep(0.5)
-        assert not kept.done()
+        began = time.monotonic()
+        queued = scheduler.submit(silent.url())  # the default: 300 ms
+        assert "queued" in str(_timed_out(queued, 0.3 + SLACK))
+        assert time.monotonic() - began >= 0.29
+        time.sleep(0.3)
+        assert not kept.done()  # running well past 300 ms
         assert kept.abort() is True
