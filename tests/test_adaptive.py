@@ -163,3 +163,16 @@ def test_converges_below_max_per_host_against_a_host_that_slows_past_its_knee(
     assert max(settled) < max_per_host
     assert max(settled) <= 3 * knee
     assert sum(settled) / len(settled) >= knee / 2
+
+
+def test_a_limit_that_is_not_used_is_not_raised() -> None:
+    limits = HostLimits(AdaptiveConcurrency(start=2), max_per_host=8)
+    for step in range(50):
+        limits.record("h", FLAT, 0.01, step * 0.01, full=False)
+    assert limits.limit("h") == 2
+    limits.record("h", FLAT, 0.01, 1.0, full=True)
+    assert limits.limit("h") == 2  # 2.5
+    limits.record("h", FLAT, 0.01, 1.01, full=True)
+    assert limits.limit("h") == 2  # 2.9
+    limits.record("h", FLAT, 0.01, 1.02, full=True)
+    assert limits.limit("h") == 3

@@ -142,10 +142,16 @@ class HostLimits:
         self._hosts[host] = _Host(self._start)
         return int(self._start)
 
-    def record(self, host: str, outcome: int, latency: float, now: float) -> int:
+    def record(
+        self, host: str, outcome: int, latency: float, now: float, *, full: bool = True
+    ) -> int:
         """A request of ``host`` ended after ``latency`` seconds; returns the new limit.
 
-        ``outcome`` is :meth:`AdaptiveConcurrency.classify`'s.
+        ``outcome`` is :meth:`AdaptiveConcurrency.classify`'s. ``full``: the
+        host had as many requests in flight as its limit when this one
+        started; a limit that is not used is not raised (as TCP's congestion
+        window validation, RFC 7661), so an idle or slow client does not
+        inflate it to ``max_per_host`` untested.
         """
         if outcome == NEUTRAL:
             return self.limit(host)
@@ -168,7 +174,7 @@ class HostLimits:
             if now - state.cut_at >= state.latency:  # once per round trip
                 state.limit = max(1.0, state.limit * policy.decrease)
                 state.cut_at = now
-        else:
+        elif full:
             state.limit = min(float(self.ceiling), state.limit + policy.increase / state.limit)
         return int(state.limit)
 

@@ -49,7 +49,7 @@ class BreakerStore(Protocol):
 class HostGuard:
     """Per-host circuit breaker and adaptive concurrency for one scheduler."""
 
-    __slots__ = ("_breakers", "_limits", "_lock", "_set_limit")
+    __slots__ = ("_breakers", "_flying", "_limits", "_lock", "_set_limit")
 
     def __init__(
         self,
@@ -67,6 +67,8 @@ class HostGuard:
         )
         self._limits = None if adaptive is None else HostLimits(adaptive, max_per_host)
         self._set_limit = set_limit
+        #: Attempts in flight per host (with adaptive limits only).
+        self._flying: dict[str, int] = {}
 
     @property
     def breaker(self) -> CircuitBreaker | None:
@@ -102,13 +104,19 @@ class HostGuard:
 
     def run(self, host: str, verdict: Verdict, attempt: Callable[[], R]) -> R:
         """Run one admitted attempt of a request of ``host`` and record how it went."""
+        full = True
+        limits = self._limits
+        if limits is not None:
+            with self._lock:
+                flying = self._flying[host] = self._flying.get(host, 0) + 1
+                full = flying >= limits.limit(host)
         began = _monotonic()
         try:
             result = attempt()
         except BaseException as error:
-            self._ended(host, verdict, None, error, began)
+            self._ended(host, verdict, None, error, began, full)
             raise
-        self._ended(host, verdict, result, None, began)
+        self._ended(host, verdict, result, None, began, full)
         return result
 
     def _ended(
@@ -118,6 +126,7 @@ class HostGuard:
         result: object,
         error: BaseException | None,
         began: float,
+        full: bool,
     ) -> None:
         now = _monotonic()
         with self._lock:  # the order: this lock, then the dispatcher's (set_limit)
@@ -127,8 +136,14 @@ class HostGuard:
                 breakers.record(host, outcome, now, trial=verdict is Verdict.TRIAL)
             limits = self._limits
             if limits is not None:
+                flying = self._flying[host] - 1
+                if flying:
+                    self._flying[host] = flying
+                else:
+                    del self._flying[host]
                 before = limits.limit(host)
-                after = limits.record(host, limits.policy.classify(result, error), now - began, now)
+                outcome = limits.policy.classify(result, error)
+                after = limits.record(host, outcome, now - began, now, full=full)
                 if after != before and self._set_limit is not None:
                     self._set_limit(host, after)
 
