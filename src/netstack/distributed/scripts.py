@@ -234,6 +234,7 @@ local fields = {'epoch', 'max', 'sweep', 'idle', 'due', 'paced', 'aborts', 'comp
   'duplicates'}
 for i = 11, 10 + nhint do
   fields[#fields + 1] = 'i:'..ARGV[i]; fields[#fields + 1] = 'p:'..ARGV[i]
+  fields[#fields + 1] = 'm:'..ARGV[i]
 end
 load(fields)
 if not st['epoch'] then st['epoch'] = ARGV[7]; dirty['epoch'] = true end
