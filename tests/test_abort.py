@@ -11,7 +11,7 @@ import time
 import pytest
 from tests.servers.raw import raw_server, read_request, response
 
-from netstack import HttpError, RequestFuture, Scheduler, create_http
+from netstack import HttpError, RequestFuture, RetryPolicy, Scheduler, create_http
 from netstack.errors import ABORTED
 
 LIMIT = 1.0  # abort() ends a request within one second (the contract)
@@ -199,3 +199,28 @@ def test_abort_from_a_listener_on_the_worker_thread_ends_the_request() -> None:
         time.sleep(0.2)
         assert len(chunks) == count == 2  # no event after the abort
     assert scheduler.stats().failed == 1
+
+
+def test_abort_between_two_attempts_ends_it_and_no_retry_is_sent() -> None:
+    sent: list[int] = []
+
+    def busy(conn: socket.socket, index: int) -> None:
+        while read_request(conn):
+            sent.append(index)
+            conn.sendall(
+                response(b"busy", status="503 Service Unavailable", headers="Retry-After: 5\r\n")
+            )
+
+    with (
+        raw_server(busy) as server,
+        Scheduler(name="abort-backoff", retry=RetryPolicy(attempts=3)) as scheduler,
+    ):
+        future = scheduler.submit(server.url())
+        deadline = time.monotonic() + 5
+        while scheduler.stats().retrying == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert scheduler.stats().retrying == 1
+        assert future.abort() is True
+        assert _aborted(future.exception(timeout=LIMIT))
+        assert scheduler.stats().retrying == 0
+    assert len(sent) == 1
