@@ -1,6 +1,7 @@
-"""The response cache: flush and load of a full cache, and the cost of a fresh hit vs peers.
+"""The response cache: flush and load, a fresh hit vs peers, single flight, stale-while-revalidate.
 
     python benchmarks/bench_cache.py [--hits 1000] [--rounds 7] [--dir DIR]
+                                     [--only disk,hits,hishel,burst,swr] [--instructions]
 
 Part 1 fills a 10 MiB ``HttpResponseCache`` with 10 KiB entries, times
 ``flush()`` into an empty directory, then times creating a new cache that
@@ -18,6 +19,23 @@ with one request, and the origin must see no other. Rounds alternate between
 the sides so machine noise hits all alike; the table gives the median of the
 rounds, in microseconds per hit, and each peer's cost relative to netstack's.
 
+Part 3 (``hishel``) puts netstack's hit next to hishel 2's alone, the
+minimum of ``--rounds`` rounds each (on a shared machine the minimum is the
+least disturbed); with ``--instructions`` it also counts the instructions
+per hit of each side under valgrind's callgrind (two runs per side, 200 and
+1200 hits, the difference divided by 1000: start-up cancels out), which the
+machine's load does not change. The target: netstack's hit at most 1/20 of
+hishel's.
+
+Part 4 (``burst``) sends 100 identical cacheable GETs at once to an origin
+that takes 200 ms, with single-flight coalescing on and off, and reports the
+origin's requests and the wall time until every future is done.
+
+Part 5 (``swr``) primes a response with ``max-age=0,
+stale-while-revalidate=60`` from an origin that then takes 200 ms, and times
+20 requests inside the window (each answered stale at once), counting the
+background revalidations the origin saw (one).
+
 Needs the ``bench`` extra: requests, requests-cache, CacheControl, hishel, httpx.
 """
 
@@ -26,14 +44,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import wait
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import netstack
 from netstack.cache import FileStorage, HttpResponseCache
@@ -221,25 +244,221 @@ def hit_costs(hits: int, rounds: int) -> dict[str, list[float]]:
     return results
 
 
+# -- part 3: netstack vs hishel, minimum of rounds and instructions ------------
+
+_COLLECTED = re.compile(r"Collected : (\d+)")
+
+
+def _run_side(side: str, hits: int) -> None:
+    """``--side NAME N``: prime, then ``hits`` hits (what callgrind counts)."""
+    with (
+        running_origin() as base,
+        tempfile.TemporaryDirectory() as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        hit = SIDES[side](f"{base}/item", Path(tmp), stack)
+        for _ in range(20):
+            hit()
+        for _ in range(hits):
+            hit()
+
+
+def _instructions(side: str, hits: int) -> int:
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    command += [sys.executable, __file__, "--side", side, str(hits)]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    found = _COLLECTED.search(done.stderr)
+    assert found is not None, done.stderr[-500:]
+    return int(found.group(1))
+
+
+def per_hit_instructions(side: str, small: int = 200, large: int = 1200) -> float:
+    """Instructions per hit: the difference of two runs, start-up cancelled out."""
+    return (_instructions(side, large) - _instructions(side, small)) / (large - small)
+
+
+NETSTACK = "netstack request()"
+HISHEL = "hishel (httpx, sync, SQLite)"
+
+
+def versus_hishel(hits: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per hit, netstack and hishel alternating, one value per round each."""
+    results: dict[str, list[float]] = {NETSTACK: [], HISHEL: []}
+    with (
+        running_origin() as base,
+        tempfile.TemporaryDirectory() as tmp,
+        contextlib.ExitStack() as stack,
+    ):
+        sides = {name: SIDES[name](f"{base}/item", Path(tmp), stack) for name in results}
+        for hit in sides.values():
+            hit()
+        for _ in range(rounds):
+            for name, hit in sides.items():
+                results[name].append(_per_hit(hit, hits if name == NETSTACK else hits // 4))
+    return results
+
+
+# -- part 4: a burst of identical misses, single flight on and off -------------
+
+
+class _SlowOrigin(BaseHTTPRequestHandler):
+    """Answers after ``delay`` seconds; ``max-age`` or an SWR directive per path."""
+
+    protocol_version = "HTTP/1.1"
+    delay = 0.2
+    requests: ClassVar[dict[str, int]] = {}
+    lock = threading.Lock()
+
+    def do_GET(self) -> None:
+        with self.lock:
+            self.requests[self.path] = self.requests.get(self.path, 0) + 1
+            first = self.requests[self.path] == 1
+        swr = self.path.startswith("/swr")
+        if not (swr and first):
+            time.sleep(self.delay)
+        if swr and self.headers.get("If-None-Match") == '"1"':
+            self.send_response(304)
+            self.send_header("ETag", '"1"')
+            self.send_header("Cache-Control", "max-age=0, stale-while-revalidate=60")
+            self.end_headers()
+            return
+        self.send_response(200)
+        cc = "max-age=0, stale-while-revalidate=60" if swr else "max-age=3600"
+        self.send_header("Cache-Control", cc)
+        self.send_header("ETag", '"1"')
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def slow_origin() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowOrigin)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def burst(coalescing: bool, count: int = 100) -> tuple[int, float]:
+    """(origin requests, seconds) for ``count`` identical concurrent misses."""
+    from netstack import coalesce
+    from netstack.cache import MemoryStorage
+
+    coalesce.ENABLED = coalescing
+    path = f"/burst-{coalescing}-{time.monotonic_ns()}"
+    try:
+        with slow_origin() as base:
+            cache = HttpResponseCache(storage=MemoryStorage())
+            with netstack.Scheduler(max_workers=32, max_per_host=32, cache=cache) as scheduler:
+                start = time.perf_counter()
+                futures = [scheduler.submit(base + path) for _ in range(count)]
+                wait(futures, timeout=120)
+                elapsed = time.perf_counter() - start
+                assert all(f.result().response_code == 200 for f in futures)
+    finally:
+        coalesce.ENABLED = True
+    return _SlowOrigin.requests[path], elapsed
+
+
+# -- part 5: stale-while-revalidate inside the window --------------------------
+
+
+def swr_latency(count: int = 20) -> tuple[list[float], int]:
+    """Seconds per request answered stale, and the revalidations the origin saw."""
+    from netstack.cache import MemoryStorage
+
+    path = f"/swr-{time.monotonic_ns()}"
+    latencies: list[float] = []
+    with slow_origin() as base:
+        cache = HttpResponseCache(storage=MemoryStorage())
+        with netstack.Scheduler(cache=cache) as scheduler:
+            scheduler.submit(base + path).result(timeout=30)  # primed, at once
+            for _ in range(count):
+                start = time.perf_counter()
+                response = scheduler.submit(base + path).result(timeout=30)
+                latencies.append(time.perf_counter() - start)
+                assert response.from_cache
+            time.sleep(_SlowOrigin.delay * 3)  # the background revalidation ends
+    return latencies, _SlowOrigin.requests[path] - 1
+
+
 # -- report --------------------------------------------------------------------
+
+PARTS = ("disk", "hits", "hishel", "burst", "swr")
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--side":  # one side under callgrind
+        _run_side(sys.argv[2], int(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hits", type=int, default=1000, help="hits per side per round")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--dir", type=Path, default=default_directory().parent)
+    parser.add_argument("--only", default=",".join(PARTS), help="parts to run: " + ",".join(PARTS))
+    parser.add_argument("--instructions", action="store_true", help="count with callgrind too")
     args = parser.parse_args()
-    args.dir.mkdir(parents=True, exist_ok=True)
+    parts = set(args.only.split(","))
+    print(f"`{COMMAND} --only {args.only}{' --instructions' if args.instructions else ''}`\n")
+    if "hishel" in parts:
+        _report_hishel(args.hits, args.rounds, args.instructions)
+    if "burst" in parts:
+        print("\n100 identical concurrent cacheable misses, origin 200 ms, 32 workers:\n")
+        print("| coalescing | origin requests | wall time |")
+        print("|---|---:|---:|")
+        for coalescing in (True, False):
+            asked, seconds = burst(coalescing)
+            print(f"| {'on' if coalescing else 'off'} | {asked} | {seconds * 1e3:.0f} ms |")
+    if "swr" in parts:
+        latencies, revalidations = swr_latency()
+        print(
+            f"\nstale-while-revalidate, origin 200 ms: {len(latencies)} requests in the window, "
+            f"median {statistics.median(latencies) * 1e3:.2f} ms, "
+            f"max {max(latencies) * 1e3:.2f} ms; background revalidations: {revalidations}"
+        )
+    if "disk" in parts or "hits" in parts:
+        _report_disk_and_hits(args, parts)
 
+
+def _report_hishel(hits: int, rounds: int, instructions: bool) -> None:
+    costs = versus_hishel(hits, rounds)
+    ours, theirs = min(costs[NETSTACK]), min(costs[HISHEL])
+    print(f"A fresh hit, netstack vs hishel 2, minimum of {rounds} rounds (shared machine):\n")
+    print("| client | min us/hit | median us/hit |")
+    print("|---|---:|---:|")
+    for name, values in costs.items():
+        print(f"| {name} | {min(values) * 1e6:.1f} | {statistics.median(values) * 1e6:.1f} |")
+    print(f"\nhishel / netstack = {theirs / ours:.1f} (target >= 20)")
+    if instructions and shutil.which("valgrind"):
+        counted = {name: per_hit_instructions(name) for name in (NETSTACK, HISHEL)}
+        for name, value in counted.items():
+            print(f"- {name}: {value / 1e3:.1f} k instructions per hit")
+        print(f"- hishel / netstack in instructions = {counted[HISHEL] / counted[NETSTACK]:.1f}")
+
+
+def _report_disk_and_hits(args: argparse.Namespace, parts: set[str]) -> None:
+    if "disk" not in parts or "hits" not in parts:
+        print("\n(disk and hits run together: --only disk,hits)")
+        return
+    args.dir.mkdir(parents=True, exist_ok=True)
     disk = flush_and_load(args.dir, args.rounds)
     costs = hit_costs(args.hits, args.rounds)
 
     entries, size = disk["entries"], disk["bytes"]
     assert isinstance(entries, int)
     assert isinstance(size, int)
-    print(f"`{COMMAND}`\n")
-    print(f"Flush and load of a full cache: {entries} entries of {ENTRY_BODY // 1024} KiB, ")
+    print(f"\nFlush and load of a full cache: {entries} entries of {ENTRY_BODY // 1024} KiB, ")
     print(f"{size / 2**20:.2f} MiB, in {args.dir}; median of {args.rounds} rounds.\n")
     print("| operation | median | target | rounds (ms) |")
     print("|---|---:|---:|---|")

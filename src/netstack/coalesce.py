@@ -32,6 +32,9 @@ from typing import Final
 from netstack.cache import CacheLookup, HttpResponseCache, may_coalesce
 from netstack.transport import AbortSignal
 
+#: Coalescing on (the default) or off for the whole process: ``benchmarks/bench_cache.py``
+#: measures a burst both ways.
+ENABLED = True
 #: Seconds a key whose leader's response was not stored stays uncoalesced.
 PASS_SECONDS: Final = 30.0
 #: Uncacheable keys remembered at most (the oldest are forgotten first).
@@ -126,7 +129,7 @@ def flights_of(cache: HttpResponseCache) -> Flights:
 
 def coalescing_key(lookup: CacheLookup, headers: Mapping[str, str]) -> str | None:
     """The key identical requests share, or ``None`` when this one must not wait."""
-    if not may_coalesce(lookup):
+    if not ENABLED or not may_coalesce(lookup):
         return None
     fields = sorted((name.lower(), value) for name, value in headers.items())
     return f"{lookup.key}\n{fields!r}"

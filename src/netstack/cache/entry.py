@@ -51,7 +51,7 @@ class CacheEntry:
     request_time: float
     response_time: float
 
-    @property
+    @cached_property
     def size(self) -> int:
         """Bytes charged against ``cache_size``: body, header fields, key, vary snapshot."""
         header_bytes = sum(len(n) + len(v) + _PAIR_OVERHEAD for n, v in self.headers)

@@ -1,45 +1,29 @@
 """``MemoryTier``: the in-memory LRU of cache entries, bounded by bytes.
 
 Entries are held under their :attr:`~CacheEntry.storage_key`, so several
-variants of one URL live side by side.
+variants of one URL live side by side. The sum of :attr:`CacheEntry.size`
+never exceeds ``max_bytes``; an entry larger than the whole tier is refused.
+One lock makes every method thread-safe.
 
-Built on :class:`cachetools.LRUCache` with ``getsizeof`` = :attr:`CacheEntry.size`,
-so the sum of entry sizes never exceeds ``max_bytes``; an entry larger than
-the whole tier is refused. One lock makes every method thread-safe.
+An ``OrderedDict`` keeps the recency order: a hit is one ``get`` and one
+``move_to_end``, both in C (a fresh hit reads the tier on every request).
 """
 
 from __future__ import annotations
 
 import threading
-
-from cachetools import Cache, LRUCache
+from collections import OrderedDict
 
 from netstack.cache.entry import CacheEntry
 
 
-def _sizeof(entry: CacheEntry) -> int:
-    return entry.size
-
-
-class _Lru(LRUCache[str, CacheEntry]):
-    """An LRUCache that remembers which entries it evicted for room."""
-
-    def __init__(self, maxsize: int) -> None:
-        super().__init__(maxsize, getsizeof=_sizeof)
-        self.evicted: list[CacheEntry] = []
-
-    def popitem(self) -> tuple[str, CacheEntry]:
-        key, entry = super().popitem()
-        self.evicted.append(entry)
-        return key, entry
-
-
 class MemoryTier:
-    """Entries by cache key, least recently used evicted first."""
+    """Entries by storage key, least recently used evicted first."""
 
     def __init__(self, max_bytes: int) -> None:
         self._lock = threading.Lock()
-        self._lru = _Lru(max_bytes)
+        self._entries: OrderedDict[str, CacheEntry] = OrderedDict()
+        self._bytes = 0
         self._max_bytes = max_bytes
 
     @property
@@ -50,40 +34,55 @@ class MemoryTier:
     @property
     def current_bytes(self) -> int:
         """The summed size of the entries held now."""
-        with self._lock:
-            return int(self._lru.currsize)
+        return self._bytes
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._lru)
+        return len(self._entries)
 
     def get(self, key: str) -> CacheEntry | None:
         """The entry under storage key ``key``, now the most recently used; ``None`` if absent."""
         with self._lock:
-            return self._lru.get(key)
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
 
     def put(self, entry: CacheEntry) -> list[CacheEntry]:
-        """Hold ``entry`` under its storage key; the entries it pushed out (itself if too large)."""
-        key = entry.storage_key
+        """Hold ``entry`` under its storage key; the entries it pushed out (itself if too large).
+
+        An older entry under the same key is replaced, not reported.
+        """
+        key, size = entry.storage_key, entry.size
         with self._lock:
-            self._lru.evicted = []
-            if entry.size > self._max_bytes:
-                self._lru.pop(key, None)
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.size
+            if size > self._max_bytes:
                 return [entry]
-            self._lru[key] = entry
-            return self._lru.evicted
+            evicted: list[CacheEntry] = []
+            while self._bytes + size > self._max_bytes:
+                _, oldest = self._entries.popitem(last=False)
+                self._bytes -= oldest.size
+                evicted.append(oldest)
+            self._entries[key] = entry
+            self._bytes += size
+            return evicted
 
     def pop(self, key: str) -> CacheEntry | None:
         """Remove and return the entry under ``key``."""
         with self._lock:
-            return self._lru.pop(key, None)
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self._bytes -= entry.size
+            return entry
 
     def clear(self) -> None:
         """Drop every entry."""
         with self._lock:
-            self._lru.clear()
+            self._entries.clear()
+            self._bytes = 0
 
     def snapshot(self) -> dict[str, CacheEntry]:
-        """Every entry by key, without touching recency."""
+        """Every entry by key, least recently used first, without touching recency."""
         with self._lock:
-            return {key: Cache.__getitem__(self._lru, key) for key in list(self._lru)}
+            return dict(self._entries)
