@@ -112,7 +112,9 @@ class RemoteSink:
     def shutdown_at_exit(self, stop: bool) -> None:
         """The requests live in Redis and run on the workers whatever this process does,
         so their outcomes are not awaited (a dead worker or Redis would hang the exit):
-        the futures still waiting end with 2300042."""
+        the futures still waiting end with 2300042. With ``stop`` (the program ends on
+        an unhandled exception, Ctrl-C) its requests still waiting in Redis are taken
+        out first, so no worker runs them for a producer that is gone."""
         self.closed = True
-        self._producer.shutdown(False, False)
+        self._producer.shutdown(False, stop)
         self._producer.close()
