@@ -224,3 +224,23 @@ def test_abort_between_two_attempts_ends_it_and_no_retry_is_sent() -> None:
         assert _aborted(future.exception(timeout=LIMIT))
         assert scheduler.stats().retrying == 0
     assert len(sent) == 1
+
+
+def test_awaiting_a_cancelled_request_raises_asyncio_cancelled_error() -> None:
+    closed = threading.Event()
+    with (
+        raw_server(_silent(closed)) as silent,
+        Scheduler(max_workers=1, name="await-cancelled") as scheduler,
+    ):
+        stuck = scheduler.submit(silent.url())
+        queued = scheduler.submit(silent.url())
+
+        async def main() -> None:
+            waiting = asyncio.ensure_future(_await(queued))
+            await asyncio.sleep(0.05)
+            assert queued.cancel() is True
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+
+        asyncio.run(main())
+        assert stuck.abort() is True

@@ -143,6 +143,10 @@ class RequestFuture(Ticket, Generic[T]):
             except BaseException:  # asyncio.CancelledError: the task was cancelled
                 self.abort()
                 raise
+        if self.cancelled():  # as asyncio.wrap_future reports it
+            import asyncio
+
+            raise asyncio.CancelledError
         return self.result()
 
     def __repr__(self) -> str:
