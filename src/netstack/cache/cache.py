@@ -27,7 +27,7 @@ from typing import Final
 from netstack.cache import policy
 from netstack.cache.entry import CacheEntry
 from netstack.cache.freshness import cache_key, request_snapshot, variant_key
-from netstack.cache.memory import MemoryTier
+from netstack.cache.held import HeldEntries
 from netstack.cache.persistence import (
     FlushCallback,
     delete_all,
@@ -141,16 +141,13 @@ class HttpResponseCache:
             storage.adopt_default_bound(cache_size)
         self._storage = storage
         self._write_through = write_through
-        self._memory = MemoryTier(cache_size)
+        self._held = HeldEntries(cache_size)
+        self._memory = self._held.memory
         self._lock = threading.Lock()  # everything below, then the memory tier's
         self._flush_lock = threading.Lock()  # one flush or delete at a time
         self._enabled = True
         self._dirty: set[str] = set()  # storage keys whose entry changed since the last flush
         self._persisted: set[str] = set()  # storage keys the storage holds
-        #: Per primary key: the Vary field names its variants were selected by ...
-        self._vary: dict[str, tuple[str, ...]] = {}
-        #: ... and the storage keys of those variants memory holds.
-        self._variants: dict[str, set[str]] = {}
         #: Primary keys a background revalidation is running for, with when it began.
         self._revalidating: dict[str, float] = {}
         self._counts_lock = threading.Lock()
@@ -251,7 +248,7 @@ class HttpResponseCache:
         counted as a hit; ``None`` means "call :meth:`lookup`", not "miss".
         """
         key = cache_key(url)
-        if not self._enabled or self._vary.get(key):
+        if not self._enabled or self._held.varies(key):
             return None
         entry = self._memory.get(key)
         if entry is None:
@@ -291,9 +288,7 @@ class HttpResponseCache:
 
     def stored(self, key: str, request_headers: Mapping[str, str]) -> CacheEntry | None:
         """The variant stored under primary ``key`` that these request headers select, if any."""
-        names = self._vary.get(key)
-        skey = variant_key(key, request_snapshot(names, request_headers)) if names else key
-        entry = self._memory.get(skey)
+        entry = self._held.find(key, request_headers)
         if entry is None and self._write_through:
             entry = self._read_through(key, request_headers)
         return entry
@@ -381,46 +376,16 @@ class HttpResponseCache:
             self._revalidating.pop(key, None)
 
     def _put(self, entry: CacheEntry) -> tuple[bool, list[CacheEntry], list[str]]:
-        """Hold ``entry`` (under the lock): whether it fit, what it evicted, what it replaced.
-
-        A variant selected by other Vary field names than the ones held for
-        its URL replaces them all.
-        """
-        primary, names = entry.key, entry.vary_names
-        replaced: list[str] = []
-        if self._vary.get(primary, names) != names:
-            replaced = self._drop(primary)
-        pushed = self._memory.put(entry)
-        evicted: list[CacheEntry] = []
-        kept = True
-        for old in pushed:
-            if old is entry:
-                kept = False
-                continue
-            if old.storage_key != entry.storage_key:
-                evicted.append(old)
-                self._dirty.discard(old.storage_key)
-            self._unindex(old)
-        if kept:
-            self._variants.setdefault(primary, set()).add(entry.storage_key)
-            self._vary[primary] = names
+        """Hold ``entry`` (under the lock): whether it fit, what it evicted, what it replaced."""
+        kept, evicted, replaced = self._held.put(entry)
+        self._dirty.difference_update(old.storage_key for old in evicted)
+        self._dirty.difference_update(replaced)
         return kept, evicted, replaced
-
-    def _unindex(self, entry: CacheEntry) -> None:
-        variants = self._variants.get(entry.key)
-        if variants is not None:
-            variants.discard(entry.storage_key)
-            if not variants:
-                del self._variants[entry.key]
-                self._vary.pop(entry.key, None)
 
     def _drop(self, primary: str) -> list[str]:
         """Remove every variant of ``primary`` (under the lock); their storage keys."""
-        keys = sorted(self._variants.pop(primary, ()))
-        self._vary.pop(primary, None)
-        for key in keys:
-            self._memory.pop(key)
-            self._dirty.discard(key)
+        keys = self._held.drop(primary)
+        self._dirty.difference_update(keys)
         return keys
 
     def _read_through(self, key: str, request_headers: Mapping[str, str]) -> CacheEntry | None:
@@ -550,10 +515,8 @@ class HttpResponseCache:
         with self._flush_lock:
             with self._lock:
                 self._enabled = False
-                self._memory.clear()
+                self._held.clear()
                 self._dirty.clear()
-                self._vary.clear()
-                self._variants.clear()
             try:
                 self._storage.clear()
             except Exception as exc:  # any storage failure becomes an HttpError
