@@ -114,7 +114,7 @@ def _handler(state: ScriptedOrigin) -> type[BaseHTTPRequestHandler]:
                 state.done(seen.key)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = handle_one
-        do_BREW = do_OPTIONS = handle_one
+        do_BREW = do_OPTIONS = do_PURGE = handle_one
 
         def log_message(self, format: str, *args: object) -> None:
             pass

@@ -143,6 +143,18 @@ class TestSingleFlight:
             assert time.monotonic() - start < 1.5
             assert leader.result(timeout=10).result == "late"
 
+    def test_a_waiters_total_timeout_ends_its_wait(self, origin: ScriptedOrigin) -> None:
+        origin.script("/slow-total", headers=FRESH, body=b"late", delay=3.0)
+        with new_scheduler() as scheduler:
+            leader = scheduler.submit(f"{origin.url}/slow-total")
+            time.sleep(0.2)
+            start = time.monotonic()
+            waiter = scheduler.submit(f"{origin.url}/slow-total", {"total_timeout": 400})
+            with pytest.raises(HttpError):
+                waiter.result(timeout=10)
+            assert time.monotonic() - start < 2.0  # its own deadline, not the leader's 3 s
+            assert leader.result(timeout=10).result == "late"
+
     def test_a_waiter_never_waits_past_its_own_timeouts(self, origin: ScriptedOrigin) -> None:
         origin.script("/stuck", headers=FRESH, body=b"late", delay=4.0)
         with new_scheduler() as scheduler:

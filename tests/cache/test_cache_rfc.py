@@ -159,7 +159,7 @@ class TestInvalidation:
             get(scheduler, f"{origin.url}{path}")
             assert get(scheduler, f"{origin.url}{path}").from_cache
 
-    @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+    @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "PURGE"])
     def test_an_unsafe_method_invalidates_target_location_and_content_location(
         self, origin: ScriptedOrigin, scheduler: Scheduler, method: str
     ) -> None:
