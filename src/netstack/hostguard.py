@@ -16,9 +16,11 @@ an attempt's whole run (connect, redirects, transfer).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from netstack.adaptive import AdaptiveConcurrency, HostLimits
@@ -49,7 +51,7 @@ class BreakerStore(Protocol):
 class HostGuard:
     """Per-host circuit breaker and adaptive concurrency for one scheduler."""
 
-    __slots__ = ("_breakers", "_flying", "_limits", "_lock", "_set_limit")
+    __slots__ = ("_breaker_lock", "_breakers", "_flying", "_limits", "_lock", "_set_limit")
 
     def __init__(
         self,
@@ -67,6 +69,10 @@ class HostGuard:
         )
         self._limits = None if adaptive is None else HostLimits(adaptive, max_per_host)
         self._set_limit = set_limit
+        #: A shared store is atomic by itself (one Lua call each): no lock held over I/O.
+        self._breaker_lock: AbstractContextManager[object] = (
+            contextlib.nullcontext() if store is not None else self._lock
+        )
         #: Attempts in flight per host (with adaptive limits only).
         self._flying: dict[str, int] = {}
 
@@ -95,7 +101,7 @@ class HostGuard:
         breakers = self._breakers
         if breakers is None:
             return Verdict.PASS
-        with self._lock:
+        with self._breaker_lock:
             now = _monotonic()
             verdict = breakers.admit(host, now)
             if verdict is Verdict.REJECT:
@@ -129,13 +135,14 @@ class HostGuard:
         full: bool,
     ) -> None:
         now = _monotonic()
-        with self._lock:  # the order: this lock, then the dispatcher's (set_limit)
-            breakers = self._breakers
-            if breakers is not None:
-                outcome = breakers.policy.classify(result, error)
+        breakers = self._breakers
+        if breakers is not None:
+            outcome = breakers.policy.classify(result, error)
+            with self._breaker_lock:
                 breakers.record(host, outcome, now, trial=verdict is Verdict.TRIAL)
-            limits = self._limits
-            if limits is not None:
+        limits = self._limits
+        if limits is not None:
+            with self._lock:  # the order: this lock, then the dispatcher's (set_limit)
                 flying = self._flying[host] - 1
                 if flying:
                     self._flying[host] = flying
@@ -151,7 +158,7 @@ class HostGuard:
         """Hosts whose circuit is open, half-open, or counting failures."""
         if self._breakers is None:
             return {}
-        with self._lock:
+        with self._breaker_lock:
             return self._breakers.snapshot(_monotonic())
 
     def host_limits(self) -> Mapping[str, int]:
