@@ -113,19 +113,23 @@ class LocalQueue:
         if due and due[0][0] <= now:
             self._advance(now)
         out: list[Ticket] = []
+        if limit <= 0 or not self._queue.ready_hosts:
+            return out
         queue = self._queue
-        while len(out) < limit:
+        pacer = self._pacer
+        while limit:
             entry = queue.pop()
             if entry is None:
                 break
             item = entry.item
             item._entry = None
-            if self._pacer is not None:
+            if pacer is not None:
                 self._pace(entry.host.name, now)
             tag = item._tag
             if tag is not None:
                 self._untag(tag, item)
             out.append(item)
+            limit -= 1
         self._taken += len(out)
         return out
 

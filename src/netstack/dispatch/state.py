@@ -364,22 +364,23 @@ class Dispatcher:
         effects = Effects(taken)
         if taken:
             between = self.between
-            tags = self.tags
-            for i, ticket in enumerate(taken):
+            active = self.active
+            dropped = False
+            for ticket in taken:
                 # A retry's future is RUNNING already (its first run moved it there).
                 if ticket._state == FUTURE_RUNNING or ticket.set_running_or_notify_cancel():
                     ticket._phase = RUNNING
-                    self.active.add(ticket)
+                    active.add(ticket)
                     if ticket._tag is not None:
-                        tags.started(ticket._tag)
+                        self.tags.started(ticket._tag)
                     if between:
                         between.pop(ticket, None)
                 else:  # cancelled through Future.cancel() itself, bypassing withdraw()
                     backend.done(ticket)
-                    taken[i] = None  # type: ignore[call-overload]
                     self._end(ticket, CANCELLED)
-            if None in taken:
-                taken[:] = [t for t in taken if t is not None]
+                    dropped = True
+            if dropped:
+                taken[:] = [t for t in taken if t._phase == RUNNING]
         wake = backend.next_wake
         if wake is not None and (self._wake is None or wake < self._wake):
             self._wake = effects.wake_at = wake
