@@ -26,10 +26,13 @@ import sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from netstack import Scheduler, create_http
 
+submitted = threading.Event()  # answers wait until the three are queued
+
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a): pass
     def do_GET(self):
+        submitted.wait(20)
         self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
         self.wfile.write(b"ok")
 
@@ -51,6 +54,7 @@ for i in range(3):
         task.on("headersReceive", lambda *a: s.shutdown(wait=wait))
         f = task.request(url + str(i), {})
     futures.append(f)
+submitted.set()
 for f in futures:
     f.exception(timeout=20)  # every future ends (a result, or the shutdown error)
 print("ended", sum(f.done() for f in futures))
