@@ -9,6 +9,7 @@ from tests.distributed.servers import CountingOrigin
 
 from netstack import HttpError, RedisQueue, Scheduler
 from netstack.distributed import Worker
+from netstack.distributed.ops import job_field
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -67,7 +68,7 @@ def test_a_malformed_job_header_is_dropped_and_counted(
     with Scheduler(queue=queue) as producer:
         futures = producer.submit_batch([f"{origin.base()}/slow?id=h{i}" for i in range(5)])
     ops = queue._ops
-    ops.client.hset(ops.key("job"), str(futures[2].request_id), b"\xff no header")
+    ops.client.hset(ops.key("job"), job_field(futures[2].request_id), b"\xff no header")
     taken = ops.pop_many("w", 5000, 10)
     assert [p.request_id for p in taken] == [f.request_id for f in futures if f is not futures[2]]
     assert queue.stats().failed == 1

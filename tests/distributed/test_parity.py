@@ -137,15 +137,19 @@ def test_a_redirect_to_a_blocked_host_is_refused_by_the_worker(
     producer.shutdown(wait=False)
 
 
-def test_aging_with_a_redis_queue_is_a_401_naming_it(redis_url: str, queue_name: str) -> None:
-    queue = RedisQueue(redis_url, queue_name)
-    try:
-        with pytest.raises(HttpError) as caught:
-            Scheduler(queue=queue, aging=30.0)
-        assert caught.value.code == 401
-        assert "aging" in str(caught.value)
-    finally:
-        queue.close()
+def test_aging_lets_an_old_request_overtake_newer_higher_ones_in_redis(
+    redis_url: str, queue_name: str, queues: list[RedisQueue]
+) -> None:
+    producer = _producer(queues, redis_url, queue_name, aging=0.2)
+    old = producer.submit("http://127.0.0.1:9/old", {"priority": 1})
+    time.sleep(1.1)  # worth five priority steps
+    newer = producer.submit("http://127.0.0.1:9/newer", {"priority": 4})
+    higher = producer.submit("http://127.0.0.1:9/higher", {"priority": 10})
+    same = producer.submit("http://127.0.0.1:9/same", {"priority": 4})
+    ops = queues[0]._ops
+    order = [p.request_id for p in ops.pop_many("w", 30_000, 10)]
+    assert order == [f.request_id for f in (higher, old, newer, same)]
+    producer.shutdown(wait=False, cancel_pending=True)
 
 
 def test_abort_of_a_request_running_on_a_worker_stops_it_there(

@@ -15,7 +15,7 @@ from tests.distributed.servers import RedisServer
 
 from netstack import HttpError, RedisQueue, Scheduler
 from netstack.distributed.connect import connect
-from netstack.distributed.ops import Pushed, QueueOps
+from netstack.distributed.ops import Pushed, QueueOps, job_field
 
 
 @pytest.fixture
@@ -102,7 +102,8 @@ def test_a_expired_lease_returns_the_request_to_its_place(ops: QueueOps) -> None
     popped = ops.pop("dead", 300)
     assert popped is not None
     assert (first, 1) == (popped.request_id, popped.attempt)
-    assert [m.decode() for m in ops.client.zrange(ops.key("leases"), 0, -1)] == [f"{first}@dead"]
+    leases = ops.client.zrange(ops.key("leases"), 0, -1)
+    assert [m.decode() for m in leases] == [f"{job_field(first)}@dead"]
     time.sleep(0.4)
     again = ops.pop("alive", 30_000)
     assert again is not None

@@ -5,29 +5,38 @@ Cluster slot: a queue lives on one shard and the scripts run on a Redis
 Cluster too):
 
 ==================  ======  =====================================================
-``job``             hash    id -> ``rank\nhost\ntries\nreply\npayload`` (payload:
-                            JSON, see ``wire.py``); present until the request
-                            ends: its presence is "not yet ended"
-``q``               zset    waiting ids of every host, by packed rank (below)
-``park:<host>``     zset    waiting ids of a host that had no free slot when
-                            popped, by rank; they go back to ``q`` as its slots free
+``job``             hash    id -> ``rank\npriority\nhost\ntries\nreply\npace\ntag\n``
+                            then the payload (JSON, see ``wire.py``); present
+                            until the request ends: its presence is "not yet ended"
+``q``               zset    waiting ids of every host, by rank (below)
+``park:<host>``     zset    waiting ids of a host that had no free slot (or whose
+                            pace was not due) when popped; back to ``q`` when it has
+``paced``           zset    hosts held by their pace, by the time they are due
+``delayed``         zset    ids waiting out a retry backoff, by due time
 ``leases``          zset    ``<id>@<worker token>`` by lease expiry (ms, Redis' clock)
+``tag:<tag>``       set     the ids of a tag not yet ended
 ``state``           hash    the queue's small state, read and written once per
                             script call: ``epoch`` (a random id: changes when
-                            Redis lost the queue), ``seq`` (the last id),
-                            ``max`` (``max_per_host``, default 8),
+                            Redis lost the queue), ``seq`` (the last id), ``t0``
+                            (creation, ms), ``max`` (``max_per_host``, default 8),
                             ``i:<host>`` leases held, ``p:<host>`` parked,
-                            ``idle`` workers blocked on ``wake``, ``sweep``
-                            (next check of expired leases), and the counters
-                            submitted completed failed cancelled expired
+                            ``m:<host>`` a host's own slot count, ``n:<host>`` its
+                            pace, ``idle`` workers blocked on ``wake``, ``sweep``,
+                            ``due``, ``paced`` (next checks), ``aborts``, per-tag
+                            ``t:<tag>:<counter>`` and ``r:<tag>`` (running), and the
+                            counters submitted completed failed cancelled expired
                             returned duplicates
 ``wake``            list    tokens that wake idle workers (BLPOP), one per idle worker
 ``reply:<token>``   list    outcomes for one producer, expiring after a day
+``aborts``          set     ids whose producer aborted them while running
 ==================  ======  =====================================================
 
-The packed rank is ``(1000 - priority) * 2**43 + id``: larger priority first,
-then submission order across every producer; an exact integer in a double
-(below 2**53), so a sorted set orders it exactly.
+Ids are zero-padded to 15 digits in Redis (``job_field``). The rank is
+``1000 - priority``, plus, for a producer with ``aging``, the seconds from
+the queue's creation to the request's entry divided by ``aging``: an older
+request of an aging producer gains one priority step per ``aging`` seconds
+against newer ones. Equal ranks sort by id (the zero-padded member), which
+is submission order across every producer.
 
 A worker's one call, ``exchange``, records the outcomes it has (checks that
 each request has not ended, deletes it, releases its lease and host slot,
@@ -64,7 +73,7 @@ __all__ = [
     "Popped",
     "Pushed",
     "QueueOps",
-    "priority_of",
+    "job_field",
     "queue_prefix",
 ]
 
@@ -81,19 +90,18 @@ COUNTERS: Final = (
 
 #: Seconds an outcome waits in Redis for its producer before it expires.
 RESULT_TTL: Final = 24 * 3600
-_SHIFT: Final = 2**43
 #: Keys with a fixed Redis type; anything else there is repaired (renamed aside).
 _TYPES: Final = {"state": b"hash", "job": b"hash", "q": b"zset", "leases": b"zset", "wake": b"list"}
+
+
+def job_field(request_id: int) -> str:
+    """A request's id as the queue's keys hold it (zero-padded: equal ranks sort by id)."""
+    return f"{request_id:015d}"
 
 
 def queue_prefix(name: str) -> str:
     """The key prefix of queue ``name`` (a hash tag: one Cluster slot)."""
     return f"netstack:{{{name}}}:"
-
-
-def priority_of(score: float) -> int:
-    """The priority packed in a rank."""
-    return 1000 - int(score) // _SHIFT
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +127,8 @@ class Pushed:
     payload: str
     tag: str | None = None
     pace: str = ""
+    #: Seconds of waiting worth one priority step (0: no aging).
+    aging: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +191,7 @@ class QueueOps:
     def key(self, suffix: str) -> str:
         return self.prefix + suffix
 
-    def _run(self, script: Any, args: list[str | int]) -> Any:
+    def _run(self, script: Any, args: Sequence[str | int | float]) -> Any:
         self.round_trips += 1
         try:
             return script(args=args)
@@ -215,9 +225,9 @@ class QueueOps:
 
     def push(self, items: Sequence[Pushed], reply: str | None, epoch: str) -> tuple[str, list[int]]:
         """Queue ``items`` in this order: ``(epoch, ids)``."""
-        args: list[str | int] = [self.prefix, epoch, reply or ""]
+        args: list[str | int | float] = [self.prefix, epoch, reply or ""]
         for item in items:
-            args += (item.host, item.priority, item.pace, item.tag or "", item.payload)
+            args += (item.host, item.priority, item.pace, item.tag or "", item.aging, item.payload)
         found_epoch, first, warnings = self._run(self._push, args)
         self._warn(warnings)
         first = int(first)
@@ -266,12 +276,12 @@ class QueueOps:
                 Popped(
                     int(request_id),
                     payload,
-                    priority_of(float(rank)),
+                    int(priority),
                     int(attempt),
                     _text(host),
                     _text(reply) or None,
                 )
-                for request_id, payload, rank, attempt, host, reply in popped
+                for request_id, payload, priority, attempt, host, reply in popped
             ],
             [int(i) for i in dropped],
             [_text(w) for w in warnings],
@@ -389,11 +399,11 @@ class QueueOps:
 
     def corrupt(self, request_id: int, payload: bytes) -> None:
         """Replace a waiting request's payload, keeping its header (tests of hostile data)."""
-        key = self.key("job")
-        value: bytes | None = self.client.hget(key, str(request_id))  # type: ignore[assignment]
+        key, field = self.key("job"), job_field(request_id)
+        value: bytes | None = self.client.hget(key, field)  # type: ignore[assignment]
         assert value is not None
-        head = value.split(b"\n", 6)[:6]
-        self.client.hset(key, str(request_id), b"\n".join([*head, payload]))
+        head = value.split(b"\n", 7)[:7]
+        self.client.hset(key, field, b"\n".join([*head, payload]))
 
     def wait(self, timeout: float) -> bool:
         """Block until a wake token arrives (work may be ready) or ``timeout`` passes."""

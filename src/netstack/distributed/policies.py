@@ -10,7 +10,8 @@ so its policies go with each request:
   ms>,<burst>"``, applied in Redis when a worker leases (every worker
   process shares it);
 - host rules: the payload's ``hosts`` (allowed and blocked patterns),
-  checked by the worker on every redirect hop.
+  checked by the worker on every redirect hop;
+- ``aging``: in the request's rank in Redis (see ``ops.py``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Policies:
 
     retry: RetryPolicy | None = None
     politeness: PolitenessPolicy | None = None
+    #: Seconds of waiting worth one priority step (0: none).
+    aging: float = 0.0
     #: ``{"allowed": [...] | None, "blocked": [...]}``, or None without rules.
     hosts: dict[str, Any] | None = None
     #: ``[failures, reset_after]`` of the producer's circuit breaker, or None.
@@ -62,10 +65,11 @@ class Policies:
         politeness = getattr(scheduler, "politeness", None)
         breaker = getattr(scheduler, "breaker", None)
         policies = cls(
-            getattr(scheduler, "retry", None),
-            politeness,
-            hosts,
-            None if breaker is None else [breaker.failures, breaker.reset_after],
+            retry=getattr(scheduler, "retry", None),
+            politeness=politeness,
+            aging=getattr(scheduler, "aging", None) or 0.0,
+            hosts=hosts,
+            breaker=None if breaker is None else [breaker.failures, breaker.reset_after],
         )
         if politeness is not None and politeness.per_host:
             policies._overrides = HostPatterns(

@@ -262,7 +262,16 @@ class Producer:
                     breaker=self._policies.breaker,
                 )
                 host = job.host_key
-                pushes.append(Pushed(host, priority, payload, tag, self._policies.pace(host)))
+                pushes.append(
+                    Pushed(
+                        host,
+                        priority,
+                        payload,
+                        tag,
+                        self._policies.pace(host),
+                        self._policies.aging,
+                    )
+                )
         return futures, pushes
 
     def _settle(self, future: RemoteFuture, job: Job) -> None:

@@ -26,12 +26,14 @@ __all__ = [
 DEFAULT_MAX_PER_HOST: Final = 8
 
 # Helpers shared by every script. ARGV[1] is the key prefix P of the queue.
-# A job value is "<rank>\n<host>\n<tries>\n<reply>\n<pace>\n<tag>\n<payload>";
+# A job value is "<rank>\n<priority>\n<host>\n<tries>\n<reply>\n<pace>\n<tag>\n<payload>"
+# (rank: 1000 - priority, plus the waiting time in aging steps at entry for an aging
+# producer; ties fall to the id, a zero-padded sequence, by member order);
 # pace is "" or "<min delay ms>,<interval ms>,<burst>".
 _COMMON = """
 local P = ARGV[1]
 local S, J, Q, L, D = P..'state', P..'job', P..'q', P..'leases', P..'delayed'
-local SHIFT = 8796093022208
+local function pad(x) return string.format('%015d', tonumber(x)) end
 local st, dirty, warn = {}, {}, {}
 local NOW = nil
 local function load(fields)
@@ -84,18 +86,20 @@ local function save()
 end
 local function parse(v)
   local at, parts = 0, {}
-  for k = 1, 6 do
+  for k = 1, 7 do
     local e = string.find(v, '\\n', at + 1, true)
     if not e then return nil end
     parts[k] = string.sub(v, at + 1, e - 1)
     at = e
   end
-  if tonumber(parts[1]) == nil or parts[2] == '' then return nil end
-  return {rank = parts[1], host = parts[2], tries = tonumber(parts[3]) or 0,
-          reply = parts[4], pace = parts[5], tag = parts[6], at = at}
+  local priority = tonumber(parts[2])
+  if tonumber(parts[1]) == nil or priority == nil or parts[3] == '' then return nil end
+  return {rank = parts[1], priority = priority, host = parts[3], tries = tonumber(parts[4]) or 0,
+          reply = parts[5], pace = parts[6], tag = parts[7], at = at}
 end
-local function header(h, rank, tries)
-  return rank..'\\n'..h.host..'\\n'..tries..'\\n'..h.reply..'\\n'..h.pace..'\\n'..h.tag..'\\n'
+local function header(h, rank, tries, priority)
+  return rank..'\\n'..(priority or h.priority)..'\\n'..h.host..'\\n'..tries..'\\n'..h.reply
+    ..'\\n'..h.pace..'\\n'..h.tag..'\\n'
 end
 local function now_ms()
   if NOW == nil then
@@ -150,7 +154,8 @@ local function cancel_one(id, v)
     redis.call('SREM', P..'tag:'..h.tag, id); add('t:'..h.tag..':cancelled', 1)
   end
   if h.reply ~= '' then  -- its producer may be another process: tell it
-    redis.call('RPUSH', P..'reply:'..h.reply, '{"cancelled":true,"id":'..id..'}')
+    local notice = '{"cancelled":true,"id":'..string.format('%d', tonumber(id))..'}'
+    redis.call('RPUSH', P..'reply:'..h.reply, notice)
     redis.call('EXPIRE', P..'reply:'..h.reply, 86400)
   end
   return 1
@@ -162,37 +167,45 @@ local function reprioritise(id, v, priority)
   if not old then key = P..'park:'..h.host; old = redis.call('ZSCORE', key, id) end
   if not old and redis.call('ZSCORE', D, id) then key = nil; old = h.rank end
   if not old then return 0 end
-  local rank = string.format('%.0f', (1000 - priority) * SHIFT + tonumber(old) % SHIFT)
+  local rank = string.format('%.17g', tonumber(old) - (priority - h.priority))
   if key then redis.call('ZADD', key, rank, id) end
-  redis.call('HSET', J, id, header(h, rank, h.tries)..string.sub(v, h.at + 1))
+  redis.call('HSET', J, id, header(h, rank, h.tries, priority)..string.sub(v, h.at + 1))
   return 1
 end
 """.replace("$DEFAULT", str(DEFAULT_MAX_PER_HOST))
 
-# ARGV: P, epoch candidate, reply ('' for none), then (host, priority, pace, tag, payload).
+# ARGV: P, epoch candidate, reply ('' for none), then (host, priority, pace, tag,
+# aging seconds per priority step or 0, payload).
 # Returns {epoch, first id, warnings}; the ids are consecutive.
 PUSH: Final = (
     _COMMON
     + """
-load({'epoch', 'seq', 'idle', 'submitted'})
+load({'epoch', 'seq', 'idle', 'submitted', 't0'})
 if not st['epoch'] then st['epoch'] = ARGV[2]; dirty['epoch'] = true end
+if not tonumber(st['t0'] or '') then put('t0', now_ms()) end
+local waited = (now_ms() - num('t0')) / 1000
 local seq = tonumber(st['seq'] or '0')
 if seq == nil then warn[#warn + 1] = 'seq'; seq = now_ms() end
 local first = seq + 1
 local jobs, ranks, tags = {}, {}, {}
-for i = 4, #ARGV, 5 do
+for i = 4, #ARGV, 6 do
   seq = seq + 1
-  local rank = string.format('%.0f', (1000 - tonumber(ARGV[i + 1])) * SHIFT + seq)
+  local id = pad(seq)
+  local priority = tonumber(ARGV[i + 1])
+  local aging = tonumber(ARGV[i + 4]) or 0
+  local score = 1000 - priority
+  if aging > 0 then score = score + waited / aging end
+  local rank = string.format('%.17g', score)
   local tag = ARGV[i + 3]
-  jobs[#jobs + 1] = seq
-  jobs[#jobs + 1] = rank..'\\n'..ARGV[i]..'\\n0\\n'..ARGV[3]..'\\n'..ARGV[i + 2]..'\\n'
-    ..tag..'\\n'..ARGV[i + 4]
+  jobs[#jobs + 1] = id
+  jobs[#jobs + 1] = rank..'\\n'..priority..'\\n'..ARGV[i]..'\\n0\\n'..ARGV[3]..'\\n'
+    ..ARGV[i + 2]..'\\n'..tag..'\\n'..ARGV[i + 5]
   ranks[#ranks + 1] = rank
-  ranks[#ranks + 1] = seq
+  ranks[#ranks + 1] = id
   if tag ~= '' then
     local t = tags[tag]
     if not t then t = {}; tags[tag] = t end
-    t[#t + 1] = seq
+    t[#t + 1] = id
   end
 end
 local n = #ranks / 2
@@ -220,7 +233,7 @@ return {st['epoch'], first, warn}
 # host hint count H, H host hints, then
 # (id, counter, outcome, retry delay ms) quadruples; counter is completed,
 # failed or retry.
-# Returns {epoch, recorded flags, popped {id, payload, rank, attempt, host, reply},
+# Returns {epoch, recorded flags, popped {id, payload, priority, attempt, host, reply},
 #          dropped ids, warnings, ms until something delayed is due (-1: nothing),
 #          aborts (a counter that changes when a producer aborts a running request)}.
 EXCHANGE: Final = (
@@ -245,9 +258,9 @@ local touched, woke = {}, 0
 -- 1. outcomes and retries
 local fid, fcounter, fout, fdelay, members = {}, {}, {}, {}, {}
 for i = 11 + nhint, #ARGV, 4 do
-  fid[#fid + 1] = ARGV[i]; fcounter[#fcounter + 1] = ARGV[i + 1]
+  fid[#fid + 1] = pad(ARGV[i]); fcounter[#fcounter + 1] = ARGV[i + 1]
   fout[#fout + 1] = ARGV[i + 2]; fdelay[#fdelay + 1] = tonumber(ARGV[i + 3]) or 0
-  members[#members + 1] = ARGV[i]..'@'..token
+  members[#members + 1] = fid[#fid]..'@'..token
 end
 local recorded = {}
 if #fid > 0 then
@@ -398,7 +411,7 @@ for guard = 1, 8 do
         hold_slot(h, 1)
         leases[#leases + 1] = now + lease_ms; leases[#leases + 1] = id..'@'..token
         popped[#popped + 1] = {
-          id, string.sub(vals[i], h.at + 1), h.rank, h.tries + 1, h.host, h.reply}
+          id, string.sub(vals[i], h.at + 1), h.priority, h.tries + 1, h.host, h.reply}
       else
         local list = parked[h.host]
         if not list then list = {}; parked[h.host] = list end
@@ -437,7 +450,7 @@ RENEW: Final = (
     _COMMON
     + """
 local members, lost, keep = {}, {}, {}
-for i = 4, #ARGV do members[#members + 1] = ARGV[i]..'@'..ARGV[2] end
+for i = 4, #ARGV do members[#members + 1] = pad(ARGV[i])..'@'..ARGV[2] end
 local held = redis.call('ZMSCORE', L, unpack(members))
 local until_ms = now_ms() + tonumber(ARGV[3])
 for i, m in ipairs(members) do
@@ -457,11 +470,11 @@ GIVE_BACK: Final = (
     _COMMON
     + """
 local members = {}
-for i = 3, #ARGV do members[#members + 1] = ARGV[i]..'@'..ARGV[2] end
+for i = 3, #ARGV do members[#members + 1] = pad(ARGV[i])..'@'..ARGV[2] end
 local held = redis.call('ZMSCORE', L, unpack(members))
 local mine, ids = {}, {}
 for i, m in ipairs(members) do
-  if held[i] then mine[#mine + 1] = m; ids[#ids + 1] = ARGV[i + 2] end
+  if held[i] then mine[#mine + 1] = m; ids[#ids + 1] = pad(ARGV[i + 2]) end
 end
 if #ids == 0 then return 0 end
 redis.call('ZREM', L, unpack(mine))
@@ -492,8 +505,10 @@ CANCEL: Final = (
     + """
 local out = {}
 load({'cancelled'})
-local vals = redis.call('HMGET', J, unpack(ARGV, 2))
-for i = 2, #ARGV do out[#out + 1] = cancel_one(ARGV[i], vals[i - 1]) end
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = pad(ARGV[i]) end
+local vals = redis.call('HMGET', J, unpack(ids))
+for i, id in ipairs(ids) do out[#out + 1] = cancel_one(id, vals[i]) end
 save()
 return out
 """
@@ -503,7 +518,8 @@ return out
 SET_PRIORITY: Final = (
     _COMMON
     + """
-return reprioritise(ARGV[2], redis.call('HGET', J, ARGV[2]), tonumber(ARGV[3]))
+local id = pad(ARGV[2])
+return reprioritise(id, redis.call('HGET', J, id), tonumber(ARGV[3]))
 """
 )
 

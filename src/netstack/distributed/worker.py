@@ -2,12 +2,14 @@
 
 Threads: one *fetcher* talks to Redis in batches: each of its calls
 (``QueueOps.exchange``, one Lua script) records the outcomes finished since
-the last call and leases up to the number of free threads. It calls as soon
-as it is free and has an outcome to record or a free thread to fill; the
-outcomes finished while a call is on the wire share the next one, so a
-busy worker makes one call per several requests and an idle one records
-each outcome at once. When the queue is empty and nothing runs, it blocks on the queue's
-wake list (BLPOP, a second at a time): an idle worker costs two Redis calls
+the last call and leases up to the number of free threads. It calls when
+it has a free thread to fill and no outcome to record, or outcomes to
+record: half its threads' worth, or the last running one's, or any that
+waited two milliseconds; the outcomes finished while a call is on the wire
+share the next one too. So a busy worker makes one call per several
+requests and an idle one records each outcome at once. When the queue is
+empty and nothing runs, it blocks on the queue's wake list (BLPOP, a
+second at a time): an idle worker costs two Redis calls
 a second and no CPU. Leased requests run on an in-process
 :class:`~netstack.Scheduler` (transport, response cache, retries). One
 *renewer* extends this worker's leases every third of ``lease`` seconds.
@@ -87,6 +89,8 @@ _WARNING: Final = logging.WARNING
 _IDLE_WAIT: Final = 1.0
 #: Seconds between looks at an empty queue while some requests still run.
 _POLL: Final = 0.1
+#: Seconds an outcome may wait for others to share its call (when other requests run).
+_LINGER: Final = 0.002
 #: Seconds between calls of a worker busy with long requests (to hear of aborts).
 _LOOK: Final = 0.5
 #: Distinct host-rule sets (each its own in-process scheduler) a worker serves at most.
@@ -120,6 +124,8 @@ class _Outbox:
     """Outcomes waiting for the fetcher's next call."""
 
     items: list[tuple[Finished, float]] = field(default_factory=list)
+    #: When the oldest of ``items`` arrived (monotonic).
+    since: float = 0.0
 
 
 class Worker:
@@ -183,6 +189,8 @@ class Worker:
         self._returning: set[int] = set()
         self._outbox = _Outbox()
         self._free = workers
+        #: Outcomes that make a call at once (fewer wait up to _LINGER for company).
+        self._batch = max(1, workers // 2)
         self._starved = False
         self._stop = threading.Event()
         self._finished = threading.Event()
@@ -322,18 +330,22 @@ class Worker:
     def _next_step(self) -> str | None:
         """Under the lock: wait until there is something to do; None to end the fetcher.
 
-        Outcomes go to Redis as soon as the fetcher is free: while one call
-        is on the wire, the outcomes finished meanwhile pile up and share
-        the next one, so calls carry more requests exactly when the load is high.
+        Outcomes go to Redis in company (see the module docstring); while one
+        call is on the wire, those finished meanwhile pile up for the next.
         """
         while True:
             stopping = self._stop.is_set()
             pending = len(self._outbox.items)
             if stopping and not self._running and not pending:
                 return None
-            if pending:
+            if pending and (
+                stopping
+                or pending >= self._batch
+                or pending == len(self._running)
+                or time.monotonic() - self._outbox.since >= _LINGER
+            ):
                 return "exchange"
-            if not stopping and self._free > 0:
+            if not pending and not stopping and self._free > 0:  # (pending: let them gather)
                 if not self._starved:
                     return "exchange"
                 if not self._running:
@@ -341,7 +353,9 @@ class Worker:
             if self._running and time.monotonic() - self._last_call >= _LOOK:
                 return "exchange"  # busy with long requests: still hear about aborts
             poll = _POLL if self._next_due is None else max(0.01, min(_POLL, self._next_due))
-            if not self._lock.wait(poll) and self._free > 0 and not stopping:
+            if pending:
+                poll = max(0.0, self._outbox.since + _LINGER - time.monotonic())
+            if not self._lock.wait(poll) and not pending and self._free > 0 and not stopping:
                 self._starved = False  # look at the queue again now and then
 
     def _block(self, backoff: Backoff) -> bool:
@@ -370,6 +384,8 @@ class Worker:
             self._free += want
             kept = [(f, d) for f, d in outbox if d >= now]
             self._outbox.items[:0] = kept
+            if kept:
+                self._outbox.since = now
             for f in lost:
                 self._running.pop(f.request_id, None)
             self._lock.notify_all()
@@ -573,7 +589,10 @@ class Worker:
     def _report(self, finished: Finished) -> None:
         """Queue an outcome (or a retry) for the fetcher's next call; the slot is free."""
         with self._lock:
-            self._outbox.items.append((finished, time.monotonic() + self.lease))
+            now = time.monotonic()
+            if not self._outbox.items:
+                self._outbox.since = now
+            self._outbox.items.append((finished, now + self.lease))
             self._free += 1
             self._lock.notify_all()
 

@@ -136,16 +136,12 @@ class Scheduler:
             )
         if breaker is not None and not isinstance(breaker, CircuitBreaker):
             raise HttpError.parameter(f"breaker: must be a CircuitBreaker or None, got {breaker!r}")
-        if aging is not None and queue is not None:
-            raise HttpError.parameter(
-                "aging: not available with queue=RedisQueue (Redis orders by priority, "
-                "then submission; raise a request's priority with set_priority instead)"
-            )
         adaptive_policy = _adaptive(adaptive, queue is not None)
         rules = HostRules.build(allowed_hosts, blocked_hosts)
         #: ``default_options``, validated; each request's own options are merged over them.
         self.defaults = None if default_options is None else OptionDefaults(default_options)
         aging_policy = None if aging is None else Aging(aging, time.monotonic())
+        self._aging = aging_policy
         self._name = name
         self._max_workers = max_workers
         self._max_per_host = max_per_host
@@ -234,6 +230,11 @@ class Scheduler:
 
                     transport = self._transport = Transport(max_per_host=self._max_per_host)
         return transport
+
+    @property
+    def aging(self) -> float | None:
+        """Seconds of waiting worth one priority step (None: no aging)."""
+        return None if self._aging is None else self._aging.interval
 
     @property
     def allowed_hosts(self) -> tuple[str, ...] | None:
