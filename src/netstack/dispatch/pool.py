@@ -185,7 +185,8 @@ class WorkerPool:
             effects = state.submit(ticket, _monotonic())
             if effects.start or effects.wake_at is not None:
                 self._enact(effects)
-        # A submit starts tickets (under the lock) and never settles anything.
+        if effects.settle:  # only when no worker thread could start (all of it failed)
+            self._settle(effects)
 
     def submit_many(self, tickets: Sequence[Ticket]) -> None:
         """Queue tickets all at once, or none (QueueFullError, SchedulerShutdownError)."""
@@ -202,6 +203,8 @@ class WorkerPool:
                 )
             effects = state.submit_many(tickets, _monotonic())
             self._enact(effects)
+        if effects.settle:  # only when no worker thread could start (all of it failed)
+            self._settle(effects)
 
     def settled(self, ticket: Ticket, ok: bool) -> None:
         """Count a ticket that ended at submit (the caller resolves it after)."""
@@ -248,7 +251,9 @@ class WorkerPool:
         """Change ``host``'s in-flight limit now (None: back to ``max_per_host``)."""
         with self._lock:
             self.state.backend.set_limit(host, limit)
-            self._enact(self.state.tick(_monotonic()))
+            effects = self.state.tick(_monotonic())
+            self._enact(effects)
+        self._settle(effects)
 
     # -- stopping ----------------------------------------------------------------------
 
