@@ -15,13 +15,15 @@ Cluster too):
 ``delayed``         zset    ids waiting out a retry backoff, by due time
 ``leases``          zset    ``<id>@<worker token>`` by lease expiry (ms, Redis' clock)
 ``tag:<tag>``       set     the ids of a tag not yet ended
+``pace``            hash    host -> ``<last start>,<tat>,<until>`` (ms) of a paced
+                            host; entries past ``until`` are swept a few at a time
 ``state``           hash    the queue's small state, read and written once per
                             script call: ``epoch`` (a random id: changes when
                             Redis lost the queue), ``seq`` (the last id), ``t0``
                             (creation, ms), ``max`` (``max_per_host``, default 8),
                             ``i:<host>`` leases held, ``p:<host>`` parked,
-                            ``m:<host>`` a host's own slot count, ``n:<host>`` its
-                            pace, ``idle`` workers blocked on ``wake``, ``sweep``,
+                            ``m:<host>`` a host's own slot count, ``idle``
+                            workers blocked on ``wake``, ``sweep``, ``pcur``,
                             ``due``, ``paced`` (next checks), ``aborts``, per-tag
                             ``t:<tag>:<counter>`` and ``r:<tag>`` (running), and the
                             counters submitted completed failed cancelled expired

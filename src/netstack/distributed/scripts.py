@@ -70,6 +70,18 @@ local function limit(host, max)  -- a host's own slot count (set_limit), else ma
   if m and m >= 1 then return m end
   return max
 end
+-- per-host pace ("<last start>,<tat>,<until>" ms) in its own hash, so `state` stays small
+local pace, pace_dirty = {}, {}
+local function pace_load(hosts)
+  if #hosts == 0 then return end
+  local v = redis.call('HMGET', P..'pace', unpack(hosts))
+  for i, host in ipairs(hosts) do pace[host] = v[i] or '' end
+end
+local function pace_save()
+  local set = {}
+  for host, _ in pairs(pace_dirty) do set[#set + 1] = host; set[#set + 1] = pace[host] end
+  if #set > 0 then redis.call('HSET', P..'pace', unpack(set)) end
+end
 local function save()
   local set, del = {}, {}
   for f, _ in pairs(dirty) do
@@ -243,7 +255,8 @@ local token, lease_ms, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local ttl = tonumber(ARGV[8])
 local nhint = tonumber(ARGV[10])
 local default_pace = ARGV[9]
-local fields = {'epoch', 'max', 'sweep', 'idle', 'due', 'paced', 'aborts', 'completed', 'failed',
+local fields = {'epoch', 'max', 'sweep', 'pcur', 'idle', 'due', 'paced', 'aborts', 'completed',
+  'failed',
   'duplicates'}
 for i = 11, 10 + nhint do
   fields[#fields + 1] = 'i:'..ARGV[i]; fields[#fields + 1] = 'p:'..ARGV[i]
@@ -342,6 +355,15 @@ end
 -- 4. expired leases (their workers are presumed dead): back to their place
 if now >= num('sweep') then
   put('sweep', now + 250)
+  -- a few pace entries a sweep: those that no longer hold anything back go
+  local scan = redis.call('HSCAN', P..'pace', st['pcur'] or '0', 'COUNT', 64)
+  st['pcur'] = scan[1]; dirty['pcur'] = true
+  local stale = {}
+  for i = 1, #scan[2], 2 do
+    local untl = tonumber(string.match(scan[2][i + 1], ',([%d.]+)$') or '')
+    if untl and untl < now and not pace_dirty[scan[2][i]] then stale[#stale + 1] = scan[2][i] end
+  end
+  if #stale > 0 then redis.call('HDEL', P..'pace', unpack(stale)) end
   local expired = redis.call('ZRANGEBYSCORE', L, '-inf', now, 'LIMIT', 0, 100)
   if #expired > 0 then
     redis.call('ZREM', L, unpack(expired))
@@ -376,7 +398,7 @@ for guard = 1, 8 do
   local ids = {}
   for i = 1, #top, 2 do ids[#ids + 1] = top[i] end
   local vals = redis.call('HMGET', J, unpack(ids))
-  local parsed, hosts = {}, {}
+  local parsed, hosts, paced_hosts = {}, {}, {}
   for i = 1, #ids do
     local h = vals[i] and parse(vals[i])
     parsed[i] = h
@@ -384,10 +406,11 @@ for guard = 1, 8 do
       hosts[#hosts + 1] = 'i:'..h.host; hosts[#hosts + 1] = 'p:'..h.host
       hosts[#hosts + 1] = 'm:'..h.host
       if h.pace == '' then h.pace_now = default_pace else h.pace_now = h.pace end
-      if h.pace_now ~= '' then hosts[#hosts + 1] = 'n:'..h.host end
+      if h.pace_now ~= '' and pace[h.host] == nil then paced_hosts[#paced_hosts + 1] = h.host end
     end
   end
   load(hosts)
+  pace_load(paced_hosts)
   local bad = {}
   for i, id in ipairs(ids) do
     local h = parsed[i]
@@ -396,12 +419,13 @@ for guard = 1, 8 do
       if go and h.pace_now ~= '' then
         local gap, interval, burst = string.match(h.pace_now, '^([%d.]+),([%d.]+),(%d+)$')
         gap, interval, burst = tonumber(gap) or 0, tonumber(interval) or 0, tonumber(burst) or 1
-        local last, tat = string.match(st['n:'..h.host] or '', '^([%d.]+),([%d.]+)$')
+        local last, tat = string.match(pace[h.host] or '', '^([%d.]+),([%d.]+)')
         last, tat = tonumber(last) or -1e15, tonumber(tat) or 0
         local at = math.max(last + gap, tat - (burst - 1) * interval)
         if now >= at then
-          st['n:'..h.host] = string.format('%.0f,%.0f', now, math.max(tat, now) + interval)
-          dirty['n:'..h.host] = true
+          local nxt = math.max(tat, now) + interval
+          pace[h.host] = string.format('%.0f,%.0f,%.0f', now, nxt, math.max(now + gap, nxt))
+          pace_dirty[h.host] = true
         else
           go = false
           if not pace_due[h.host] or at < pace_due[h.host] then pace_due[h.host] = at end
@@ -440,6 +464,7 @@ for _, f in ipairs({'due', 'paced'}) do
     if next_due < 0 or wait < next_due then next_due = wait end
   end
 end
+pace_save()
 save()
 return {st['epoch'], recorded, popped, dropped, warn, next_due, st['aborts'] or '0'}
 """
