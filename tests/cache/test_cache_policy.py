@@ -11,7 +11,7 @@ from cache_helpers import T0, URL, exchange, http_date
 
 from netstack.cache import CacheEntry, HttpResponseCache
 from netstack.cache.freshness import cache_key, current_age, freshness_lifetime, normalise_url
-from netstack.cache.policy import merge_headers
+from netstack.cache.update import merge_headers
 
 FRESH = [("Cache-Control", "max-age=100")]
 

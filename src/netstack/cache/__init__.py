@@ -2,15 +2,20 @@
 
 Modules, one concept each: ``headers`` (Cache-Control and date parsing),
 ``entry`` (``CacheEntry`` and its byte format), ``freshness`` (key, lifetime,
-age, Vary), ``policy`` (the sans-IO decisions), ``memory`` (the bytes-bounded
-LRU), ``storage`` (``CacheStorage``, ``FileStorage``, ``MemoryStorage``) and
-``cache`` (``HttpResponseCache``, the driver, and the process-wide install).
+age, Vary), ``policy`` (the sans-IO decisions), ``update`` (what an answer
+changes in what is stored), ``memory`` (the bytes-bounded LRU), ``held`` (the
+memory tier with its variant index), ``storage`` (``CacheStorage``,
+``FileStorage``, ``MemoryStorage``), ``persistence`` (loading and batched
+writes) and ``cache`` (``HttpResponseCache``, the driver, and the
+process-wide install).
 
 The request pipeline drives a cache with two calls::
 
     lookup = cache.lookup(method, url, request_headers, now)
     # lookup.action is one of:
     #   "fresh"          serve lookup.response (a CachedResponse, Age set); no network
+    #   "stale"          serve lookup.response (stale-while-revalidate); when
+    #                    lookup.background, revalidate it in the background
     #   "revalidate"     add lookup.conditional_headers (If-None-Match and/or
     #                    If-Modified-Since) to the outgoing request
     #   "miss"           send the request as is
@@ -20,9 +25,13 @@ The request pipeline drives a cache with two calls::
     # Call it after every network answer, whatever the method (unsafe methods
     # invalidate). headers: the response's (name, value) pairs; body: already
     # content-decoded; times: epoch seconds around the exchange. Returns a
-    # CachedResponse to serve instead of the network's answer only when a 304
+    # CachedResponse to serve instead of the network's answer when a 304
     # answered our conditional request (stored status and body, headers
-    # updated by the 304); else None: serve the network's answer.
+    # updated by the 304) or stale-if-error covers a 500/502/503/504; else
+    # None: serve the network's answer.
+    cached = cache.fail(lookup, now)
+    # Instead of complete() when no answer came (a connection failure): the
+    # stored response stale-if-error allows, or None.
 
 ``CachedResponse(status, headers, body)`` is frozen; ``headers`` is a list of
 ``(name, value)`` pairs keeping duplicates (``Set-Cookie``). Stored headers
@@ -34,9 +43,11 @@ What is stored: ``GET`` responses with a final status other than 206 and 304,
 no ``no-store`` (request or response), no ``Vary: *``; with explicit freshness
 (``max-age``, ``Expires``), ``public``, or a heuristically cacheable status;
 with ``Authorization`` only when ``public``, ``must-revalidate`` or
-``s-maxage``. One response per URL: a response with another Vary snapshot
-replaces it. A ``HEAD`` is answered by a fresh stored ``GET`` response,
-without its body (never revalidated). Requests carrying ``Range`` or their own validators
+``s-maxage``; a ``Date`` is added when it has none. Variants of one URL
+(``Vary``) are kept side by side, each for the request headers that select
+it; a variant selected by other field names replaces them. A ``HEAD`` is
+answered by a fresh stored ``GET`` response, without its body (never
+revalidated). Requests carrying ``Range`` or their own validators
 (``If-None-Match`` ...) bypass the lookup. A request ``max-stale`` may be
 served a stale response without validation, unless it says
 ``must-revalidate`` or ``no-cache``.

@@ -17,14 +17,12 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from types import MappingProxyType
 from typing import Final, Literal, TypeAlias
-from urllib.parse import urljoin
 
 from netstack.cache.entry import CacheEntry
 from netstack.cache.freshness import (
     HEURISTIC_STATUSES,
     cache_key,
     current_age,
-    origin,
     vary_matches,
     vary_snapshot,
 )
@@ -37,6 +35,12 @@ from netstack.cache.headers import (
     parse_http_date,
     request_header,
     split_list,
+)
+from netstack.cache.update import (
+    headers_to_store,
+    invalidation_keys,
+    merge_headers,
+    strong_etag_mismatch,
 )
 
 Action: TypeAlias = Literal["fresh", "stale", "revalidate", "miss", "unsatisfiable"]
@@ -64,26 +68,6 @@ _BYPASS_HEADERS: Final = frozenset(
 )
 #: Request fields that make a lookup more than "is the stored response fresh?".
 _SPECIAL_REQUEST: Final = _BYPASS_HEADERS | {"cache-control"}
-#: Never stored (hop-by-hop, RFC 9110 §7.6.1) or no longer true of the stored,
-#: content-decoded body (its encoding and length; Content-Length is recomputed).
-_NOT_STORED: Final = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "content-encoding",
-        "content-length",
-    }
-)
-#: Fields a 304 may not overwrite in the stored response (RFC 9111 §3.2).
-_NOT_UPDATED: Final = _NOT_STORED | {"content-range", "content-type"}
-_NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 
 @dataclass(frozen=True)
@@ -383,84 +367,6 @@ def lookup(
     return CacheLookup(action="miss", method=method, url=url, key=key, request_headers=headers)
 
 
-def headers_to_store(
-    status: int, headers: HeaderList, body: bytes, response_time: float | None = None
-) -> tuple[tuple[str, str], ...]:
-    """Response fields as stored: hop-by-hop and encoding fields dropped, length recomputed.
-
-    A response without a valid ``Date`` gets one, the time it arrived
-    (``response_time``; RFC 9110 §6.6.1), which it is then served with.
-    """
-    listed = {n.lower() for n in split_list(get_all(headers, "Connection"))}
-    kept = [(n, v) for n, v in headers if n.lower() not in _NOT_STORED and n.lower() not in listed]
-    if response_time is not None and parse_http_date(get_first(kept, "Date")) is None:
-        kept = [(n, v) for n, v in kept if n.lower() != "date"]
-        kept.append(("Date", formatdate(response_time, usegmt=True)))
-    if status not in _NO_BODY_STATUSES:
-        kept.append(("Content-Length", str(len(body))))
-    return tuple(kept)
-
-
-def merge_headers(stored: HeaderList, update: HeaderList) -> tuple[tuple[str, str], ...]:
-    """Stored fields updated by a 304's fields of the same name (RFC 9111 §3.2)."""
-    listed = {n.lower() for n in split_list(get_all(update, "Connection"))}
-    new: dict[str, list[tuple[str, str]]] = {}
-    for name, value in update:
-        lower = name.lower()
-        if lower not in _NOT_UPDATED and lower not in listed:
-            new.setdefault(lower, []).append((name, value))
-    merged: list[tuple[str, str]] = []
-    for name, value in stored:
-        lower = name.lower()
-        if lower not in new:
-            merged.append((name, value))
-        elif new[lower]:
-            merged.extend(new[lower])
-            new[lower] = []  # later stored lines of this name are replaced too
-    for pairs in new.values():
-        merged.extend(pairs)
-    return tuple(merged)
-
-
-def invalidation_keys(
-    url: str, status: int, headers: HeaderList, final_url: str | None = None
-) -> tuple[str, ...]:
-    """Keys an unsafe request's answer invalidates (RFC 9111 §4.4).
-
-    A non-error answer invalidates the target URI and the same-origin URIs
-    in its ``Location`` and ``Content-Location``. When redirects were
-    followed (``final_url`` differs from ``url``), the first answer was a
-    redirect, a non-error status: the target and the URI it led to (the
-    last hop's, same origin) are invalidated whatever the final status.
-    """
-    redirected = final_url is not None and final_url != url
-    if not redirected and not 200 <= status < 400:
-        return ()
-    keys = [cache_key(url)]
-    here = origin(url)
-    targets: list[str] = []
-    if redirected:
-        assert final_url is not None
-        targets.append(final_url)
-    if 200 <= status < 400:
-        base = final_url if redirected and final_url is not None else url
-        for name in ("Location", "Content-Location"):
-            value = get_first(headers, name)
-            if value is not None:
-                targets.append(urljoin(base, value.strip()))
-    for target in targets:
-        if here is not None and origin(target) == here:
-            keys.append(cache_key(target))
-    return tuple(dict.fromkeys(keys))
-
-
-def _strong_etag_mismatch(stored: HeaderList, update: HeaderList) -> bool:
-    old, new = get_first(stored, "ETag"), get_first(update, "ETag")
-    if old is None or new is None:
-        return False
-    return old.strip().removeprefix("W/") != new.strip().removeprefix("W/")
-
-
 def complete(
     lookup: CacheLookup,
     status: int,
@@ -504,7 +410,7 @@ def _after_not_modified(
     stored = lookup.stored
     if lookup.action != "revalidate" or stored is None:
         return Outcome()  # the caller's own conditional request: theirs to handle
-    if _strong_etag_mismatch(stored.headers, headers):
+    if strong_etag_mismatch(stored.headers, headers):
         return Outcome(invalidate=(lookup.key,))
     if parse_http_date(get_first(headers, "Date")) is None:  # RFC 9110 §6.6.1
         headers = [*headers, ("Date", formatdate(times[1], usegmt=True))]
