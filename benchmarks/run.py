@@ -56,6 +56,8 @@ FOCUSED: dict[str, list[str]] = {
     "bench_priority": ["--backlog", "1000", "--rounds", "2"],
     "bench_cache": ["--hits", "100", "--rounds", "2"],
     "bench_stream": ["--size-mib", "64", "--rounds", "1"],
+    "bench_http2": ["--requests", "500", "--rounds", "1"],
+    "bench_redis": ["--sequential", "50", "--batch", "500"],
     "bench_scale": ["--queued", "20000", "--hosts", "100", "--measured", "200",
                     "--requests", "300", "--rounds", "1"],
 }  # fmt: skip
