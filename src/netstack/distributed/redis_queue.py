@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from netstack.distributed.breakers import RedisBreakers
     from netstack.distributed.ops import Popped
     from netstack.distributed.producer import Producer
+    from netstack.distributed.sink import RemoteSink
     from netstack.scheduler import Scheduler
 
 __all__ = ["RESULT_TTL", "RedisQueue", "RedisQueueStats"]
@@ -201,6 +202,12 @@ class RedisQueue:
         from netstack.distributed.breakers import RedisBreakers
 
         return RedisBreakers(self._ops.client, self._ops.prefix, policy)
+
+    def attach(self, scheduler: Scheduler) -> RemoteSink:
+        """Where ``Scheduler(queue=self)`` hands its jobs; called once, by that Scheduler."""
+        from netstack.distributed.sink import RemoteSink
+
+        return RemoteSink(scheduler, self._attach(scheduler))
 
     def _attach(self, scheduler: Scheduler) -> Producer:
         """The producer side of ``scheduler``; called once, by ``Scheduler(queue=...)``."""

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
     from netstack.scheduler.job import Job
-    from netstack.scheduler.scheduler import Scheduler
+    from netstack.scheduler.owner import FutureOwner as Scheduler
 
 __all__ = ["RequestFuture", "resolve"]
 

@@ -25,14 +25,15 @@ if TYPE_CHECKING:
     import os
     import threading
 
+    from netstack.breaker import CircuitBreaker
     from netstack.dispatch.errors import SchedulerShutdownError
-    from netstack.hostguard import HostGuard
+    from netstack.hostguard import BreakerStore, HostGuard
     from netstack.hosts import HostRules
     from netstack.scheduler.future import RequestFuture
     from netstack.scheduler.job import Job
     from netstack.scheduler.stats import SchedulerStats
 
-__all__ = ["JobSink", "Jobs", "request_ids"]
+__all__ = ["JobQueue", "JobSink", "Jobs", "request_ids"]
 
 #: Process-wide request ids, shared by every scheduler (they appear in logs).
 request_ids = itertools.count(1)
@@ -71,6 +72,15 @@ class JobSink(Protocol):
     def shutdown_at_exit(self, stop: bool) -> None: ...
     def shutdown_error(self) -> SchedulerShutdownError: ...
     def describe(self) -> str: ...
+
+
+class JobQueue(Protocol):
+    """A shared queue a Scheduler hands its jobs to (``RedisQueue`` is one):
+    ``Scheduler(queue=...)`` calls :meth:`attach` once, with itself."""
+
+    def attach(self, scheduler: Any) -> JobSink: ...
+
+    def breaker_store(self, policy: CircuitBreaker) -> BreakerStore: ...
 
 
 class Jobs:

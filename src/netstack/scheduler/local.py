@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from netstack.dispatch.pacer import Pacer
     from netstack.retry import RetryPolicy
     from netstack.scheduler.job import Job
-    from netstack.scheduler.scheduler import Scheduler
+    from netstack.scheduler.owner import SinkOwner
 
 __all__ = ["LocalSink", "retry_rule"]
 
@@ -81,7 +81,7 @@ class LocalSink:
 
     def __init__(
         self,
-        scheduler: Scheduler,
+        scheduler: SinkOwner,
         *,
         max_workers: int,
         max_per_host: int,

@@ -3,7 +3,7 @@
 It validates, prepares the call (``netstack.call.prepare_call``: options,
 URL, the cache's answer if fresh), and hands the job to a *sink*
 (``jobs.py``): the in-process dispatcher (``local.py`` over
-``netstack.dispatch``), or a Redis queue (``remote.py``). It holds no queue,
+``netstack.dispatch``), or a Redis queue's (``RedisQueue.attach``). It holds no queue,
 lock or thread of its own, and never branches on where requests run. Its
 documented internal interface is ``scheduler.jobs`` (``jobs.py``).
 """
@@ -31,7 +31,7 @@ from netstack.hosts import HostRules
 from netstack.politeness import PolitenessPolicy
 from netstack.retry import RetryPolicy
 from netstack.scheduler.future import RequestFuture
-from netstack.scheduler.jobs import Jobs, JobSink
+from netstack.scheduler.jobs import JobQueue, Jobs, JobSink
 from netstack.scheduler.local import LocalSink
 from netstack.scheduler.politeness import pacer_for
 from netstack.scheduler.stats import SchedulerStats
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
     from netstack.cache import HttpResponseCache
     from netstack.call import Events
-    from netstack.distributed.redis_queue import RedisQueue
     from netstack.options import HttpRequestOptions, HttpRequestOptionsDict, OptionsInput
     from netstack.response import HttpResponse
     from netstack.scheduler.job import Job
@@ -115,7 +114,7 @@ class Scheduler:
         allowed_hosts: Iterable[str] | None = None,
         blocked_hosts: Iterable[str] | None = None,
         aging: float | None = None,
-        queue: RedisQueue | None = None,
+        queue: JobQueue | None = None,
         breaker: CircuitBreaker | None = None,
         adaptive: bool | AdaptiveConcurrency = False,
         default_options: HttpRequestOptions | HttpRequestOptionsDict | None = None,
@@ -166,9 +165,10 @@ class Scheduler:
                 aging=aging_policy,
             )
         else:
-            from netstack.scheduler.remote import RemoteSink
-
-            sink = RemoteSink(self, queue)
+            attach = getattr(queue, "attach", None)
+            if not callable(attach):
+                raise HttpError.parameter(f"queue: must be a RedisQueue or None, got {queue!r}")
+            sink = attach(self)
         guard = None
         if breaker is not None or adaptive_policy is not None:
             set_limit = sink.pool.set_limit if isinstance(sink, LocalSink) else None

@@ -1,10 +1,9 @@
 """RemoteSink: a Scheduler's jobs go to a ``RedisQueue`` and run on ``netstack worker`` processes.
 
-The smallest adapter from the ``RedisQueue`` producer of today to the
-:class:`~netstack.scheduler.jobs.JobSink` interface, so that the Scheduler
-has no Redis branch. It goes away when ``RedisQueue`` implements the
-dispatcher's ``QueueBackend`` (``netstack.dispatch.backend``) and the
-Scheduler composes the same dispatcher over either backend.
+``Scheduler(queue=RedisQueue(...))`` calls :meth:`RedisQueue.attach`, which
+returns this :class:`~netstack.scheduler.jobs.JobSink` over the queue's
+producer: the Scheduler has no Redis branch and imports nothing of
+``netstack.distributed``.
 """
 
 from __future__ import annotations
@@ -20,11 +19,10 @@ if TYPE_CHECKING:
     import threading
 
     from netstack.distributed.producer import Producer
-    from netstack.distributed.redis_queue import RedisQueue
     from netstack.scheduler.future import RequestFuture
     from netstack.scheduler.job import Job
     from netstack.scheduler.jobs import DoneCallback
-    from netstack.scheduler.scheduler import Scheduler
+    from netstack.scheduler.owner import SinkOwner
     from netstack.scheduler.stats import SchedulerStats
 
 __all__ = ["RemoteSink"]
@@ -33,11 +31,11 @@ __all__ = ["RemoteSink"]
 class RemoteSink:
     """The Redis :class:`~netstack.scheduler.jobs.JobSink` (a producer of a RedisQueue)."""
 
-    def __init__(self, scheduler: Scheduler, queue: RedisQueue) -> None:
+    def __init__(self, scheduler: SinkOwner, producer: Producer) -> None:
         self._name = scheduler.name
         #: True once shut down (an attribute: read on every submit).
         self.closed = False
-        self._producer: Producer = queue._attach(scheduler)
+        self._producer = producer
 
     @property
     def producer(self) -> Producer:
