@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Final
 
 from netstack.log import log_event
+from netstack.threads import start_daemon
 
 #: Background revalidations running at once.
 MAX_THREADS: Final = 4
@@ -34,7 +35,7 @@ def start(task: Callable[[], object]) -> None:
         if _running >= MAX_THREADS:
             return
         _running += 1
-    threading.Thread(target=_work, name="netstack-revalidate", daemon=True).start()
+    start_daemon(_work, "netstack-revalidate")
 
 
 def _work() -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from netstack.log import log_event
+from netstack.threads import start_daemon
 
 __all__ = ["ALARM", "Alarm"]
 
@@ -51,10 +52,7 @@ class Alarm:
             heapq.heappush(heap, (due, seq, ref, fire))
             thread = self._thread
             if thread is None or not thread.is_alive():
-                thread = self._thread = threading.Thread(
-                    target=self._run, name=self._name, daemon=True
-                )
-                thread.start()
+                self._thread = start_daemon(self._run, self._name)
             elif earliest:
                 self._changed.notify()
 

@@ -81,6 +81,7 @@ from netstack.cli.records import error_record, response_record, save_body
 from netstack.cli.state import SLOT_PREFIX, StateDir, StateError, jsonable
 from netstack.cli.summary import Summary
 from netstack.scheduler.persist import read_queue, write_queue
+from netstack.threads import start_daemon
 
 if TYPE_CHECKING:
     from netstack.options import OptionsInput
@@ -345,7 +346,7 @@ def _count_total(args: argparse.Namespace, progress: Progress, resumed: int, fir
         if lines is not None:
             progress.update(task, total=max(lines - first + 1, 0) + resumed)
 
-    threading.Thread(target=count, name="netstack-batch-count", daemon=True).start()
+    start_daemon(count, "netstack-batch-count")
 
 
 def _run(

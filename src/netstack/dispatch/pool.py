@@ -45,6 +45,7 @@ from netstack.dispatch.ticket import (
 from netstack.dispatch.trim import trim_traceback
 from netstack.errors import UNKNOWN, HttpError
 from netstack.log import enabled, log_event
+from netstack.threads import start_daemon
 
 if TYPE_CHECKING:
     from netstack.dispatch.job import Job, RetryRule
@@ -359,14 +360,8 @@ class WorkerPool:
         threads = self._threads
         if len(threads) >= self.state.max_workers:
             return True
-        thread = threading.Thread(
-            target=_worker,
-            args=(self, self._work),
-            name=f"{self.name}-worker-{len(threads)}",
-            daemon=True,
-        )
         try:
-            thread.start()
+            thread = start_daemon(_worker, f"{self.name}-worker-{len(threads)}", (self, self._work))
         except RuntimeError as exc:
             self._start_error = exc
             if any(t.is_alive() for t in threads):
@@ -391,11 +386,8 @@ class WorkerPool:
             return
         self._timer_due = due
         if self._timer is None:
-            thread = threading.Thread(
-                target=self._tick_loop, name=f"{self.name}-timer", daemon=True
-            )
             try:
-                thread.start()
+                thread = start_daemon(self._tick_loop, f"{self.name}-timer")
             except RuntimeError:
                 return  # interpreter exit: workers still tick on their way (see _run)
             self._timer = thread

@@ -32,6 +32,7 @@ from netstack.distributed.wire import decode_outcome, encode_request
 from netstack.errors import ABORTED, RECEIVE_FAILED, UNKNOWN, HttpError
 from netstack.log import log_event
 from netstack.scheduler.future import RequestFuture
+from netstack.threads import start_daemon
 from netstack.validation import check_priority
 
 if TYPE_CHECKING:
@@ -398,11 +399,7 @@ class Producer:
         """Under the lock: start the listener unless it runs."""
         thread = self._listener
         if thread is None or not thread.is_alive():
-            thread = threading.Thread(
-                target=self._listen, name=f"{self._scheduler.name}-redis-results", daemon=True
-            )
-            self._listener = thread
-            thread.start()
+            self._listener = start_daemon(self._listen, f"{self._scheduler.name}-redis-results")
 
     def _listen(self) -> None:
         backoff = Backoff()

@@ -69,6 +69,7 @@ from netstack.log import log_event
 from netstack.options import RequestMethod
 from netstack.politeness import PolitenessPolicy
 from netstack.retry import RetryPolicy
+from netstack.threads import start_daemon
 from netstack.validation import resolve_options
 
 if TYPE_CHECKING:
@@ -204,11 +205,9 @@ class Worker:
         """Work until ``stop`` is set, then stop gracefully; returns the counts."""
         self._scheduler = self._local(None)
         threads = [
-            threading.Thread(target=self._fetch, name="netstack-worker-fetch", daemon=True),
-            threading.Thread(target=self._renew, name="netstack-worker-renew", daemon=True),
+            start_daemon(self._fetch, "netstack-worker-fetch"),
+            start_daemon(self._renew, "netstack-worker-renew"),
         ]
-        for thread in threads:
-            thread.start()
         log_event(
             _INFO,
             "worker_started",

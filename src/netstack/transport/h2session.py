@@ -57,6 +57,7 @@ import h2.settings
 from urllib3 import HTTPHeaderDict
 from urllib3.util.wait import wait_for_read, wait_for_write
 
+from netstack.threads import start_daemon
 from netstack.transport.h2stream import Stream, deadline_of, fresh_copy, parse_headers, wait
 from netstack.transport.http2errors import Http2Error, StreamRefused
 from netstack.transport.sockets import ExchangeAborted
@@ -110,8 +111,7 @@ class H2Session:
         """Send the preface, start the reader, wait (bounded) for the server's SETTINGS."""
         self._sock.settimeout(0.0)  # non-blocking: see _send_all and _receive
         self._send_all(self._conn.data_to_send())
-        reader = threading.Thread(target=self._read_loop, name="netstack-h2-reader", daemon=True)
-        reader.start()
+        start_daemon(self._read_loop, "netstack-h2-reader")
         self._settings.wait(5.0 if settings_timeout is None else min(settings_timeout, 5.0))
 
     @property
