@@ -13,6 +13,7 @@ from tests.servers.raw import raw_server, read_request, response
 
 from netstack import HttpError, HttpRequestOptions, RequestFuture, RetryPolicy, Scheduler
 from netstack.errors import TIMEOUT
+from netstack.limits import MAX_MILLISECONDS
 from netstack.validation import resolve_options
 
 
@@ -22,9 +23,17 @@ def test_defaults_to_none_and_takes_both_spellings() -> None:
     assert resolve_options({"total_timeout": 0}).total_timeout == 0
 
 
-@given(st.integers(0, 2**40))
-def test_any_non_negative_int_is_accepted(value: int) -> None:
+@given(st.integers(0, MAX_MILLISECONDS))
+def test_any_int_of_milliseconds_up_to_2_31_is_accepted(value: int) -> None:
     assert resolve_options({"totalTimeout": value}).total_timeout == value
+
+
+@given(st.integers(MAX_MILLISECONDS + 1, 2**80))
+def test_beyond_2_31_milliseconds_is_401_naming_the_range(value: int) -> None:
+    with pytest.raises(HttpError) as info:
+        resolve_options({"totalTimeout": value})
+    assert info.value.code == 401
+    assert str(MAX_MILLISECONDS) in info.value.message
 
 
 @pytest.mark.parametrize("value", [-1, 1.5, "100", True, None])

@@ -18,22 +18,22 @@ in Redis, shared by every worker.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from netstack.errors import HttpError
 from netstack.hosts import HostPatterns
+from netstack.limits import MAX_SECONDS
 
 __all__ = ["PolitenessPolicy"]
 
 
-def _seconds(name: str, value: object, low: float, *, exclusive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise HttpError.parameter(f"politeness.{name}: must be a finite number, got {value!r}")
-    if value < low or (exclusive and value == low):
-        op = ">" if exclusive else ">="
-        raise HttpError.parameter(f"politeness.{name}: must be {op} {low}, got {value!r}")
+def _seconds(name: str, value: object, low: float, high: float = MAX_SECONDS) -> float:
+    """A number in [low, high]; an int compares before any float conversion (no overflow)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise HttpError.parameter(
+            f"politeness.{name}: must be a number in [{low}, {high}], got {value!r}"
+        )
     return float(value)
 
 
@@ -52,11 +52,13 @@ class PolitenessPolicy:
 
     def __post_init__(self) -> None:
         _seconds("min_delay", self.min_delay, 0.0)
-        if self.rate is not None:
-            _seconds("rate", self.rate, 0.0, exclusive=True)
+        if self.rate is not None:  # one token per MAX_SECONDS at least: a wait a timer can hold
+            _seconds("rate", self.rate, 1 / MAX_SECONDS, 1e9)
         burst = self.burst
-        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-            raise HttpError.parameter(f"politeness.burst: must be an int >= 1, got {burst!r}")
+        if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 1_000_000:
+            raise HttpError.parameter(
+                f"politeness.burst: must be an int in [1, 1000000], got {burst!r}"
+            )
         if not isinstance(self.per_host, Mapping):
             raise HttpError.parameter(
                 f"politeness.per_host: must be a mapping of host patterns, got {self.per_host!r}"

@@ -38,6 +38,7 @@ from email.utils import parsedate_to_datetime
 from typing import Final, TypeVar
 
 from netstack.errors import CONNECT_FAILED, TIMEOUT, HttpError
+from netstack.limits import MAX_SECONDS
 
 __all__ = ["IDEMPOTENT_METHODS", "RetryPolicy", "parse_retry_after"]
 
@@ -62,12 +63,12 @@ def _fail(field_name: str, what: str, value: object) -> HttpError:
     return HttpError.parameter(f"retry.{field_name}: {what}, got {value!r}")
 
 
-def _number(field_name: str, value: object, low: float, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+def _number(field_name: str, value: object, low: float, high: float = MAX_SECONDS) -> float:
+    """A number in [low, high]: an int compares before any float conversion (no overflow)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(field_name, "must be a number", value)
-    if value < low or (high is not None and value > high):
-        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise _fail(field_name, f"must be in {bound}", value)
+    if not low <= value <= high:  # False for NaN too
+        raise _fail(field_name, f"must be a number in [{low}, {high}]", value)
     return float(value)
 
 
@@ -168,7 +169,8 @@ def parse_retry_after(value: str, wall_now: float | None = None) -> float | None
     """
     text = value.strip()
     if text.isdigit():
-        return float(int(text))
+        # past 2**31 s is "longer than anyone waits"; also keeps int() and float() from overflowing
+        return float(int(text)) if len(text) <= 10 else math.inf
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):

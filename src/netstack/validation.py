@@ -15,6 +15,7 @@ from typing import Any, Final, TypeVar
 
 from netstack.errors import HttpError
 from netstack.extras import require
+from netstack.limits import MAX_MILLISECONDS
 from netstack.options import (
     DEFAULT_OPTIONS,
     MAX_LIMIT_CEILING,
@@ -167,8 +168,16 @@ def _optional_str(field: str) -> Callable[[object], str | None]:
 
 def _timeout(field: str) -> Callable[[object], int]:
     def check(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise _fail(field, "must be an int of milliseconds >= 0 (0: no limit)", value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 0 <= value <= MAX_MILLISECONDS
+        ):
+            raise _fail(
+                field,
+                f"must be an int of milliseconds in [0, {MAX_MILLISECONDS}] (0: no limit)",
+                value,
+            )
         return value
 
     return check
@@ -331,7 +340,7 @@ _VALIDATORS: Final[dict[str, Callable[[Any], Any]]] = {
     "max_limit": lambda v: _int("max_limit", v, 0, MAX_LIMIT_CEILING),
     "multi_form_data_list": _form,
     "certificate_pinning": _needs("tls", "certificate_pinning", _pins),
-    "max_redirects": lambda v: _int("max_redirects", v, 0),
+    "max_redirects": lambda v: _int("max_redirects", v, 0, MAX_MILLISECONDS),
     "retry": _retry,
     "tag": lambda v: None if v is None else check_tag(v),
 }
