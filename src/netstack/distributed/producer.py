@@ -21,12 +21,12 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from netstack.dispatch.ticket import cancel_quietly as cancel_withdrawn
 from netstack.dispatch.ticket import resolve
 from netstack.distributed.connect import Backoff, is_redis_error, redis_error
-from netstack.distributed.ops import RESULT_TTL, Pushed
+from netstack.distributed.ops import RESULT_TTL, Pushed, QueueOps
 from netstack.distributed.policies import Policies
 from netstack.distributed.wire import decode_outcome, encode_request
 from netstack.errors import ABORTED, RECEIVE_FAILED, UNKNOWN, HttpError
@@ -38,12 +38,11 @@ from netstack.validation import check_priority
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from netstack.distributed.redis_queue import RedisQueue
     from netstack.response import HttpResponse
     from netstack.scheduler import Scheduler, SchedulerStats
     from netstack.scheduler.job import Job
 
-__all__ = ["Producer", "RemoteFuture"]
+__all__ = ["Producer", "ProducerQueue", "RemoteFuture"]
 
 _INFO: Final = logging.INFO
 _WARNING: Final = logging.WARNING
@@ -91,14 +90,33 @@ class _Waiting:
         self.finished = False
 
 
+class ProducerQueue(Protocol):
+    """What a producer needs of the queue that made it (a ``RedisQueue``).
+
+    A Protocol, so this module does not import ``redis_queue`` (which builds
+    producers): no import cycle inside ``netstack.distributed``.
+    """
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def want_results(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 class Producer:
     """Submits to a RedisQueue and resolves futures from the outcomes workers record."""
 
-    def __init__(self, queue: RedisQueue, scheduler: Scheduler) -> None:
+    def __init__(self, queue: ProducerQueue, ops: QueueOps, scheduler: Scheduler) -> None:
         self._queue = queue
-        self._ops = queue._ops
+        self._ops = ops
         self._policies = Policies.of(scheduler)
-        self._url = queue._url
+        self._url = queue.url
         self._scheduler = scheduler
         self._token = uuid.uuid4().hex
         self._reply = self._token if queue.want_results else None

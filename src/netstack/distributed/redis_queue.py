@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from netstack.distributed.connect import connect_to, is_redis_error, redis_error
 from netstack.distributed.ops import RESULT_TTL, QueueOps
+from netstack.distributed.producer import Producer
+from netstack.distributed.sink import RemoteSink
 from netstack.errors import HttpError
 
 if TYPE_CHECKING:
@@ -44,8 +46,6 @@ if TYPE_CHECKING:
     from netstack.distributed.backend import RedisBackend
     from netstack.distributed.breakers import RedisBreakers
     from netstack.distributed.ops import Popped
-    from netstack.distributed.producer import Producer
-    from netstack.distributed.sink import RemoteSink
     from netstack.scheduler import Scheduler
 
 __all__ = ["RESULT_TTL", "RedisQueue", "RedisQueueStats"]
@@ -205,19 +205,11 @@ class RedisQueue:
 
     def attach(self, scheduler: Scheduler) -> RemoteSink:
         """Where ``Scheduler(queue=self)`` hands its jobs; called once, by that Scheduler."""
-        from netstack.distributed.sink import RemoteSink
-
-        return RemoteSink(scheduler, self._attach(scheduler))
-
-    def _attach(self, scheduler: Scheduler) -> Producer:
-        """The producer side of ``scheduler``; called once, by ``Scheduler(queue=...)``."""
-        from netstack.distributed.producer import Producer
-
         with self._lock:
             if self._producer is not None:
                 raise HttpError.parameter("queue: this RedisQueue already serves a Scheduler")
-            self._producer = Producer(self, scheduler)
-            return self._producer
+            self._producer = Producer(self, self._ops, scheduler)
+        return RemoteSink(scheduler, self._producer)
 
     def _call(self, what: str, operation: Callable[[], T]) -> T:
         """Run a Redis operation; connection trouble becomes HttpError 2300007."""
