@@ -117,7 +117,8 @@ class HttpRequest:
                 self._claimed = False  # nothing was queued: the task is still unused
             raise
         # Outside the lock: a settled call runs the callback right here, and it may destroy().
-        future = scheduler.jobs.submit(call, add_callback=_callback_adapter(callback))
+        deliver = None if callback is None else _callback_adapter(callback)
+        future = scheduler.jobs.submit(call, add_callback=deliver)
         with self._lock:
             self._future, self._running_on = future, scheduler
             destroyed = self._destroyed
@@ -126,12 +127,7 @@ class HttpRequest:
         return future
 
 
-def _callback_adapter(
-    callback: AsyncCallback | None,
-) -> Callable[[Future[Any]], None] | None:
-    if callback is None:
-        return None
-
+def _callback_adapter(callback: AsyncCallback) -> Callable[[Future[Any]], None]:
     def deliver(future: Future[Any]) -> None:
         if future.cancelled():
             error: HttpError | None = HttpError.of(2300042, "the request was cancelled")

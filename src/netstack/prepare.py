@@ -53,11 +53,27 @@ def check_url(url: object) -> str:
     return url
 
 
+#: parse_target's answers for the URLs seen last (a crawl repeats hosts, a cache hit URLs).
+_TARGETS: dict[str, tuple[str, str]] = {}
+_TARGETS_MAX: Final = 4096
+
+
 def parse_target(url: str) -> tuple[str, str]:
     """``(URL to send, host key)`` of ``url``: the URL without its fragment, and the host
     the transport will connect to, in the canonical form host rules compare (IDNA, lower
     case, no trailing dot). 2300003 when malformed or ambiguous, 2300001 for a scheme
     other than http(s)."""
+    known = _TARGETS.get(url)
+    if known is not None:
+        return known
+    target = _parse_target(url)
+    if len(_TARGETS) >= _TARGETS_MAX:  # bounded: a crawl of distinct URLs starts over
+        _TARGETS.clear()
+    _TARGETS[url] = target
+    return target
+
+
+def _parse_target(url: str) -> tuple[str, str]:
     url = url.strip()
     if not url:
         raise HttpError.of(errors.BAD_URL, "the URL is empty")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, InvalidStateError
-from concurrent.futures._base import CANCELLED_AND_NOTIFIED, PENDING
+from concurrent.futures._base import CANCELLED_AND_NOTIFIED, FINISHED, PENDING
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ __all__ = [
     "Outcome",
     "Ticket",
     "cancel_quietly",
+    "finish_unseen",
     "resolve",
 ]
 
@@ -108,6 +109,12 @@ class Ticket(Future[Any]):
         """The job, until the ticket ends (then None: the future keeps no job alive)."""
         return self._job
 
+    def result(self, timeout: float | None = None) -> Any:
+        """``Future.result``; an ended ticket answers without taking (or building) its lock."""
+        if self._state == FINISHED and self._exception is None:
+            return self._result  # FINISHED is final; ``_result`` was set before it
+        return Future.result(self, timeout)
+
 
 def resolve(future: Future[Any], result: object, error: BaseException | None) -> bool:
     """Resolve ``future`` with ``error`` if given, else ``result``; False if already resolved.
@@ -122,6 +129,20 @@ def resolve(future: Future[Any], result: object, error: BaseException | None) ->
     except InvalidStateError:
         return False
     return True
+
+
+def finish_unseen(ticket: Ticket, result: object) -> None:
+    """Resolve a ticket nobody has seen yet (no waiter, no Condition) with ``result``.
+
+    What ``set_result`` does, without building the Condition: the state and
+    result through the standard ``Future`` fields, then the done-callbacks
+    attached so far. For a job settled at submit (a fresh cache hit), before
+    its future is returned to anyone.
+    """
+    ticket._result = result
+    ticket._state = FINISHED
+    if ticket._done_callbacks:
+        ticket._invoke_callbacks()  # type: ignore[attr-defined]
 
 
 def cancel_quietly(future: Future[Any]) -> None:

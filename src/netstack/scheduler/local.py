@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 from netstack.dispatch.local import LocalQueue
 from netstack.dispatch.pool import WorkerPool, log_ticket
 from netstack.dispatch.state import Dispatcher
+from netstack.dispatch.ticket import finish_unseen
 from netstack.errors import ABORTED, HttpError
 from netstack.log import enabled, log_event
 from netstack.scheduler.future import RequestFuture
@@ -166,8 +167,8 @@ class LocalSink:
             if error is None and job.from_cache:
                 self._cache_hits += 1
         if error is None:
-            future.set_result(job.settled_result)
-            if job.from_cache:
+            finish_unseen(future, job.settled_result)  # nobody holds the future yet
+            if job.from_cache and enabled(_DEBUG):
                 log_ticket(_DEBUG, "cache_hit", future, job)
         else:
             future.set_exception(error)
