@@ -161,3 +161,27 @@ def test_a_huge_retry_after_ends_the_retries_instead_of_overflowing() -> None:
     assert parse_retry_after("9" * 11) == math.inf
     assert parse_retry_after("3600") == 3600.0
     assert RetryPolicy(attempts=3).max_retry_after < math.inf
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_workers": 10**400},
+        {"max_per_host": 10**400},
+        {"max_per_host": 10_001},
+        {"aging": 10**400},
+        {"aging": 1e300},
+        {"aging": math.inf},
+        {"aging": math.nan},
+        {"aging": 0},
+    ],
+    ids=lambda kw: f"{next(iter(kw))}={next(iter(kw.values()))!r}"[:32],
+)
+def test_scheduler_numbers_beyond_what_a_pool_or_timer_holds_are_401(
+    kwargs: dict[str, object],
+) -> None:
+    """max_per_host=10**400 sized a connection pool of 10**400 slots (a hang); aging overflowed."""
+    with pytest.raises(HttpError) as info:
+        Scheduler(**kwargs)  # type: ignore[arg-type]
+    assert info.value.code == PARAMETER_ERROR
+    assert next(iter(kwargs)) in info.value.message

@@ -28,9 +28,8 @@ need periodic re-keying. A retried request re-enters with a fresh
 
 from __future__ import annotations
 
-import math
-
 from netstack.errors import HttpError
+from netstack.limits import MAX_SECONDS
 
 __all__ = ["Aging", "effective_priority"]
 
@@ -53,10 +52,11 @@ class Aging:
         if (
             isinstance(interval, bool)
             or not isinstance(interval, int | float)
-            or not math.isfinite(interval)
-            or interval <= 0
+            or not 0 < interval <= MAX_SECONDS  # compared before float(): 10**400 is refused
         ):
-            raise HttpError.parameter(f"aging: must be a number of seconds > 0, got {interval!r}")
+            raise HttpError.parameter(
+                f"aging: must be a number of seconds in (0, {MAX_SECONDS}], got {interval!r}"
+            )
         self.interval = float(interval)
         self.origin = origin
 

@@ -119,8 +119,8 @@ class Scheduler:
         adaptive: bool | AdaptiveConcurrency = False,
         default_options: HttpRequestOptions | HttpRequestOptionsDict | None = None,
     ) -> None:
-        _check_count("max_workers", max_workers)
-        _check_count("max_per_host", max_per_host)
+        _check_count("max_workers", max_workers, MAX_THREADS)
+        _check_count("max_per_host", max_per_host, MAX_THREADS)
         if max_queue is not None:
             _check_count("max_queue", max_queue)
         if not isinstance(name, str):
@@ -433,9 +433,15 @@ def _split(item: str | tuple[str, OptionsInput]) -> tuple[str, OptionsInput]:
     return item if isinstance(item, tuple) else (item, None)
 
 
-def _check_count(field: str, value: object) -> None:
+#: Most threads (max_workers) and connections per host (max_per_host, a pool's size).
+MAX_THREADS: Final = 10_000
+
+
+def _check_count(field: str, value: object, high: int | None = None) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise HttpError.parameter(f"{field}: must be an int >= 1, got {value!r}")
+    if high is not None and value > high:
+        raise HttpError.parameter(f"{field}: must be an int in [1, {high}], got {value!r}")
 
 
 # -- interpreter exit ------------------------------------------------------------
