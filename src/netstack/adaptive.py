@@ -24,6 +24,7 @@ dispatcher calls it under its own lock with ``time.monotonic()``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -52,8 +53,7 @@ def _number(field_name: str, value: object, low: float, high: float) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not low <= value <= high
+        or not low <= value <= high  # compared before float(): no overflow; False for NaN
     ):
         raise _fail(field_name, f"must be a number in [{low}, {high}]", value)
     return float(value)
@@ -93,8 +93,10 @@ class AdaptiveConcurrency:
         if _number("smoothing", self.smoothing, 0.0, 1.0) == 0.0:
             raise _fail("smoothing", "must be a number in (0, 1]", self.smoothing)
         statuses = self.statuses
-        if isinstance(statuses, str | bytes) or not all(
-            isinstance(s, int) and not isinstance(s, bool) for s in statuses
+        if (
+            isinstance(statuses, str | bytes)
+            or not isinstance(statuses, Iterable)
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in statuses)
         ):
             raise _fail("statuses", "must be a set of ints", statuses)
         object.__setattr__(self, "statuses", frozenset(statuses))

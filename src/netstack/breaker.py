@@ -24,11 +24,11 @@ it under its own lock with ``time.monotonic()``.
 from __future__ import annotations
 
 import enum
-import math
 from dataclasses import dataclass
 from typing import Final
 
 from netstack.errors import CONNECT_FAILED, TIMEOUT, HttpError
+from netstack.limits import MAX_SECONDS
 
 __all__ = [
     "NEUTRAL",
@@ -72,10 +72,9 @@ class CircuitBreaker:
         if (
             isinstance(reset, bool)
             or not isinstance(reset, int | float)
-            or not math.isfinite(reset)
-            or reset < 0
+            or not 0 <= reset <= MAX_SECONDS  # compared before float(): no overflow; False for NaN
         ):
-            raise _fail("reset_after", "must be a number of seconds >= 0", reset)
+            raise _fail("reset_after", f"must be a number of seconds in [0, {MAX_SECONDS}]", reset)
 
     @staticmethod
     def classify(result: object, error: BaseException | None) -> int:

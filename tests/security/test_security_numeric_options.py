@@ -18,7 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.servers.raw import RawServer, raw_server, read_request, response
 
-from netstack import HttpError, PolitenessPolicy, RetryPolicy, Scheduler
+from netstack import (
+    AdaptiveConcurrency,
+    CircuitBreaker,
+    HttpError,
+    PolitenessPolicy,
+    RetryPolicy,
+    Scheduler,
+)
 from netstack.errors import PARAMETER_ERROR, UNKNOWN
 from netstack.limits import MAX_MILLISECONDS
 from netstack.retry import parse_retry_after
@@ -141,6 +148,12 @@ def test_the_longest_timeouts_allowed_still_run(origin: RawServer, scheduler: Sc
         lambda v: PolitenessPolicy(rate=v),
         lambda v: PolitenessPolicy(burst=v),
         lambda v: PolitenessPolicy(per_host={"a.example": v}),
+        lambda v: CircuitBreaker(reset_after=v),
+        lambda v: AdaptiveConcurrency(increase=v),
+        lambda v: AdaptiveConcurrency(decrease=v),
+        lambda v: AdaptiveConcurrency(tolerance=v),
+        lambda v: AdaptiveConcurrency(smoothing=v),
+        lambda v: AdaptiveConcurrency(statuses=v),
     ],
 )
 @pytest.mark.parametrize(
