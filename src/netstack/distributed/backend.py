@@ -8,6 +8,11 @@ items best first; ``set_limit`` gives a host its own slot count for every
 process. Items are opaque: ``encode`` turns one into the JSON payload kept
 in Redis, ``decode`` turns a leased payload back into an item.
 
+For ``netstack worker`` (``leases_are_items=True``) the items are the leases
+(``Popped``), decoded afresh on every lease; ``record`` ends one with the
+outcome its producer reads, and ``recorded`` tells, after each ``take``,
+which outcomes Redis kept (one per request: a late duplicate is dropped).
+
 Differences the contract allows: the clock of leases, retries and pacing is
 Redis' ``TIME`` (``now`` arguments are the caller's monotonic time and only
 translate ``next_wake`` and ``retry_at``); a taken item not ``done`` within
@@ -16,13 +21,14 @@ the lease returns to the queue (at-least-once across processes).
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from netstack.dispatch.backend import BackendStats
-from netstack.distributed.ops import Finished, Popped, Pushed, QueueOps
+from netstack.distributed.ops import Exchanged, Finished, Popped, Pushed, QueueOps
 
 __all__ = ["RedisBackend"]
 
@@ -40,8 +46,20 @@ class RedisBackend(Generic[T]):
         *,
         worker: str | None = None,
         lease: float = 30.0,
+        pace: str = "",
+        leases_are_items: bool = False,
     ) -> None:
         self._ops = ops
+        #: The pace of hosts whose jobs travel without one (a worker's own).
+        self._pace = pace
+        #: True: every lease is decoded afresh (a worker's items are the leases,
+        #: whose attempt count grows); False: a leased item is the one pushed.
+        self._fresh = leases_are_items
+        #: What the last ``take`` did in Redis (epoch, aborts, dropped jobs), for a worker.
+        self.exchanged: Exchanged | None = None
+        #: Per request id of the last ``take``'s finished items: True if recorded,
+        #: False if the request had already ended (another process recorded it).
+        self.recorded: dict[int, bool] = {}
         self._encode = encode
         self._decode = decode
         self._worker = worker or f"backend:{uuid.uuid4().hex[:12]}"
@@ -69,17 +87,38 @@ class RedisBackend(Generic[T]):
 
     # -- running ----------------------------------------------------------------
 
-    def take(self, now: float, limit: int) -> list[T]:
+    def take(self, now: float, limit: int, *, idle: bool = False, block: bool = False) -> list[T]:
+        """Record what finished since the last take, then lease up to ``limit`` items.
+
+        ``idle`` (nothing came since the last look) and ``block`` (the caller
+        waits on the wake list next) let Redis hand the wake token on. On a
+        Redis error the finished items stay recorded here for the next take.
+        """
         finished = list(self._finished.values())
         self._finished.clear()
-        done = self._ops.exchange(self._worker, self._lease_ms, limit, finished)
+        try:
+            done = self._ops.exchange(
+                self._worker,
+                self._lease_ms,
+                limit,
+                finished,
+                was_idle=idle,
+                will_block=block,
+                epoch=uuid.uuid4().hex,  # never a known one: a lost queue must look new
+                pace=self._pace,
+            )
+        except Exception:
+            self._finished = {f.request_id: f for f in finished} | self._finished
+            raise
+        self.exchanged = done
+        self.recorded = {f.request_id: ok for f, ok in zip(finished, done.recorded, strict=True)}
         for f in finished:
-            if f.counter != "retry":
+            if f.counter != "retry" or self._fresh:
                 self._forget(f.request_id)
         self._wake = None if done.next_due is None else now + done.next_due
         out = []
         for popped in done.popped:
-            item = self._items.get(popped.request_id)
+            item = None if self._fresh else self._items.get(popped.request_id)
             if item is None:  # another process pushed it: decode the payload
                 item = self._decode(popped)
                 self._remember(item, popped.request_id, popped.host)
@@ -87,14 +126,24 @@ class RedisBackend(Generic[T]):
         return out
 
     def done(self, item: T) -> None:
+        self.record(item)
+
+    def record(self, item: T, outcome: str = "", *, failed: bool = False) -> None:
+        """``done``, with the outcome its producer reads (JSON; "" when nobody waits)."""
         request_id = self._ids[item]
-        self._finished[request_id] = Finished(
-            request_id, "completed", "", self._hosts.get(request_id, "")
-        )
+        counter = "failed" if failed else "completed"
+        host = self._hosts.get(request_id, "")
+        self._finished[request_id] = Finished(request_id, counter, outcome, host)
+
+    def unrecord(self, item: T) -> None:
+        """Drop a finished item not recorded yet (its lease expired: it runs again elsewhere)."""
+        request_id = self._ids.get(item)
+        if request_id is not None and self._finished.pop(request_id, None) is not None:
+            self._forget(request_id)
 
     def retry_at(self, item: T, due: float) -> None:
         request_id = self._ids[item]
-        wait_ms = max(0, int((due - time.monotonic()) * 1000))
+        wait_ms = max(0, math.ceil((due - time.monotonic()) * 1000))  # never before due
         self._finished[request_id] = Finished(
             request_id, "retry", "", self._hosts.get(request_id, ""), wait_ms
         )
@@ -176,6 +225,9 @@ class RedisBackend(Generic[T]):
     # -- bookkeeping ----------------------------------------------------------------
 
     def _remember(self, item: T, request_id: int, host: str) -> None:
+        old = self._items.get(request_id)
+        if old is not None:
+            self._ids.pop(old, None)
         self._ids[item] = request_id
         self._items[request_id] = item
         self._hosts[request_id] = host

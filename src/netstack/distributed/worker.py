@@ -1,12 +1,13 @@
 """Worker: a process that runs requests from a RedisQueue (``netstack worker``).
 
-Threads: one *fetcher* talks to Redis in batches: each of its calls
-(``QueueOps.exchange``, one Lua script) records the outcomes finished since
-the last call and leases up to the number of free threads. It calls when
-it has a free thread to fill and no outcome to record, or outcomes to
-record: half its threads' worth, or the last running one's, or any that
-waited two milliseconds; the outcomes finished while a call is on the wire
-share the next one too. So a busy worker makes one call per several
+Threads: one *fetcher* talks to Redis in batches, through the queue as a
+dispatcher backend (``RedisBackend``, its items are this worker's leases):
+each ``take`` (one Lua script) records the outcomes given with ``record``
+or ``retry_at`` since the last one and leases up to the number of free
+threads. It calls when it has a free thread to fill and no outcome to
+record, or outcomes to record: half its threads' worth, or the last
+running one's, or any that waited two milliseconds; the outcomes finished
+while a call is on the wire share the next one too. So a busy worker makes one call per several
 requests and an idle one records each outcome at once. When the queue is
 empty and nothing runs, it blocks on the queue's wake list (BLPOP, a
 second at a time): an idle worker costs two Redis calls
@@ -57,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from netstack.breaker import CircuitBreaker
+from netstack.distributed.backend import RedisBackend
 from netstack.distributed.breakers import RedisBreakers
 from netstack.distributed.connect import Backoff, connect_to, is_redis_error
 from netstack.distributed.ops import Exchanged, Finished, Popped, QueueOps
@@ -178,6 +180,16 @@ class Worker:
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.counts = WorkerCounts()
         self._ops = QueueOps(client, name)
+        #: The queue as a dispatcher backend; its items are this worker's leases.
+        self._backend: RedisBackend[Popped] = RedisBackend(
+            self._ops,
+            _payload,
+            _lease,
+            worker=self.token,
+            lease=lease,
+            pace=self._pace,
+            leases_are_items=True,
+        )
         self._per_host = per_host
         if per_host is not None:
             self._ops.configure(per_host)
@@ -302,20 +314,25 @@ class Worker:
                     want = 0 if self._stop.is_set() else self._free
                     self._free -= want
                     will_block = len(self._running) == len(outbox)
+                    leases = [(self._running.get(f.request_id), f) for f, _ in outbox]
             if step == "block":
                 was_idle = self._block(backoff)
                 continue
+            for running, finished in leases:
+                if running is None:  # given back at stop meanwhile: nothing to record
+                    continue
+                if finished.counter == "retry":
+                    due = time.monotonic() + finished.retry_ms / 1000
+                    self._backend.retry_at(running.popped, due)
+                else:
+                    failed = finished.counter == "failed"
+                    self._backend.record(running.popped, finished.outcome, failed=failed)
             try:
-                done = self._ops.exchange(
-                    self.token,
-                    self._lease_ms,
-                    want,
-                    [f for f, _ in outbox],
-                    was_idle=was_idle,
-                    will_block=will_block,
-                    epoch=uuid.uuid4().hex,  # never a known one: a lost queue must look new
-                    pace=self._pace,
+                popped_now = self._backend.take(
+                    time.monotonic(), want, idle=was_idle, block=will_block
                 )
+                done = self._backend.exchanged
+                assert done is not None
             except Exception as exc:  # the fetcher never dies: back off and try again
                 self._exchange_failed(exc, outbox, want, backoff)
                 continue
@@ -324,7 +341,7 @@ class Worker:
             if backoff.failures:
                 log_event(_INFO, "redis_reconnected", role="worker")
                 backoff.reset()
-            self._exchanged(done, outbox, want)
+            self._exchanged(done, popped_now, outbox, want)
 
     def _next_step(self) -> str | None:
         """Under the lock: wait until there is something to do; None to end the fetcher.
@@ -386,7 +403,9 @@ class Worker:
             if kept:
                 self._outbox.since = now
             for f in lost:
-                self._running.pop(f.request_id, None)
+                running = self._running.pop(f.request_id, None)
+                if running is not None:
+                    self._backend.unrecord(running.popped)
             self._lock.notify_all()
         for f in lost:
             log_event(
@@ -397,7 +416,13 @@ class Worker:
             )
         self._stop.wait(backoff.next_delay())
 
-    def _exchanged(self, done: Exchanged, outbox: list[tuple[Finished, float]], want: int) -> None:
+    def _exchanged(
+        self,
+        done: Exchanged,
+        leased: list[Popped],
+        outbox: list[tuple[Finished, float]],
+        want: int,
+    ) -> None:
         if self._epoch and done.epoch != self._epoch:
             log_event(_WARNING, "redis_state_lost", role="worker", queue=self.name)
             if self._per_host is not None:
@@ -407,11 +432,12 @@ class Worker:
         self._next_due = done.next_due
         if done.aborts != self._aborts:
             self._aborts = done.aborts
-            self._abort_asked(done.popped)
+            self._abort_asked(leased)
         for request_id in done.dropped:
             log_event(_WARNING, "worker_unreadable_job", worker=self.token, request_id=request_id)
         with self._lock:
-            for (finished, _), recorded in zip(outbox, done.recorded, strict=True):
+            for finished, _ in outbox:
+                recorded = self._backend.recorded.get(finished.request_id, True)
                 self._running.pop(finished.request_id, None)
                 self._to_abort.discard(finished.request_id)
                 if not recorded:
@@ -420,12 +446,12 @@ class Worker:
                     self.counts.completed += 1
                 else:
                     self.counts.failed += 1
-            self._free += want - len(done.popped)
-            self._starved = len(done.popped) < want
-            for popped in done.popped:
+            self._free += want - len(leased)
+            self._starved = len(leased) < want
+            for popped in leased:
                 self._running[popped.request_id] = _Running(popped)
             self._lock.notify_all()
-        for popped in done.popped:
+        for popped in leased:
             self._start(popped)
 
     def _abort_asked(self, popped: list[Popped]) -> None:
@@ -624,6 +650,16 @@ def _rules(
     if isinstance(blocked, str):
         blocked = [blocked]
     return (None if allowed is None else tuple(allowed)), tuple(blocked or ())
+
+
+def _payload(popped: Popped) -> str:
+    """A lease's job as pushed (a worker pushes nothing; the backend's ``encode``)."""
+    return popped.payload.decode("utf-8", "replace")
+
+
+def _lease(popped: Popped) -> Popped:
+    """A worker's item is the lease itself (the backend's ``decode``)."""
+    return popped
 
 
 def _unreadable(exc: BaseException) -> HttpError:
