@@ -21,7 +21,6 @@ from netstack.errors import HTTP_RETURNED_ERROR, MESSAGES, HttpError
 from netstack.options import HttpDataType, ResponseCode
 
 _CODES: dict[int, int] = {code.value: code for code in ResponseCode}
-_new = object.__new__
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -110,29 +109,10 @@ class HttpResponse:
         raise HttpError(HTTP_RETURNED_ERROR, message, detail)
 
 
-# The slot descriptors of the two frozen dataclasses, for the builders below.
-_timing_slots = vars(PerformanceTiming)
-_set_dns = _timing_slots["dns_timing"].__set__
-_set_tcp = _timing_slots["tcp_timing"].__set__
-_set_tls = _timing_slots["tls_timing"].__set__
-_set_first_send = _timing_slots["first_send_timing"].__set__
-_set_first_receive = _timing_slots["first_receive_timing"].__set__
-_set_total_finish = _timing_slots["total_finish_timing"].__set__
-_set_redirect = _timing_slots["redirect_timing"].__set__
-_set_response_header = _timing_slots["response_header_timing"].__set__
-_set_response_body = _timing_slots["response_body_timing"].__set__
-_set_total = _timing_slots["total_timing"].__set__
-_set_queue = _timing_slots["queue_timing"].__set__
-_response_slots = vars(HttpResponse)
-_set_result = _response_slots["result"].__set__
-_set_result_type = _response_slots["result_type"].__set__
-_set_response_code = _response_slots["response_code"].__set__
-_set_header = _response_slots["header"].__set__
-_set_cookies = _response_slots["cookies"].__set__
-_set_performance_timing = _response_slots["performance_timing"].__set__
-_set_url = _response_slots["url"].__set__
-_set_from_cache = _response_slots["from_cache"].__set__
-_set_attempts = _response_slots["attempts"].__set__
+# Plain classes with the slots of the two frozen dataclasses: the builders below fill
+# one with ordinary attribute stores, then relabel it (the layouts are the same).
+_TimingBuilder: Any = type("_TimingBuilder", (), {"__slots__": PerformanceTiming.__slots__})
+_ResponseBuilder: Any = type("_ResponseBuilder", (), {"__slots__": HttpResponse.__slots__})
 
 
 def response_code(status: int) -> int:
@@ -157,22 +137,25 @@ def timing_of(
 
     A frozen dataclass's ``__init__`` stores each field through
     ``object.__setattr__``; on the per-request path that cost more than the
-    rest of the response. The slots are filled through their own descriptors
-    instead; the object is the same (equal, frozen) either way.
+    rest of the response. The fields are stored into a plain object with the
+    same slots, whose class then becomes PerformanceTiming: the object is the
+    same (equal, frozen) either way.
     """
-    timing = _new(PerformanceTiming)
-    _set_dns(timing, dns)
-    _set_tcp(timing, tcp)
-    _set_tls(timing, tls)
-    _set_first_send(timing, first_send)
-    _set_first_receive(timing, first_receive)
-    _set_total_finish(timing, total_finish)
-    _set_redirect(timing, redirect)
-    _set_response_header(timing, response_header)
-    _set_response_body(timing, response_body)
-    _set_total(timing, total)
-    _set_queue(timing, queue)
-    return timing
+    timing = _TimingBuilder()
+    timing.dns_timing = dns
+    timing.tcp_timing = tcp
+    timing.tls_timing = tls
+    timing.first_send_timing = first_send
+    timing.first_receive_timing = first_receive
+    timing.total_finish_timing = total_finish
+    timing.redirect_timing = redirect
+    timing.response_header_timing = response_header
+    timing.response_body_timing = response_body
+    timing.total_timing = total
+    timing.queue_timing = queue
+    timing.__class__ = PerformanceTiming
+    built: PerformanceTiming = timing
+    return built
 
 
 def response_of(
@@ -187,17 +170,19 @@ def response_of(
     attempts: int,
 ) -> HttpResponse:
     """An HttpResponse with every field given (see :func:`timing_of` for why not ``__init__``)."""
-    response = _new(HttpResponse)
-    _set_result(response, result)
-    _set_result_type(response, result_type)
-    _set_response_code(response, _CODES.get(status, status))
-    _set_header(response, header)
-    _set_cookies(response, cookies)
-    _set_performance_timing(response, timing)
-    _set_url(response, url)
-    _set_from_cache(response, from_cache)
-    _set_attempts(response, attempts)
-    return response
+    response = _ResponseBuilder()
+    response.result = result
+    response.result_type = result_type
+    response.response_code = _CODES.get(status, status)
+    response.header = header
+    response.cookies = cookies
+    response.performance_timing = timing
+    response.url = url
+    response.from_cache = from_cache
+    response.attempts = attempts
+    response.__class__ = HttpResponse
+    built: HttpResponse = response
+    return built
 
 
 @functools.lru_cache(maxsize=256)
