@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -94,6 +95,18 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 10) 
     raise RuntimeError(f"nginx did not listen on port {port}")
 
 
+def _open_file_cache_size() -> int:
+    """Cached descriptors nginx may hold: half its file limit, at most 50,000.
+
+    Past the limit (20,000 here) nginx answers 500 and stalls connections:
+    a 20,000-page crawl then sees its last pages fail.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 50_000
+    return max(100, min(50_000, soft // 2))
+
+
 def _config(prefix: Path, root: Path, port: int) -> str:
     temp = {name: prefix / name for name in ("client", "proxy", "fastcgi", "uwsgi", "scgi")}
     for path in temp.values():
@@ -109,7 +122,7 @@ http {{
     sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
-    open_file_cache max=50000 inactive=60s;
+    open_file_cache max={_open_file_cache_size()} inactive=60s;
     keepalive_requests 10000000;
     keepalive_timeout 300s;
     default_type text/html;
