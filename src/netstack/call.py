@@ -416,12 +416,12 @@ def _consult_cache(call: Call, store: HttpResponseCache) -> None:
     """
     options = call._options
     headers = call._headers = build_headers(options)
-    url = _request_url(call._send_url, options)
+    url = call._send_url if options.extra_data is None else _request_url(call._send_url, options)
     if not call._stream and options.method is RequestMethod.GET:
         hit = fresh_response(store, url, headers, options, call._started, call._emitter)
         if hit is not None:  # the common hit, without the general lookup's objects
-            call.from_cache = True
-            call.settle(hit)
+            call.from_cache = call.settled = True  # call.settle(hit), one call less
+            call.settled_result = hit
             return
     lookup = store.lookup(_method_name(options.method), url, headers, time.time())
     cached = lookup.response
@@ -515,7 +515,7 @@ def prepare_call(
     started = time.perf_counter()
     text = check_url(url)
     resolved = DEFAULT_OPTIONS if options is None else resolve_options(options)
-    emitter = None if events is None else _emitter(events)
+    emitter = events if events is None or type(events) is EventEmitter else _emitter(events)
     try:
         send_url, host_key = parse_target(text)
     except HttpError as error:

@@ -20,8 +20,8 @@ The contract, once:
 from __future__ import annotations
 
 import logging
-import threading
 import warnings
+from _thread import RLock
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -82,7 +82,7 @@ class EventEmitter:
     __slots__ = ("_closed", "_listeners", "_lock")
 
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        self._lock = RLock()  # _thread's: threading.RLock is a Python call around it
         self._listeners: dict[str, list[tuple[Callback, bool]]] = {}
         self._closed = False
 

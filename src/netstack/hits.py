@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from urllib3 import HTTPHeaderDict
 
 from netstack.cache import CacheEntry, HttpResponseCache
-from netstack.events import EventEmitter
+from netstack.events import HEADERS_RECEIVE, EventEmitter
 from netstack.options import HttpRequestOptions
 from netstack.response import HttpResponse, decode_result, join_cookies, response_of, timing_of
 
@@ -88,7 +88,7 @@ def fresh_response(
     entry, age = found
     headers = _headers(entry, int(max(0.0, age)))
     if emitter is not None:
-        emitter.headers(headers)
+        emitter.emit(HEADERS_RECEIVE, headers)
     result, result_type = _result(entry, headers, options)
     cookies = entry.memo.get(_COOKIES)
     if cookies is None:
