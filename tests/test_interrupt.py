@@ -55,6 +55,8 @@ def test_shutdown_abort_running_returns_quickly_and_ends_everything() -> None:
 
 _SCRIPT = textwrap.dedent(
     """
+    import signal  # as in a terminal: a test runner started in the background
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # may ignore SIGINT
     import sys
     from netstack import Scheduler
 

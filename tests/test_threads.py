@@ -77,6 +77,8 @@ def test_a_worker_thread_blocks_sigint_while_it_runs_a_request(origin: str) -> N
 
 
 _SCRIPT = """
+import signal  # as in a terminal: a test runner started in the background may ignore SIGINT
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import sys
 import netstack
 scheduler = netstack.Scheduler(max_workers=4, max_per_host=4)

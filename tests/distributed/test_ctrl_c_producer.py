@@ -16,6 +16,8 @@ pytestmark = pytest.mark.timeout(60)
 
 _SCRIPT = textwrap.dedent(
     """
+    import signal  # as in a terminal: a test runner started in the background
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # may ignore SIGINT
     import sys, time
     from netstack import RedisQueue, Scheduler
 
