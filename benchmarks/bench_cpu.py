@@ -11,7 +11,7 @@ and their ratios.
 
 urllib3 runs twice: as configured by default (no timeouts: blocking
 sockets) and with netstack's default timeouts (60 s connect and read, the
-seed's), the like-for-like peer. A socket with a timeout costs CPU of its
+@ohos.net.http defaults), the like-for-like peer. A socket with a timeout costs CPU of its
 own: CPython polls before every send and recv and releases the GIL twice,
 so the like-for-like peer is the one the target compares with; both ratios
 are printed.

@@ -215,7 +215,7 @@ class Urllib3Timeouts(Urllib3):
 
     A socket with a timeout makes CPython poll before every send and recv and
     release the GIL twice; that CPU belongs to the timeouts, which netstack
-    always has (the seed's defaults), so this is the like-for-like peer.
+    always has (@ohos.net.http's defaults), so this is the like-for-like peer.
     """
 
     name = "urllib3 + ThreadPoolExecutor, 60 s timeouts"

@@ -287,7 +287,7 @@ def report(
         "warmed up first and measured in a rotated order each round. Client CPU is "
         "`time.process_time()` of the benchmark process (every thread); the origin runs in "
         "its own process. Latency runs from a request's start to its end. netstack always "
-        "has timeouts (60 s connect and read by default, as the seed says); urllib3 runs "
+        "has timeouts (60 s connect and read by default, as @ohos.net.http says); urllib3 runs "
         "twice, with its default (none) and with those timeouts, the like-for-like peer: "
         "a socket with a timeout costs CPU of its own (CPython polls before every send "
         "and recv and releases the GIL twice). requests has no default timeout, httpx "
