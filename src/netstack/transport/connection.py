@@ -27,7 +27,7 @@ import socket
 import sys
 from collections.abc import Mapping, Sequence
 from time import perf_counter
-from typing import IO, Any, cast
+from typing import IO, Any, Final, cast
 
 from urllib3 import HTTPResponse
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -42,6 +42,7 @@ from urllib3.util.connection import allowed_gai_family
 from netstack.transport.context import AddrInfo, RequestContext, _local, current
 from netstack.transport.kernel_timeouts import ENABLED as KERNEL_TIMEOUTS
 from netstack.transport.kernel_timeouts import KernelTimedSocket
+from netstack.transport.request_head import encode_head, host_header
 from netstack.transport.responses import (
     DEFAULT_PARSER,
     PARSERS,
@@ -53,6 +54,10 @@ from netstack.transport.tls import PinMismatch, check_pins
 from netstack.transport.transfer_coding import TransferDecoded
 
 __all__ = ["TimedHTTPConnection", "TimedHTTPSConnection", "use_parser"]
+
+#: http.client's connection states (its ``_CS_IDLE`` and ``_CS_REQ_SENT``).
+_IDLE: Final = "Idle"
+_REQ_SENT: Final = "Request-sent"
 
 
 def use_parser(name: str) -> None:
@@ -69,6 +74,11 @@ class TimedHTTPConnection(HTTPConnection):
     #: What urllib3 said about the response to the request in flight:
     #: (method, url, preload_content, decode_content, enforce_content_length).
     _exchange: tuple[str, str, bool, bool, bool] | None = None
+    #: The Host value of requests on this connection (``_host``), once computed.
+    _host_value: str | None = None
+    #: http.client's private request state, kept as ``putrequest`` keeps it.
+    _HTTPConnection__state: str
+    _HTTPConnection__response: http.client.HTTPResponse | None
 
     def _new_conn(self) -> socket.socket:
         ctx = current()
@@ -103,6 +113,21 @@ class TimedHTTPConnection(HTTPConnection):
             if ctx.abort.aborted:
                 raise ExchangeAborted
         self._exchange = (method, url, preload_content, decode_content, enforce_content_length)
+        sock = self.sock
+        if (
+            sock is not None
+            and not chunked
+            and (body is None or type(body) is bytes)
+            and headers is not None
+            and self._HTTPConnection__state == _IDLE
+        ):
+            host = self._host_value
+            if host is None:
+                host = self._host_value = self._host()
+            head = None if host is None else encode_head(method, url, host, headers, body)
+            if head is not None:
+                self._write_head(sock, method, head, ctx)
+                return
         super().request(
             method,
             url,
@@ -113,6 +138,43 @@ class TimedHTTPConnection(HTTPConnection):
             decode_content=decode_content,
             enforce_content_length=enforce_content_length,
         )
+
+    def _write_head(
+        self, sock: socket.socket, method: str, head: bytes, ctx: RequestContext | None
+    ) -> None:
+        """What ``putrequest`` ... ``endheaders`` do with a head written in one piece."""
+        sock.settimeout(self.timeout)
+        previous = self._HTTPConnection__response
+        if previous is not None and previous.isclosed():
+            self._HTTPConnection__response = None
+        self._method = method
+        self._HTTPConnection__state = _REQ_SENT
+        if ctx is not None and not ctx.sent:
+            ctx.sent = True
+            ctx.timings.first_send = (perf_counter() - ctx.started) * 1000.0
+        sys.audit("http.client.send", self, head)
+        try:
+            sock.sendall(head)
+        except OSError:
+            if ctx is not None:
+                ctx.send_failed = True
+            raise
+
+    def _host(self) -> str | None:
+        """The Host value http.client would send on this connection (tunnelled: the target)."""
+        if self._tunnel_host:
+            return host_header(self._tunnel_host, self._tunnel_port, self.default_port)
+        return host_header(self.host, self.port, self.default_port)
+
+    def set_tunnel(
+        self,
+        host: str,
+        port: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        scheme: str = "http",
+    ) -> None:
+        self._host_value = None
+        super().set_tunnel(host, port, headers, scheme)
 
     def getresponse(self) -> HTTPResponse:  # type: ignore[override]
         """urllib3's response over the head our response class parsed and framed.
@@ -166,6 +228,7 @@ class TimedHTTPConnection(HTTPConnection):
 
     def close(self) -> None:
         self._ctx = None
+        self._host_value = None
         super().close()
 
 
