@@ -30,6 +30,7 @@ from netstack.transport.exchange import TransportSettings
 from netstack.transport.http2 import H2HTTPSPool, wants_h2
 from netstack.transport.proxy import is_https as is_https_proxy
 from netstack.transport.proxy import manager_factory as proxy_manager
+from netstack.transport.request_send import DirectSend
 from netstack.transport.sockets import AbortableSSLSocket
 from netstack.transport.tls import ALPN_H1, ALPN_H2, build_context
 
@@ -43,11 +44,11 @@ _NUM_POOLS: Final = 256
 _PoolKey = tuple[object, ...]
 
 
-class _HTTPPool(HTTPConnectionPool):
+class _HTTPPool(DirectSend):
     ConnectionCls = TimedHTTPConnection
 
 
-class _HTTPSPool(HTTPSConnectionPool):
+class _HTTPSPool(HTTPSConnectionPool, DirectSend):
     ConnectionCls = TimedHTTPSConnection
 
 

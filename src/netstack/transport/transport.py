@@ -52,6 +52,7 @@ from netstack.transport.exchange import (
 from netstack.transport.http2errors import StreamRefused
 from netstack.transport.pools import NO_RETRIES, Pools
 from netstack.transport.redirects import REDIRECT_STATUSES, HopLike, next_hop
+from netstack.transport.request_send import DirectSend
 from netstack.transport.sockets import ExchangeAborted
 from netstack.transport.urls import split_url
 
@@ -262,6 +263,23 @@ class Transport:
         body: _body.Outgoing = hop.body
         if body is not None:
             body, headers = _body.outgoing(hop.body, hop.body_size, headers, ctx, sink)
+        if (
+            isinstance(pool, DirectSend)
+            and pool.proxy is None
+            and timeout.total is None
+            and target.startswith("/")
+        ):
+            resp = pool.send_direct(
+                hop.method,
+                target,
+                cast("_UrlopenBody", body),
+                headers,
+                timeout,
+                NO_RETRIES,
+            )
+            if body is not None:
+                _body.report_small(hop.body, ctx, sink)
+            return resp
         resp = pool.urlopen(
             hop.method,
             target,
