@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from tls_helpers import EchoServer, echo_server
-from transport_helpers import send
+from transport_helpers import RecordingSink, send
 
 from netstack.errors import MAX_SIZE_EXCEEDED, HttpError
 from netstack.options import HttpRequestOptions
@@ -38,6 +38,30 @@ def test_each_encoding_is_decoded(transport: Transport, server: EchoServer, enco
     resp = send(transport, f"{server.url}/encoded?enc={encoding}&n=200000")
     assert resp.headers["content-encoding"] == encoding
     assert resp.body == b"\0" * 200000
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_each_encoding_is_decoded_when_streamed(
+    transport: Transport, server: EchoServer, encoding: str
+) -> None:
+    sink = RecordingSink()
+    url = f"{server.url}/encoded?enc={encoding}&n=300000"
+    resp = send(transport, url, sink=sink, stream=True, max_body=None)
+    assert resp.body == b""
+    assert b"".join(sink.of("data")) == b"\0" * 300000
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("encoding", ["identity", "x-unknown"])
+def test_an_encoding_without_decoder_passes_through(
+    transport: Transport, server: EchoServer, encoding: str, stream: bool
+) -> None:
+    """Identity and unknown codings (no decoder) arrive as sent, streamed or not."""
+    sink = RecordingSink()
+    url = f"{server.url}/encoded?enc={encoding}&n=200000"
+    resp = send(transport, url, sink=sink, stream=stream, max_body=None)
+    body = b"".join(sink.of("data")) if stream else resp.body
+    assert body == b"\0" * 200000
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)

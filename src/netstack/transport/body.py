@@ -8,7 +8,10 @@ written and ends with ``sent == total``; a small bytes body reports once.
 Receiving: urllib3 decodes ``Content-Encoding`` (gzip, deflate, and br/zstd
 when their modules are installed) at most one chunk at a time, so the
 ``max_body`` limit applies to decoded bytes as they arrive and a compression
-bomb never holds much more than the limit. Between chunks the AbortSignal is
+bomb never holds much more than the limit. A body without
+``Content-Encoding`` is read with ``decode_content=False``: the same bytes,
+without urllib3's decode step and decoded-chunk buffer (a put and a get per
+chunk). Between chunks the AbortSignal is
 checked. On any failure the connection is closed, never pooled half-read.
 """
 
@@ -111,18 +114,14 @@ def read_body(
         return b""
     abort = ctx.abort
     limit = request.max_body
+    decode = "content-encoding" in resp.headers
     length = resp.length_remaining  # Content-Length still to come; None if unknown
-    if (
-        length is not None
-        and length <= CHUNK
-        and (limit is None or length <= limit)
-        and "content-encoding" not in resp.headers
-    ):
+    if length is not None and length <= CHUNK and (limit is None or length <= limit) and not decode:
         whole = resp.read()  # the common small identity body: one read, no chunk buffer
         if abort.aborted:
             raise ExchangeAborted
         return whole
-    first = resp.read(CHUNK)
+    first = resp.read(CHUNK, decode_content=decode)
     if abort.aborted:
         raise ExchangeAborted
     if not first:
@@ -130,9 +129,9 @@ def read_body(
     size = len(first)
     if limit is not None and size > limit:
         raise _too_big(ctx, limit)
-    if resp.length_remaining == 0 and "content-encoding" not in resp.headers:
+    if resp.length_remaining == 0 and not decode:
         return first  # all of Content-Length arrived, nothing left to decode
-    chunk = resp.read(CHUNK)
+    chunk = resp.read(CHUNK, decode_content=decode)
     if abort.aborted:
         raise ExchangeAborted
     if not chunk:
@@ -144,7 +143,7 @@ def read_body(
         if limit is not None and size > limit:
             raise _too_big(ctx, limit)
         buf.write(chunk)
-        chunk = resp.read(CHUNK)
+        chunk = resp.read(CHUNK, decode_content=decode)
         if abort.aborted:
             raise ExchangeAborted
     return buf.getvalue()
@@ -154,8 +153,9 @@ def _stream(resp: BaseHTTPResponse, sink: EventSink | None, ctx: RequestContext)
     """Hand each chunk to the sink and keep nothing; progress counts wire bytes."""
     abort = ctx.abort
     total = resp.length_remaining or 0  # Content-Length, 0 when unknown
+    decode = "content-encoding" in resp.headers
     while True:
-        chunk = resp.read(CHUNK)
+        chunk = resp.read(CHUNK, decode_content=decode)
         if abort.aborted:
             raise ExchangeAborted
         if not chunk:
