@@ -79,11 +79,15 @@ def canonical_event(event: object) -> str:
 class EventEmitter:
     """Listeners of one request, and the transport's event sink for it."""
 
-    __slots__ = ("_closed", "_listeners", "_lock")
+    __slots__ = ("_closed", "_listeners", "_lock", "_once")
 
     def __init__(self) -> None:
         self._lock = RLock()  # _thread's: threading.RLock is a Python call around it
-        self._listeners: dict[str, list[tuple[Callback, bool]]] = {}
+        # Each event's listeners as a tuple, replaced (never changed) by on/off/once:
+        # emit iterates it as it was when the event fired without copying it.
+        self._listeners: dict[str, tuple[tuple[Callback, bool], ...]] = {}
+        #: Events with a ``once`` listener still to fire.
+        self._once: set[str] = set()
         self._closed = False
 
     @classmethod
@@ -100,7 +104,9 @@ class EventEmitter:
         if not callable(callback):
             raise HttpError.parameter(f"callback: must be callable, got {callback!r}")
         with self._lock:
-            self._listeners.setdefault(name, []).append((callback, once))
+            self._listeners[name] = (*self._listeners.get(name, ()), (callback, once))
+            if once:
+                self._once.add(name)
 
     def off(self, event: str, callback: Callback | None = None) -> None:
         """Remove ``callback`` from ``event``, or every listener of it when None."""
@@ -108,15 +114,18 @@ class EventEmitter:
         with self._lock:
             if callback is None:
                 self._listeners.pop(name, None)
+                self._once.discard(name)
                 return
-            listeners = self._listeners.get(name, [])
-            listeners[:] = [item for item in listeners if item[0] != callback]
+            listeners = self._listeners.get(name)
+            if listeners is not None:
+                self._listeners[name] = tuple(item for item in listeners if item[0] != callback)
 
     def close(self) -> None:
         """Fire nothing more; waits for a callback running on another thread."""
         with self._lock:
             self._closed = True
             self._listeners.clear()
+            self._once.clear()
 
     def wants(self, event: str) -> bool:
         """Whether anyone listens to ``event`` (cheap; lets callers skip building payloads)."""
@@ -129,12 +138,12 @@ class EventEmitter:
         with self._lock:
             if self._closed:
                 return
-            listeners = self._listeners.get(event)
-            if not listeners:
+            current = self._listeners.get(event)
+            if not current:
                 return
-            current = list(listeners)
-            if any(once for _, once in current):
-                listeners[:] = [item for item in listeners if not item[1]]
+            if event in self._once:
+                self._once.discard(event)
+                self._listeners[event] = tuple(item for item in current if not item[1])
             for callback, _ in current:
                 try:
                     callback(*args)
