@@ -1,7 +1,8 @@
 """The Redis queue's cost per request, and throughput with 1 and 2 worker processes.
 
-Issue 9, Performance. One run, same origin (``benchmarks/origin.py``, its
-own process), a throwaway redis-server (no persistence):
+Issues 9 and 18, Performance. One run, one origin for every part (nginx
+serving a 213-byte file, ``benchmarks/nginx.py``; the asyncio origin, labelled
+as such, when nginx is missing), a throwaway redis-server (no persistence):
 
 1. per-request overhead, requests one at a time (submit, wait, next):
    latency (median, p90) and CPU per request of the in-memory Scheduler
@@ -14,6 +15,12 @@ own process), a throwaway redis-server (no persistence):
    in-process, Redis commands per request (``INFO commandstats`` over every
    client, the commands run inside scripts included) and round trips per
    request (each client counts its own calls).
+
+Both sides are treated alike: the same URL and request options, T threads
+(``max_per_host`` 64 in-process, ``--per-host 64`` on the workers), 200
+warm-up requests through the same scheduler before the clock starts, and
+CPU per request of every process (this one, the workers, redis-server, the
+origin) counted over the timed requests only, warm-up and start-up left out.
 
     PYTHONPATH=src:. python benchmarks/bench_redis.py \\
         [--sequential 300] [--batch 3000] [--threads 8]
@@ -28,20 +35,40 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from concurrent.futures import wait
+from concurrent.futures import Future, wait
+from pathlib import Path
+from typing import Any
 
 import redis
 from tests.distributed.servers import RedisServer, child_env, wait_idle, worker_command
 
-from benchmarks.origin import running_origin
+from benchmarks.nginx import static_origin
+from benchmarks.origin import BODY
 from netstack import RedisQueue, Scheduler
+
+#: Warm-up requests run before the clock starts, in-process and through Redis alike.
+WARM_UP = 200
 
 
 def _cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_tree(pid: int) -> float:
+    """CPU seconds of ``pid`` and its children (nginx: the master and its worker)."""
+    total = _cpu(pid)
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as children:
+            total += sum(_cpu(int(child)) for child in children.read().split())
+    return total
+
+
+def _failed(futures: list[Future[Any]]) -> int:
+    return sum(1 for f in futures if f.exception() is not None)
 
 
 def _workers(url: str, name: str, count: int, threads: int) -> list[subprocess.Popen[bytes]]:
@@ -134,49 +161,61 @@ def _stop_counting(processes: list[subprocess.Popen[bytes]]) -> int:
     return total
 
 
-def _in_process(url: str, n: int, threads: int) -> float:
-    """Requests per second of the in-process scheduler with ``threads`` threads."""
+def _in_process(url: str, n: int, threads: int, origin_pid: int) -> float:
+    """Requests per second of the in-process scheduler with ``threads`` threads (printed)."""
     with Scheduler(max_workers=threads, max_per_host=64) as memory:
-        wait(memory.submit_batch([url] * 200), timeout=60)  # warm-up
+        wait(memory.submit_batch([url] * WARM_UP), timeout=60)
+        own, origin = time.process_time(), _cpu_tree(origin_pid)
         start = time.perf_counter()
         futures = memory.submit_batch([url] * n)
         wait(futures, timeout=300)
-        return n / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        own = (time.process_time() - own) / n * 1e6
+        origin = (_cpu_tree(origin_pid) - origin) / n * 1e6
+    print(
+        f"{n / elapsed:7.0f} req/s   ({elapsed:.2f} s, {_failed(futures)} failed; "
+        f"CPU us/request: this process {own:.0f}, origin {origin:.0f})"
+    )
+    return n / elapsed
 
 
-def throughput(redis_server: RedisServer, origin: str, n: int, threads: int) -> None:
+def throughput(
+    redis_server: RedisServer, origin: str, origin_pid: int, n: int, threads: int
+) -> None:
     print(
         f"2. throughput: {n} requests submitted at once (submit_batch), {threads} threads, "
         "in-process scheduler against Redis queue with worker processes"
     )
     url = f"{origin}/"
-    local = _in_process(url, n, threads)
-    print(f"  in-process scheduler        {local:7.0f} req/s")
+    print("  in-process scheduler        ", end="")
+    local = _in_process(url, n, threads, origin_pid)
     client = redis.Redis.from_url(redis_server.url)
     rates = []
     for count in (1, 2):
         name = f"bench-tp{count}"
         workers = _workers(redis_server.url, name, count, threads)
         assert redis_server.process is not None
-        server = _cpu(redis_server.process.pid)
-        worker_cpu = sum(_cpu(w.pid) for w in workers)
-        own_cpu = time.process_time()
         try:
             queue = RedisQueue(redis_server.url, name)
             with Scheduler(queue=queue) as scheduler:
-                wait(scheduler.submit_batch([url] * 200), timeout=60)  # warm-up
+                wait(scheduler.submit_batch([url] * WARM_UP), timeout=60)
                 client.config_resetstat()
                 trips = queue._ops.round_trips
+                server = _cpu(redis_server.process.pid)
+                worker_cpu = sum(_cpu(w.pid) for w in workers)
+                origin_cpu = _cpu_tree(origin_pid)
+                own_cpu = time.process_time()
                 start = time.perf_counter()
                 futures = scheduler.submit_batch([url] * n)
                 wait(futures, timeout=300)
                 elapsed = time.perf_counter() - start
+                own_cpu = (time.process_time() - own_cpu) / n * 1e6
+                server = (_cpu(redis_server.process.pid) - server) / n * 1e6
+                worker_cpu = (sum(_cpu(w.pid) for w in workers) - worker_cpu) / n * 1e6
+                origin_cpu = (_cpu_tree(origin_pid) - origin_cpu) / n * 1e6
                 commands = _commandstats(client)
                 trips = queue._ops.round_trips - trips
-                failed = sum(1 for f in futures if f.exception() is not None)
-            server = (_cpu(redis_server.process.pid) - server) / n * 1e6
-            worker_cpu = (sum(_cpu(w.pid) for w in workers) - worker_cpu) / n * 1e6
-            own_cpu = (time.process_time() - own_cpu) / n * 1e6
+                failed = _failed(futures)
         finally:
             worker_trips = _stop_counting(workers)
         rates.append(n / elapsed)
@@ -187,8 +226,8 @@ def throughput(redis_server: RedisServer, origin: str, n: int, threads: int) -> 
         print(
             f"  {count} worker process{'es' if count > 1 else '  '}  {n / elapsed:7.0f} req/s"
             f"  x{n / elapsed / local:.2f} of in-process   ({elapsed:.2f} s, {failed} failed; "
-            f"CPU us/request: redis-server {server:.0f}, workers {worker_cpu:.0f}, "
-            f"producer {own_cpu:.0f}; warm-up included)"
+            f"CPU us/request: workers {worker_cpu:.0f}, producer {own_cpu:.0f}, "
+            f"redis-server {server:.0f}, origin {origin_cpu:.0f})"
         )
         print(
             f"     Redis commands per request {total / n:.2f} (INFO commandstats, every client; "
@@ -199,14 +238,34 @@ def throughput(redis_server: RedisServer, origin: str, n: int, threads: int) -> 
             f"{worker_trips / n:.3f} (whole worker life, warm-up and idle waits included)"
         )
     client.close()
-    again = _in_process(url, n, threads)
+    print("  in-process scheduler again  ", end="")
+    again = _in_process(url, n, threads, origin_pid)
     print(
-        f"  in-process scheduler again  {again:7.0f} req/s; against their mean "
-        f"{(local + again) / 2:.0f}: 1 worker x{rates[0] / ((local + again) / 2):.2f}, "
-        f"2 workers x{rates[1] / ((local + again) / 2):.2f}"
+        f"  against the in-process mean {(local + again) / 2:.0f} req/s: 1 worker "
+        f"x{2 * rates[0] / (local + again):.2f}, 2 workers x{2 * rates[1] / (local + again):.2f}"
     )
     print(f"  scaling 1 -> 2 processes: x{rates[1] / rates[0]:.2f} on {os.cpu_count()} cores")
     print("  (a shared machine: other processes compete for the cores; compare ratios, not rates)")
+
+
+def _origin_pid(base: str) -> int:
+    """The pid of the process listening on ``base``'s port (nginx's master, or the origin)."""
+    port = int(base.rsplit(":", 1)[1])
+    inodes = set()
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+                inodes.add(fields[9])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    return int(pid)
+        except OSError:
+            continue
+    raise RuntimeError(f"no process listens on {base}")
 
 
 def main() -> None:
@@ -222,10 +281,14 @@ def main() -> None:
     redis = RedisServer()
     redis.start()
     try:
-        with running_origin() as origin:
-            if args.sequential:
-                overhead(redis, origin, args.sequential)
-            throughput(redis, origin, args.batch, args.threads)
+        with tempfile.TemporaryDirectory() as root:
+            (Path(root) / "index.html").write_bytes(BODY)
+            with static_origin(Path(root)) as origin:
+                pid = _origin_pid(origin.base)
+                print(f"origin: {origin.label}, GET / ({len(BODY)} bytes), pid {pid}")
+                if args.sequential:
+                    overhead(redis, origin.base, args.sequential)
+                throughput(redis, origin.base, pid, args.batch, args.threads)
     finally:
         redis.close()
 
