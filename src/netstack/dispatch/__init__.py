@@ -7,6 +7,8 @@
 - ``backend.py``: :class:`QueueBackend`, the interface of where jobs wait;
   ``local.py`` is the in-process one (``queue.py``, ``timers.py``,
   ``pacer.py``, ``aging.py`` are its parts); ``RedisQueue`` the shared one;
+  :class:`LeasedBackend` the one of a process running a shared queue's
+  leases (``netstack worker``);
 - ``ticket.py``: the future of a job; ``job.py``: what a job is;
   ``tags.py``: per-tag counts; ``trim.py``: what a failed future keeps.
 
@@ -16,7 +18,7 @@ distributed, api, cli or client module): an import-linter contract checks it.
 
 from __future__ import annotations
 
-from netstack.dispatch.backend import BackendStats, QueueBackend
+from netstack.dispatch.backend import BackendStats, LeasedBackend, QueueBackend
 from netstack.dispatch.errors import QueueFullError, SchedulerShutdownError
 from netstack.dispatch.job import Job, RetryRule
 from netstack.dispatch.local import LocalQueue
@@ -29,6 +31,7 @@ __all__ = [
     "Dispatcher",
     "Effects",
     "Job",
+    "LeasedBackend",
     "LocalQueue",
     "PoolStats",
     "QueueBackend",

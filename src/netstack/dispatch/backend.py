@@ -42,6 +42,31 @@ The contract, for every implementation:
   it at :meth:`push` (host key, priority, tag); an in-process backend keeps
   the item objects, a Redis backend keeps their encoded form and returns
   decoded ones from ``take``.
+
+Leased backends (:class:`LeasedBackend`): a process that only *runs* the
+jobs of a shared queue (``netstack worker``) gives its dispatcher a backend
+whose items are that process's **leases**. What differs:
+
+- ``take`` hands out leases fetched beforehand by the owner's own thread
+  (one round trip for many), never doing I/O under the dispatcher's lock;
+  after fetching, the owner asks the dispatcher to look again (the pool's
+  ``tick``). Order, per-host slots, politeness and aging were applied by
+  the shared queue when it leased them.
+- ``done`` frees nothing locally: a lease holds its host slot in the shared
+  queue until its end is recorded there.
+- :meth:`LeasedBackend.finish` records a lease's final outcome (what its
+  producer reads); ``retry_at`` records "run again at ``due``": the wait
+  happens in the shared queue, holding no thread, and the next run arrives
+  from ``take`` as a *new* item. So the dispatcher forgets an item it
+  parked with ``retry_at`` (``leases`` is True) instead of keeping it
+  between runs.
+- A lease not finished within the lease time returns to the shared queue
+  (at-least-once); the owner renews its leases meanwhile and, when it
+  stops, gives back what still runs (:meth:`LeasedBackend.give_back`), so
+  every lease ends recorded or back in the queue.
+- ``push``, ``remove`` of a started item, ``set_priority`` and the by-tag
+  operations are the producers' business: a leased backend refuses or
+  reports nothing for them.
 """
 
 from __future__ import annotations
@@ -50,7 +75,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-__all__ = ["BackendStats", "QueueBackend"]
+__all__ = ["BackendStats", "LeasedBackend", "QueueBackend"]
 
 T = TypeVar("T")
 
@@ -132,3 +157,18 @@ class QueueBackend(Protocol[T]):
 
     def __len__(self) -> int:
         """Items waiting in order (not delayed, not taken): what ``max_queue`` bounds."""
+
+
+class LeasedBackend(QueueBackend[T], Protocol[T]):
+    """A backend whose items are leases of a shared queue (see the module docstring)."""
+
+    #: True: ``retry_at`` hands the item back to the shared queue (it comes back
+    #: from ``take`` as a new item), so the dispatcher keeps nothing of it.
+    leases: bool
+
+    def finish(self, item: T, record: str, *, failed: bool) -> None:
+        """Record ``item``'s final outcome (``record``: what its producer reads; "" for none)."""
+
+    def give_back(self, items: Sequence[T]) -> int:
+        """Return leases that did not end to the shared queue, place and priority kept;
+        returns how many were still this process's."""

@@ -248,6 +248,15 @@ class WorkerPool:
         self._settle(effects)
         return count
 
+    def tick(self) -> None:
+        """Start what became runnable outside the pool's sight: a leased backend's owner
+        calls it after adding the leases it fetched (see ``dispatch/backend.py``)."""
+        with self._lock:
+            effects = self.state.tick(_monotonic())
+            self._enact(effects)
+        if effects.settle:  # only when no worker thread could start (all of it failed)
+            self._settle(effects)
+
     def set_limit(self, host: str, limit: int | None) -> None:
         """Change ``host``'s in-flight limit now (None: back to ``max_per_host``)."""
         with self._lock:

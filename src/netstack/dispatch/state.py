@@ -19,7 +19,9 @@ The rules it keeps:
 - a run whose outcome the owner's retry rule wants again goes back to the
   backend with a due time (it holds no worker meanwhile); its future stays
   RUNNING and its last outcome is kept, so whoever stops it early settles
-  it with that outcome;
+  it with that outcome. With a leased backend (``backend.leases``, see
+  ``backend.py``) the retry is the shared queue's: the ticket ends here,
+  neither counted nor settled, and the next run comes back as a new ticket;
 - ``abort`` ends a ticket in any phase: waiting (taken out of the backend),
   between two runs, or running (its job is told to abort; the run's outcome
   is dropped when it returns, and its slot freed then).
@@ -85,6 +87,7 @@ class Dispatcher:
         "completed",
         "failed",
         "held_back",
+        "leases",
         "max_workers",
         "stop_retries",
         "submitted",
@@ -110,6 +113,9 @@ class Dispatcher:
         self.cancelled = 0
         self.tags = TagIndex()
         self._wake: float | None = None
+        #: The backend's items are leases (``LeasedBackend``): a retry goes back to the
+        #: shared queue and returns as a new item, so nothing is kept between runs.
+        self.leases: bool = getattr(backend, "leases", False)
 
     # -- queries ---------------------------------------------------------------
 
@@ -195,9 +201,13 @@ class Dispatcher:
         if tag is not None:
             self.tags.stopped(tag)
         if retry_in is not None and not self.stop_retries:
-            ticket._phase = WAITING
-            self.between[ticket] = (result, error)
             self.backend.retry_at(ticket, now + retry_in)
+            if self.leases:  # handed back to the shared queue: this ticket ends uncounted
+                ticket._phase = DONE
+                ticket._job = None
+            else:
+                ticket._phase = WAITING
+                self.between[ticket] = (result, error)
             return self._promote(now)
         # _end(), inlined: this is every request's path
         if error is None:
