@@ -135,6 +135,10 @@ class RedisBackend(Generic[T]):
         host = self._hosts.get(request_id, "")
         self._finished[request_id] = Finished(request_id, counter, outcome, host)
 
+    def report(self, finished: Finished) -> None:
+        """``record`` or ``retry_at`` as the worker's lease buffer wrote it down already."""
+        self._finished[finished.request_id] = finished
+
     def unrecord(self, item: T) -> None:
         """Drop a finished item not recorded yet (its lease expired: it runs again elsewhere)."""
         request_id = self._ids.get(item)

@@ -1,20 +1,34 @@
 """Worker: a process that runs requests from a RedisQueue (``netstack worker``).
 
+It runs the dispatcher over Redis: a :class:`~netstack.dispatch.state.Dispatcher`
+and its :class:`~netstack.dispatch.pool.WorkerPool` (``workers`` threads),
+whose backend is a :class:`~netstack.distributed.leases.LeaseBuffer` (a
+``LeasedBackend``: its items are this worker's leases) and whose tickets are
+the leases. Each thread runs a lease's :class:`~netstack.distributed.lease_job.LeaseJob`:
+decode, ``netstack.call.prepare_call`` (options validated once, response
+cache), the exchange, with the request's host rules (checked on every
+redirect hop) and its circuit breaker (circuits shared in Redis). The pool's
+retry rule (the request's ``RetryPolicy``, else the worker's ``retry``)
+decides retries; a retry is recorded in Redis, where the backoff waits,
+holding no thread. No second scheduler, no second future per lease.
+
 Threads: one *fetcher* talks to Redis in batches, through the queue as a
-dispatcher backend (``RedisBackend``, its items are this worker's leases):
-each ``take`` (one Lua script) records the outcomes given with ``record``
-or ``retry_at`` since the last one and leases up to the number of free
-threads. It calls when it has a free thread to fill and no outcome to
+dispatcher backend (``RedisBackend``, its items are the leases): each
+``take`` (one Lua script, ``EXCHANGE``) records the outcomes the lease
+buffer's outbox gathered since the last one and leases up to the number of
+free threads; the fetcher adds those leases to the buffer and calls the
+pool's ``tick``, so the dispatcher starts them (a thread finishing a run
+takes the next lease from the buffer by itself, without waiting for the
+fetcher). It calls when it has a free thread to fill and no outcome to
 record, or outcomes to record: half its threads' worth, or the last
 running one's, or any that waited two milliseconds; the outcomes finished
-while a call is on the wire share the next one too. So a busy worker makes one call per several
-requests and an idle one records each outcome at once. When the queue is
-empty and nothing runs, it blocks on the queue's wake list (BLPOP, a
-second at a time): an idle worker costs two Redis calls
-a second and no CPU. Leased requests run on an in-process
-:class:`~netstack.Scheduler` (transport, response cache, retries). One
-*renewer* extends this worker's leases every third of ``lease`` seconds.
-The caller's thread waits for ``stop`` and logs health.
+while a call is on the wire share the next one too. So a busy worker makes
+one call per several requests and an idle one records each outcome at
+once. When the queue is empty and nothing runs, it blocks on the queue's
+wake list (BLPOP, a second at a time): an idle worker costs two Redis calls
+a second and no CPU. One *renewer* extends this worker's leases every third
+of ``lease`` seconds. The caller's thread waits for ``stop`` and logs health.
+Producers' aborts come back in the exchange and become ``pool.abort``.
 
 Leases: a request leased by a worker that then dies (kill -9, power loss)
 returns to its place in the queue once its lease expires, and runs again:
@@ -27,7 +41,8 @@ number, nesting too deep, wrong types, invalid UTF-8) fails that one
 request with HttpError 401 (its producer gets it), is logged once, and the
 worker goes on; nothing a payload holds can stop a thread.
 
-Stopping (``stop`` set, e.g. by SIGTERM): no new lease; running requests get
+Stopping (``stop`` set, e.g. by SIGTERM): no new lease, no new retry;
+leases no thread started are given back at once; running requests get
 ``grace`` seconds to finish and be recorded; the ones still running after
 that are given back to the queue (their place and priority kept), then
 aborted. Nothing is lost: every leased request ends recorded or back in the
@@ -45,34 +60,31 @@ worker notices the queue's new epoch, logs ``redis_state_lost`` and sets its
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
 import logging
 import os
-import random
 import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from netstack.breaker import CircuitBreaker
+from netstack.dispatch.pool import WorkerPool
+from netstack.dispatch.state import Dispatcher
+from netstack.dispatch.ticket import Ticket
 from netstack.distributed.backend import RedisBackend
-from netstack.distributed.breakers import RedisBreakers
 from netstack.distributed.connect import Backoff, connect_to, is_redis_error
+from netstack.distributed.lease_job import LeaseJob, Runner
+from netstack.distributed.leases import LeaseBuffer
 from netstack.distributed.ops import Exchanged, Finished, Popped, QueueOps
 from netstack.distributed.policies import pace_of
-from netstack.distributed.wire import decode_request, encode_error, encode_response
+from netstack.distributed.wire import encode_error, encode_response
 from netstack.errors import ABORTED, UNKNOWN, HttpError
-from netstack.hostguard import HostGuard
 from netstack.hosts import HostRules
 from netstack.log import log_event
-from netstack.options import RequestMethod
-from netstack.politeness import PolitenessPolicy
-from netstack.retry import RetryPolicy
+from netstack.response import HttpResponse
+from netstack.scheduler.local import retry_rule
 from netstack.threads import start_daemon
-from netstack.validation import resolve_options
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -81,8 +93,9 @@ if TYPE_CHECKING:
     import redis
 
     from netstack.cache import HttpResponseCache
-    from netstack.options import OptionsInput
-    from netstack.scheduler import Scheduler
+    from netstack.dispatch.job import RetryRule
+    from netstack.politeness import PolitenessPolicy
+    from netstack.retry import RetryPolicy
 
 __all__ = ["Worker", "WorkerCounts"]
 
@@ -96,11 +109,8 @@ _POLL: Final = 0.1
 _LINGER: Final = 0.002
 #: Seconds between calls of a worker busy with long requests (to hear of aborts).
 _LOOK: Final = 0.5
-#: Distinct host-rule sets (each its own in-process scheduler) a worker serves at most.
-_RULE_SETS: Final = 16
 
-#: Private, so retry jitter never touches the global random state.
-_jitter = random.Random()  # noqa: S311 - jitter, not cryptography
+Outbox = list[tuple[Ticket, Finished, float]]
 
 
 @dataclass(slots=True)
@@ -114,21 +124,19 @@ class WorkerCounts:
     round_trips: int = 0  #: Redis calls made
 
 
-@dataclass(slots=True)
-class _Running:
-    popped: Popped
-    future: Future[Any] | None = None
-    retry: RetryPolicy | None = None
-    method: str = "GET"
+class _LeaseTicket(Ticket):
+    """The pool's ticket of one lease; ``lease`` outlives the job (the outcome needs it)."""
+
+    __slots__ = ("lease",)
+
+    def __init__(self, job: LeaseJob) -> None:
+        popped = job.popped
+        super().__init__(job, popped.request_id, popped.priority, None)
+        self.lease = popped
 
 
-@dataclass(slots=True)
-class _Outbox:
-    """Outcomes waiting for the fetcher's next call."""
-
-    items: list[tuple[Finished, float]] = field(default_factory=list)
-    #: When the oldest of ``items`` arrived (monotonic).
-    since: float = 0.0
+def _lease_of(ticket: Ticket) -> Popped:
+    return cast("_LeaseTicket", ticket).lease
 
 
 class Worker:
@@ -172,15 +180,13 @@ class Worker:
         self.retry = retry
         #: The pace of hosts whose requests travel without one (every worker should agree).
         self._pace = pace_of(politeness)
-        self._hosts = _rules(allowed_hosts, blocked_hosts)
         self._next_due: float | None = None
         self._aborts = "0"
         self._last_call = 0.0
-        self._to_abort: set[int] = set()
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.counts = WorkerCounts()
         self._ops = QueueOps(client, name)
-        #: The queue as a dispatcher backend; its items are this worker's leases.
+        #: The queue in Redis; its items are this worker's leases (the fetcher's side).
         self._backend: RedisBackend[Popped] = RedisBackend(
             self._ops,
             _payload,
@@ -195,27 +201,38 @@ class Worker:
             self._ops.configure(per_host)
         self.per_host = self._ops.max_per_host()
         self._epoch = ""
-        self._cache = cache
         self._lease_ms = int(lease * 1000)
         self._lock = threading.Condition()
-        self._running: dict[int, _Running] = {}
-        self._returning: set[int] = set()
-        self._outbox = _Outbox()
-        self._free = workers
+        #: Leases not yet recorded nor given back: request id -> its ticket.
+        self._running: dict[int, Ticket] = {}
+        #: The leases as the dispatcher's backend (the pool's side); shares ``_lock``.
+        self._leases: LeaseBuffer[Ticket] = LeaseBuffer(
+            self._lock, _lease_of, self._give_back, free=workers, lease=lease
+        )
+        self._runner = Runner(
+            self._ops,
+            name=name,
+            hosts=_rules(allowed_hosts, blocked_hosts),
+            cache=cache,
+            max_per_host=max(self.per_host, 1),
+        )
+        rule, always = retry_rule(retry)
+        self._pool = WorkerPool(
+            Dispatcher(self._leases, workers),
+            name=f"netstack-worker-{name}",
+            retry_rule=cast("RetryRule", rule),
+            retry_all=always,
+        )
         #: Outcomes that make a call at once (fewer wait up to _LINGER for company).
         self._batch = max(1, workers // 2)
         self._starved = False
         self._stop = threading.Event()
         self._finished = threading.Event()
-        self._scheduler: Scheduler | None = None
-        #: Per (host rules, breaker) of the requests: an in-process scheduler.
-        self._schedulers: dict[tuple[object, object], Scheduler] = {}
 
     # -- the life of a worker --------------------------------------------------
 
     def run(self, stop: threading.Event) -> WorkerCounts:
         """Work until ``stop`` is set, then stop gracefully; returns the counts."""
-        self._scheduler = self._local(None)
         threads = [
             start_daemon(self._fetch, "netstack-worker-fetch"),
             start_daemon(self._renew, "netstack-worker-renew"),
@@ -237,8 +254,9 @@ class Worker:
             self._lock.notify_all()
         self._drain(time.monotonic() + self.grace)
         threads[0].join(timeout=self.lease + 2 * _IDLE_WAIT)
-        for scheduler in list(self._schedulers.values()):
-            scheduler.shutdown(wait=True)
+        self._pool.close(cancel_pending=True)
+        self._pool.join()
+        self._runner.close()
         self._finished.set()
         threads[1].join()
         self.counts.round_trips = self._ops.round_trips
@@ -247,35 +265,51 @@ class Worker:
         return self.counts
 
     def _drain(self, deadline: float) -> None:
-        """Let running requests finish until ``deadline``, then give back the rest."""
+        """Give back what has not started; let running requests finish until ``deadline``,
+        then give back the rest and abort it. Every lease ends recorded or back in Redis."""
+        self._return_waiting()
         with self._lock:
             while self._running and (remaining := deadline - time.monotonic()) > 0:
                 self._lock.wait(remaining)
-            finished = {f.request_id for f, _ in self._outbox.items}
-            left = {i: r for i, r in self._running.items() if i not in finished}
-            self._returning.update(left)
+        self._return_waiting()  # leased by a call that was on the wire at stop
+        with self._lock:
+            left = list(self._running.values())
         if not left:
             return
+        returned = self._leases.give_back(left)
+        if returned:
+            log_event(_INFO, "worker_returned", worker=self.token, requests=returned)
+        self._pool.abort_running(HttpError.of(ABORTED, "the worker stopped; given back"))
+
+    def _return_waiting(self) -> None:
+        """Give back the leases no thread has started (the pool takes none after this)."""
+        taken = self._pool.detach_all()
+        if not taken:
+            return
+        returned = self._leases.give_back(taken)
+        if returned:
+            log_event(_INFO, "worker_returned", worker=self.token, requests=returned)
+        self._pool.end_detached(taken)
+
+    def _give_back(self, ids: list[int]) -> int:
+        """The leases ``ids`` back to their place in Redis (LeaseBuffer's I/O)."""
         backoff = Backoff()
+        returned = 0
         for _ in range(20):
             try:
-                returned = self._ops.give_back(self.token, left)
+                returned = self._ops.give_back(self.token, ids)
                 break
             except Exception as exc:
                 if not is_redis_error(exc):
                     raise
                 time.sleep(backoff.next_delay())
-        else:
-            returned = 0  # their leases expire: at-least-once runs them again
-        self.counts.returned += returned
-        log_event(_INFO, "worker_returned", worker=self.token, requests=returned)
-        for running in left.values():
-            if running.future is not None:
-                running.future.abort()  # type: ignore[attr-defined]
+        # else: their leases expire: at-least-once runs them again
         with self._lock:
-            for request_id in left:
+            self.counts.returned += returned
+            for request_id in ids:
                 self._running.pop(request_id, None)
             self._lock.notify_all()
+        return returned
 
     def _health(self) -> None:
         try:
@@ -301,32 +335,26 @@ class Worker:
     def _fetch(self) -> None:
         backoff = Backoff()
         was_idle = False
+        leases = self._leases
         while True:
             with self._lock:
                 step = self._next_step()
                 if step is None:
                     return
                 if step == "block":
-                    outbox: list[tuple[Finished, float]] = []
+                    outbox: Outbox = []
                     want = 0
                 else:
-                    outbox, self._outbox.items = self._outbox.items, []
-                    want = 0 if self._stop.is_set() else self._free
-                    self._free -= want
+                    outbox, leases.outbox = leases.outbox, []
+                    want = 0 if self._stop.is_set() else leases.free
+                    leases.free -= want
                     will_block = len(self._running) == len(outbox)
-                    leases = [(self._running.get(f.request_id), f) for f, _ in outbox]
             if step == "block":
                 was_idle = self._block(backoff)
                 continue
-            for running, finished in leases:
-                if running is None:  # given back at stop meanwhile: nothing to record
-                    continue
-                if finished.counter == "retry":
-                    due = time.monotonic() + finished.retry_ms / 1000
-                    self._backend.retry_at(running.popped, due)
-                else:
-                    failed = finished.counter == "failed"
-                    self._backend.record(running.popped, finished.outcome, failed=failed)
+            report = self._backend.report
+            for _, finished, _ in outbox:
+                report(finished)
             try:
                 popped_now = self._backend.take(
                     time.monotonic(), want, idle=was_idle, block=will_block
@@ -349,19 +377,20 @@ class Worker:
         Outcomes go to Redis in company (see the module docstring); while one
         call is on the wire, those finished meanwhile pile up for the next.
         """
+        leases = self._leases
         while True:
             stopping = self._stop.is_set()
-            pending = len(self._outbox.items)
+            pending = len(leases.outbox)
             if stopping and not self._running and not pending:
                 return None
             if pending and (
                 stopping
                 or pending >= self._batch
                 or pending == len(self._running)
-                or time.monotonic() - self._outbox.since >= _LINGER
+                or time.monotonic() - leases.since >= _LINGER
             ):
                 return "exchange"
-            if not pending and not stopping and self._free > 0:  # (pending: let them gather)
+            if not pending and not stopping and leases.free > 0:  # (pending: let them gather)
                 if not self._starved:
                     return "exchange"
                 if not self._running:
@@ -370,8 +399,8 @@ class Worker:
                 return "exchange"  # busy with long requests: still hear about aborts
             poll = _POLL if self._next_due is None else max(0.01, min(_POLL, self._next_due))
             if pending:
-                poll = max(0.0, self._outbox.since + _LINGER - time.monotonic())
-            if not self._lock.wait(poll) and not pending and self._free > 0 and not stopping:
+                poll = max(0.0, leases.since + _LINGER - time.monotonic())
+            if not self._lock.wait(poll) and not pending and leases.free > 0 and not stopping:
                 self._starved = False  # look at the queue again now and then
 
     def _block(self, backoff: Backoff) -> bool:
@@ -389,40 +418,34 @@ class Worker:
         return not woken
 
     def _exchange_failed(
-        self, exc: BaseException, outbox: list[tuple[Finished, float]], want: int, backoff: Backoff
+        self, exc: BaseException, outbox: Outbox, want: int, backoff: Backoff
     ) -> None:
         if backoff.failures == 0:
             event = "redis_unavailable" if is_redis_error(exc) else "worker_exchange_failed"
             log_event(_WARNING, event, role="worker", error=repr(exc)[:300])
         now = time.monotonic()
-        lost = [f for f, deadline in outbox if deadline < now]
+        lost = [entry for entry in outbox if entry[2] < now]
+        leases = self._leases
         with self._lock:
-            self._free += want
-            kept = [(f, d) for f, d in outbox if d >= now]
-            self._outbox.items[:0] = kept
+            leases.free += want
+            kept = [entry for entry in outbox if entry[2] >= now]
+            leases.outbox[:0] = kept
             if kept:
-                self._outbox.since = now
-            for f in lost:
-                running = self._running.pop(f.request_id, None)
-                if running is not None:
-                    self._backend.unrecord(running.popped)
+                leases.since = now
+            for ticket, finished, _ in lost:
+                self._running.pop(finished.request_id, None)
+                self._backend.unrecord(_lease_of(ticket))
             self._lock.notify_all()
-        for f in lost:
+        for _, finished, _ in lost:
             log_event(
                 _WARNING,
                 "worker_outcome_lost",
-                request_id=f.request_id,
+                request_id=finished.request_id,
                 outcome="its lease expires and it runs again",
             )
         self._stop.wait(backoff.next_delay())
 
-    def _exchanged(
-        self,
-        done: Exchanged,
-        leased: list[Popped],
-        outbox: list[tuple[Finished, float]],
-        want: int,
-    ) -> None:
+    def _exchanged(self, done: Exchanged, leased: list[Popped], outbox: Outbox, want: int) -> None:
         if self._epoch and done.epoch != self._epoch:
             log_event(_WARNING, "redis_state_lost", role="worker", queue=self.name)
             if self._per_host is not None:
@@ -430,196 +453,87 @@ class Worker:
                     self._ops.configure(self._per_host)
         self._epoch = done.epoch
         self._next_due = done.next_due
-        if done.aborts != self._aborts:
-            self._aborts = done.aborts
-            self._abort_asked(leased)
         for request_id in done.dropped:
             log_event(_WARNING, "worker_unreadable_job", worker=self.token, request_id=request_id)
+        runner = self._runner
+        tickets: list[Ticket] = [_LeaseTicket(LeaseJob(popped, runner)) for popped in leased]
+        ended = self._ended
+        for ticket in tickets:
+            ticket.add_done_callback(ended)
+        counts = self.counts
+        recorded = self._backend.recorded
         with self._lock:
-            for finished, _ in outbox:
-                recorded = self._backend.recorded.get(finished.request_id, True)
-                self._running.pop(finished.request_id, None)
-                self._to_abort.discard(finished.request_id)
-                if not recorded:
-                    self.counts.dropped += 1
+            for _, finished, _ in outbox:
+                request_id = finished.request_id
+                self._running.pop(request_id, None)
+                if not recorded.get(request_id, True):
+                    counts.dropped += 1
                 elif finished.counter == "completed":
-                    self.counts.completed += 1
-                else:
-                    self.counts.failed += 1
-            self._free += want - len(leased)
+                    counts.completed += 1
+                elif finished.counter == "failed":
+                    counts.failed += 1
+            self._leases.free += want - len(leased)
             self._starved = len(leased) < want
-            for popped in leased:
-                self._running[popped.request_id] = _Running(popped)
+            running = self._running
+            for ticket in tickets:
+                running[ticket.request_id] = ticket
             self._lock.notify_all()
-        for popped in leased:
-            self._start(popped)
+        if tickets:
+            self._leases.add(tickets)
+        if done.aborts != self._aborts:
+            self._aborts = done.aborts
+            self._abort_asked()
+        if tickets:
+            self._pool.tick()
 
-    def _abort_asked(self, popped: list[Popped]) -> None:
-        """A producer aborted requests: stop those of them running here."""
+    def _abort_asked(self) -> None:
+        """A producer aborted requests: stop those of them leased here."""
         with self._lock:
-            ids = list(self._running) + [p.request_id for p in popped]
+            ids = list(self._running)
         try:
             found = self._ops.aborted(ids)
         except Exception as exc:
             log_event(_WARNING, "worker_abort_check_failed", worker=self.token, error=repr(exc))
             return
-        if found:
-            self._to_abort.update(found)
-            log_event(_INFO, "worker_aborting", worker=self.token, requests=found)
+        if not found:
+            return
+        log_event(_INFO, "worker_aborting", worker=self.token, requests=found)
         for request_id in found:
             with self._lock:
-                running = self._running.get(request_id)
-                future = None if running is None else running.future
-            if future is not None:
-                future.abort()  # type: ignore[attr-defined]
+                ticket = self._running.get(request_id)
+            if ticket is not None:
+                self._pool.abort(ticket, HttpError.of(ABORTED), cancel_waiting=False)
 
-    def _start(self, popped: Popped) -> None:
-        """Submit a leased request to an in-process scheduler (its slot is taken)."""
-        try:
-            request = decode_request(popped.payload, popped.priority)
-            resolved = resolve_options(cast("OptionsInput", request.options))
-            retry = resolved.retry if resolved.retry is not None else self.retry
-            request.options["retry"] = 0  # retries wait in Redis, not on a worker thread
-            method = resolved.method
-            hosts = request.hosts if request.hosts is not None else self._hosts
-            scheduler = self._local(hosts, request.breaker)
-        except Exception as exc:  # anything a hostile payload makes the decoder raise
-            log_event(
-                _WARNING,
-                "worker_unreadable_request",
-                worker=self.token,
-                request_id=popped.request_id,
-                error=repr(exc)[:200],
-            )
-            self._done(popped.request_id, None, _unreadable(exc))
-            return
-        with self._lock:
-            running = self._running.get(popped.request_id)
-            if running is not None:
-                running.retry = retry if isinstance(retry, RetryPolicy) else None
-                running.method = method.value if isinstance(method, RequestMethod) else method
-        try:
-            future = scheduler.submit(request.url, cast("OptionsInput", request.options))
-        except Exception as exc:  # 401, or what odd option values raise on the way
-            self._done(
-                popped.request_id, None, exc if isinstance(exc, HttpError) else _unreadable(exc)
-            )
-            return
-        with self._lock:
-            if running is not None:
-                running.future = future
-        future.add_done_callback(functools.partial(self._on_done, popped.request_id))
-        if popped.request_id in self._to_abort:
-            future.abort()
+    # -- outcomes --------------------------------------------------------------
 
-    def _local(
-        self,
-        hosts: tuple[tuple[str, ...] | None, tuple[str, ...]] | None,
-        breaker: tuple[int, float] | None = None,
-    ) -> Scheduler:
-        """The in-process scheduler for requests with these host rules (checked on every hop)
-        and this circuit breaker (its circuits shared in Redis by every worker)."""
-        from netstack.scheduler import Scheduler
-
-        key = (hosts, breaker)
-        found = self._schedulers.get(key)
-        if found is not None:
-            return found
-        if len(self._schedulers) >= _RULE_SETS:
-            raise HttpError.parameter(
-                f"hosts: this worker already serves {_RULE_SETS} different sets of host rules"
-            )
-        allowed, blocked = hosts if hosts is not None else (None, ())
-        found = self._schedulers[key] = Scheduler(
-            max_workers=self.workers,
-            max_per_host=max(self.per_host, 1),
-            cache=self._cache,
-            name=f"netstack-worker-{self.name}",
-            allowed_hosts=allowed,
-            blocked_hosts=blocked or None,
-        )
-        if breaker is not None:
-            policy = CircuitBreaker(*breaker)
-            store = RedisBreakers(self._ops.client, self._ops.prefix, policy)
-            found.jobs.guard = HostGuard(policy, None, found.max_per_host, store=store)
-        return found
-
-    def _on_done(self, request_id: int, future: Future[Any]) -> None:
-        if future.cancelled():
-            self._done(request_id, None, HttpError.of(ABORTED, "cancelled on the worker"))
-            return
-        error = future.exception()
-        self._done(request_id, None if error is not None else future.result(), error)
-
-    def _done(self, request_id: int, result: object, error: BaseException | None) -> None:
-        """Queue the outcome for the fetcher's next call and free the slot."""
-        from netstack.response import HttpResponse
-
-        with self._lock:
-            running = self._running.get(request_id)
-            if request_id in self._returning:  # given back at stop: nothing to record
-                self._returning.discard(request_id)
-                self._free += 1
-                self._lock.notify_all()
-                return
-        if running is None:
-            return
-        popped = running.popped
-        if error is None and not isinstance(result, HttpResponse):
-            error = HttpError.of(UNKNOWN, f"unexpected result {type(result).__name__}")
-        delay = self._retry_delay(running, result, error)
-        if delay is not None:
-            self._report(Finished(request_id, "retry", "", popped.host, int(delay * 1000)))
-            return
-        if isinstance(result, HttpResponse) and popped.attempt > 1:
-            result = dataclasses.replace(result, attempts=popped.attempt)
-        elif isinstance(error, HttpError) and popped.attempt > 1:
+    def _ended(self, future: Future[Any]) -> None:
+        """A lease's ticket settled (on a pool thread): its outcome goes to the outbox."""
+        ticket = cast("_LeaseTicket", future)
+        popped = ticket.lease
+        result: object = None
+        error: BaseException | None
+        if ticket.cancelled():  # given back at stop before it started
+            error = HttpError.of(ABORTED, "cancelled on the worker")
+        else:
+            error = ticket.exception()
+            if error is None:
+                result = ticket.result()
+                if not isinstance(result, HttpResponse):
+                    error = HttpError.of(UNKNOWN, f"unexpected result {type(result).__name__}")
+        if isinstance(error, HttpError) and popped.attempt > error.attempts:
             error.attempts = popped.attempt
         outcome = ""
         try:
             if popped.reply is not None:
                 if error is None:
                     assert isinstance(result, HttpResponse)
-                    outcome = encode_response(request_id, result)
+                    outcome = encode_response(popped.request_id, result)
                 else:
-                    outcome = encode_error(request_id, error)
+                    outcome = encode_error(popped.request_id, error)
         except Exception as exc:  # a response that cannot travel: its producer learns why
             error = HttpError.of(UNKNOWN, f"the outcome cannot travel as JSON: {exc!r}")
-            outcome = encode_error(request_id, error)
-        finished = Finished(
-            request_id, "completed" if error is None else "failed", outcome, popped.host
-        )
-        self._report(finished)
-
-    def _retry_delay(
-        self, running: _Running, result: object, error: BaseException | None
-    ) -> float | None:
-        """Seconds before the next attempt when the request's retry policy says so."""
-        policy = running.retry
-        if policy is None or self._stop.is_set():
-            return None
-        try:
-            found = policy.next_delay(
-                running.popped.attempt,
-                running.method,
-                result,
-                error,
-                wall_now=time.time(),
-                rand=_jitter.random(),
-            )
-        except Exception:  # a policy decision never takes the worker down
-            return None
-        return None if found is None else found[0]
-
-    def _report(self, finished: Finished) -> None:
-        """Queue an outcome (or a retry) for the fetcher's next call; the slot is free."""
-        with self._lock:
-            now = time.monotonic()
-            if not self._outbox.items:
-                self._outbox.since = now
-            self._outbox.items.append((finished, now + self.lease))
-            self._free += 1
-            self._lock.notify_all()
+            outcome = encode_error(popped.request_id, error)
+        self._leases.finish(ticket, outcome, failed=error is not None)
 
     # -- leases ----------------------------------------------------------------
 
@@ -660,13 +574,6 @@ def _payload(popped: Popped) -> str:
 def _lease(popped: Popped) -> Popped:
     """A worker's item is the lease itself (the backend's ``decode``)."""
     return popped
-
-
-def _unreadable(exc: BaseException) -> HttpError:
-    return HttpError.parameter(
-        f"the request's payload in Redis is unreadable ({type(exc).__name__}: "
-        f"{str(exc)[:120]}); it was written by something other than netstack, or damaged"
-    )
 
 
 def _asdict(counts: WorkerCounts) -> dict[str, int]:
