@@ -17,9 +17,11 @@ def test_sets_exactly_the_attributes_future_init_sets() -> None:
     plain = vars(Future())
     ours = RequestFuture()
     for name, value in plain.items():
-        if name == "_condition":
-            continue
+        if name in ("_condition", "_waiters"):
+            continue  # built on first use (_waiters with the Condition)
         assert getattr(ours, name) == value, name
+    assert ours._condition is not None
+    assert ours._waiters == plain["_waiters"]
     assert set(plain) == {
         "_condition",
         "_state",
@@ -44,6 +46,28 @@ def test_condition_is_created_on_first_use_only() -> None:
     assert isinstance(created(), threading.Condition)
     assert future._condition is created()
     assert future.result() == 1
+
+
+@pytest.mark.timeout(30)
+def test_a_queued_future_holds_no_list() -> None:
+    """Neither Future list is built for a future nobody waits on or calls back."""
+    future = RequestFuture()
+    assert future._callbacks is None
+    with pytest.raises(AttributeError):
+        future._waiters  # noqa: B018  (built with the Condition)
+    future.set_result(1)
+    assert future._callbacks is None
+    assert future._waiters == []
+
+
+def test_callbacks_added_before_and_after_the_end_run_once_in_order() -> None:
+    future = RequestFuture()
+    seen: list[str] = []
+    future.add_done_callback(lambda f: seen.append("a"))
+    future.add_done_callback(lambda f: seen.append("b"))
+    future.set_result(1)
+    future.add_done_callback(lambda f: seen.append("c"))
+    assert seen == ["a", "b", "c"]
 
 
 @pytest.mark.timeout(30)

@@ -14,6 +14,14 @@ Condition was never built has no waiter, so :func:`cancel_quietly` ends it
 without building one (a bulk cancel of a million queued jobs allocates
 nothing per job).
 
+The two lists ``Future`` keeps are not built per queued job either (an empty
+list is 56 bytes, a tenth of what a queued request may cost): ``_waiters``
+(read by ``Future`` and ``concurrent.futures.wait`` only under the
+Condition) is set when the Condition is built, before anyone can hold it;
+``_done_callbacks`` is a property over the ``_callbacks`` slot (None until
+a callback is added), and :meth:`Ticket._invoke_callbacks` skips it when
+there is none.
+
 Phases (mutated under the dispatcher's lock only): WAITING (in the queue
 backend: queued, or waiting out a retry backoff), RUNNING (handed to a
 worker), ABORTED (ended by ``abort`` while running: the run's outcome is
@@ -51,24 +59,37 @@ Outcome = tuple[object, BaseException | None]
 """A run's ``(result, error)``."""
 
 
+#: Serialises the first build of a ticket's Condition (once per started or awaited ticket).
+_BUILD = threading.Lock()
+
+
 class _LazyCondition:
-    """``Ticket._condition``: created on first read, then read from the instance dict."""
+    """``Ticket._condition``: created on first read, then read from the instance dict.
+
+    ``_waiters`` is set before the Condition is published: whoever holds the
+    Condition finds the list, and two threads racing here share one of each.
+    """
 
     def __get__(self, ticket: object, owner: type | None = None) -> threading.Condition:
         if ticket is None:
             raise AttributeError("_condition")
-        # Two threads racing here may both build one; setdefault (atomic) keeps the first.
-        cond: threading.Condition = ticket.__dict__.setdefault("_condition", threading.Condition())
-        ticket._watched = True  # type: ignore[attr-defined]
+        with _BUILD:
+            fields = ticket.__dict__
+            cond: threading.Condition | None = fields.get("_condition")
+            if cond is None:
+                ticket._waiters = []  # type: ignore[attr-defined]
+                cond = fields["_condition"] = threading.Condition()
+                ticket._watched = True  # type: ignore[attr-defined]
         return cond
 
 
 class Ticket(Future[Any]):
     """The future of one job, with what the dispatcher needs to know of it."""
 
-    # The first five are the attributes Future.__init__ sets (CPython 3.10-3.13).
+    # Future.__init__ sets _state, _result, _exception, _waiters (here: set with
+    # the Condition) and _done_callbacks (here: a property over _callbacks).
     __slots__ = (
-        "_done_callbacks",
+        "_callbacks",
         "_entry",
         "_exception",
         "_job",
@@ -82,7 +103,7 @@ class Ticket(Future[Any]):
         "request_id",
     )
 
-    _done_callbacks: list[Any]
+    _callbacks: list[Any] | None
     _condition = _LazyCondition()
 
     def __init__(
@@ -92,8 +113,7 @@ class Ticket(Future[Any]):
         self._state = PENDING
         self._result = None
         self._exception = None
-        self._waiters = []
-        self._done_callbacks = []
+        self._callbacks = None
         self._watched = False
         self._job = job
         #: The queue backend's handle while the job waits there (its own business).
@@ -103,6 +123,24 @@ class Ticket(Future[Any]):
         self._tag = tag
         #: Unique in the process; the ``request_id`` of this job's log events.
         self.request_id = request_id
+
+    @property
+    def _done_callbacks(self) -> list[Any]:
+        """``Future``'s callback list, built on first use (under the Condition, or before
+        anyone else holds the ticket)."""
+        callbacks = self._callbacks
+        if callbacks is None:
+            callbacks = self._callbacks = []
+        return callbacks
+
+    @_done_callbacks.setter
+    def _done_callbacks(self, callbacks: list[Any]) -> None:
+        self._callbacks = callbacks
+
+    def _invoke_callbacks(self) -> None:
+        """``Future._invoke_callbacks``, without building an empty list to loop over."""
+        if self._callbacks:
+            Future._invoke_callbacks(self)  # type: ignore[attr-defined]
 
     @property
     def job(self) -> Job | None:
@@ -141,8 +179,8 @@ def finish_unseen(ticket: Ticket, result: object) -> None:
     """
     ticket._result = result
     ticket._state = FINISHED
-    if ticket._done_callbacks:
-        ticket._invoke_callbacks()  # type: ignore[attr-defined]
+    if ticket._callbacks:
+        ticket._invoke_callbacks()
 
 
 def cancel_quietly(future: Future[Any]) -> None:
@@ -158,7 +196,7 @@ def cancel_quietly(future: Future[Any]) -> None:
         if future._state != PENDING:
             return
         future._state = CANCELLED_AND_NOTIFIED
-        future._invoke_callbacks()  # type: ignore[attr-defined]
+        future._invoke_callbacks()
         return
     if Future.cancel(future):
         future.set_running_or_notify_cancel()

@@ -61,8 +61,7 @@ class RequestFuture(Ticket, Generic[T]):
         self._state = PENDING
         self._result = None
         self._exception = None
-        self._waiters = []
-        self._done_callbacks = []
+        self._callbacks = None
         self._watched = False
         self._job = job
         self._entry = None
