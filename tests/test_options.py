@@ -19,7 +19,8 @@ from netstack import (
     RequestMethod,
 )
 from netstack.options import DEFAULT_OPTIONS, OPTION_KEYS
-from netstack.validation import resolve_options
+from netstack.retry import RetryPolicy
+from netstack.validation import resolve_options, shared_options
 
 
 def _code_and_message(options: object) -> tuple[int, str]:
@@ -168,3 +169,37 @@ def test_method_names_are_members_tokens_kept_as_given_else_401(name: str) -> No
         assert resolve_options({"method": name}).method == name
     else:
         assert _code_and_message({"method": name})[0] == 401
+
+
+def test_requests_with_equal_plain_options_share_one_validated_object() -> None:
+    """A queue of a million ``{"priority": 5}`` requests holds one options object."""
+    first = shared_options({"priority": 5, "header": {"x-a": "1"}, "retry": RetryPolicy()})
+    again = shared_options({"priority": 5, "header": {"x-a": 1}, "retry": RetryPolicy()})
+    assert again is first
+    assert first == resolve_options({"priority": 5, "header": {"x-a": "1"}, "retry": RetryPolicy()})
+    assert shared_options({"priority": 6}) is not shared_options({"priority": 5})
+    assert shared_options({"header": {"x-a": "2"}}) is not shared_options({"header": {"x-a": "1"}})
+    assert shared_options(None) is DEFAULT_OPTIONS
+
+
+def test_shared_options_never_hold_what_the_caller_may_change() -> None:
+    header = {"x-a": "1"}
+    shared = shared_options({"header": header})
+    header["x-a"] = "2"
+    assert shared.header == {"x-a": "1"}  # validation copied it
+    body = {"k": "v"}
+    assert shared_options({"extra_data": body}) is not shared_options({"extra_data": body})
+    assert shared_options({"extra_data": "text"}) is not shared_options({"extra_data": "text"})
+
+
+def test_resolve_options_still_gives_a_new_object_each_time() -> None:
+    """What a caller may keep and change (``Scheduler.default_options``) is never shared."""
+    assert resolve_options({"priority": 5}) is not resolve_options({"priority": 5})
+
+
+def test_shared_options_table_stays_bounded() -> None:
+    from netstack import validation
+
+    for priority in range(1, 1001):
+        shared_options({"priority": priority, "tag": "bounded"})
+    assert len(validation._shared) <= validation._SHARED_MAX

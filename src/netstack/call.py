@@ -41,7 +41,7 @@ from netstack.transport import (
     TransportResponse,
     TransportSettings,
 )
-from netstack.validation import resolve_options
+from netstack.validation import shared_options
 
 if TYPE_CHECKING:
     from netstack.cache import CachedResponse, CacheLookup, HttpResponseCache
@@ -514,7 +514,7 @@ def prepare_call(
     """
     started = time.perf_counter()
     text = check_url(url)
-    resolved = DEFAULT_OPTIONS if options is None else resolve_options(options)
+    resolved = DEFAULT_OPTIONS if options is None else shared_options(options)
     emitter = events if events is None or type(events) is EventEmitter else _emitter(events)
     try:
         send_url, host_key = parse_target(text)
