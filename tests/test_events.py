@@ -12,6 +12,7 @@ from tests.servers.streaming_origin import pattern, streaming_origin
 
 import netstack
 from netstack import DataReceiveProgressInfo, DataSendProgressInfo, HttpError, Scheduler
+from netstack.events import EventEmitter
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -266,3 +267,56 @@ def test_fresh_cache_hit_replays_stream_events_without_the_network(origin: str) 
         "dataReceiveProgress",
         "dataEnd",
     ]
+
+
+def test_emitter_listeners_added_or_removed_during_an_emit_apply_from_the_next() -> None:
+    emitter = EventEmitter()
+    seen: list[str] = []
+
+    def late(chunk: bytes) -> None:
+        seen.append("late")
+
+    def second(chunk: bytes) -> None:
+        seen.append("second")
+
+    def first(chunk: bytes) -> None:
+        seen.append("first")
+        emitter.off("dataReceive", second)  # still called in this emit
+        emitter.on("dataReceive", late)  # called only from the next emit
+
+    emitter.on("dataReceive", first)
+    emitter.on("dataReceive", second)
+    emitter.data(b"a")
+    assert seen == ["first", "second"]
+    seen.clear()
+    emitter.off("dataReceive", first)
+    emitter.data(b"b")
+    assert seen == ["late"]
+
+
+def test_emitter_once_listeners_fire_once_in_subscription_order() -> None:
+    emitter = EventEmitter()
+    seen: list[str] = []
+    emitter.on("dataEnd", lambda: seen.append("a"), once=True)
+    emitter.on("dataEnd", lambda: seen.append("b"))
+    emitter.on("dataEnd", lambda: seen.append("c"), once=True)
+    emitter.end()
+    emitter.end()
+    emitter.on("dataEnd", lambda: seen.append("d"), once=True)
+    emitter.end()
+    emitter.end()
+    assert seen == ["a", "b", "c", "b", "b", "d", "b"]
+    assert emitter.wants("dataEnd")
+    emitter.off("dataEnd")
+    assert not emitter.wants("dataEnd")
+
+
+def test_emitter_fires_nothing_after_close() -> None:
+    emitter = EventEmitter()
+    seen: list[bytes] = []
+    emitter.on("dataReceive", seen.append)
+    emitter.close()
+    emitter.data(b"x")
+    emitter.on("dataReceive", seen.append)
+    emitter.data(b"y")
+    assert seen == []
