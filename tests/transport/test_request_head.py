@@ -117,6 +117,7 @@ def test_a_head_written_in_one_piece_is_the_one_urllib3_writes(
 ) -> None:
     reference = _urllib3_writes(method, target, headers, body)
     head = encode_head(method, target, "example.com", headers, body)
+    assert encode_head(method, target, "example.com", headers, body) == head  # remembered
     if head is not None:
         assert not isinstance(reference, BaseException), reference
         assert head == reference
@@ -211,3 +212,11 @@ def test_the_user_agent_is_urllib3_s() -> None:
     reference = _urllib3_writes("GET", "/", {}, None)
     assert isinstance(reference, bytes)
     assert request_head._USER_AGENT.encode() in reference
+
+
+def test_remembered_field_lines_are_bounded() -> None:
+    for number in range(request_head._FIELDS_MAX * 2):
+        head = encode_head("GET", "/", "example.com", {"X-N": str(number)}, None)
+        assert head is not None
+        assert f"\r\nX-N: {number}\r\n".encode() in head
+        assert len(request_head._FIELDS) <= request_head._FIELDS_MAX

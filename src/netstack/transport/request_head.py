@@ -15,6 +15,11 @@ the connection then goes through urllib3 and http.client as before, which
 raise their own errors. So a head written here is byte for byte the head
 http.client writes: same lines, same order (Host, Accept-Encoding, framing,
 User-Agent, then the caller's headers).
+
+The field lines depend only on the method, the Host value, the body size and
+the headers, which repeat from request to request (the same defaults, the
+same origin); they are remembered for the last :data:`_FIELDS_MAX` such
+combinations, so a repeated request checks only its method and target.
 """
 
 from __future__ import annotations
@@ -42,6 +47,12 @@ _NO_BODY_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "TRACE", "OPTIONS"
 _USER_AGENT: Final = f"User-Agent: python-urllib3/{_urllib3_version}"
 
 
+#: Encoded field lines (after the request line, blank line included) by
+#: (method, Host value, body size or -1, *header items); only checked heads.
+_FIELDS: dict[tuple[object, ...], bytes] = {}
+_FIELDS_MAX: Final = 256
+
+
 def encode_head(
     method: str, target: str, host: str, headers: Mapping[str, str], body: bytes | None
 ) -> bytes | None:
@@ -51,15 +62,35 @@ def encode_head(
     ``Host`` value the connection sends when ``headers`` set none
     (:func:`host_header`).
     """
-    if method not in _COMMON_METHODS and not _TOKEN(method):
-        return None
     if not target.startswith("/") or _BAD_TARGET(target) or not target.isascii():
         return None  # absolute form (a forwarding proxy) or a target http.client refuses
+    key = (method, host, -1 if body is None else len(body), *headers.items())
+    try:
+        fields = _FIELDS.get(key)
+    except TypeError:  # an unhashable value: http.client's path refuses or encodes it
+        return None
+    if fields is None:
+        fields = _encode_fields(method, host, headers, body)
+        if fields is None:
+            return None
+        if len(_FIELDS) >= _FIELDS_MAX:
+            _FIELDS.clear()  # bounded: requests with ever-new headers start over
+        _FIELDS[key] = fields
+    head = f"{method} {target} HTTP/1.1\r\n".encode("ascii") + fields
+    return head + body if body else head
+
+
+def _encode_fields(
+    method: str, host: str, headers: Mapping[str, str], body: bytes | None
+) -> bytes | None:
+    """The field lines and the blank line after them, or None (see :func:`encode_head`)."""
+    if method not in _COMMON_METHODS and not _TOKEN(method):
+        return None
     checked = _checked(headers)
     if checked is None:
         return None
     block, keys = checked
-    lines = [f"{method} {target} HTTP/1.1"]
+    lines = []
     if "host" not in keys:
         lines.append("Host: " + host)
     if "accept-encoding" not in keys:
@@ -77,10 +108,9 @@ def encode_head(
         lines.append(block)
     lines.append("\r\n")
     try:
-        head = "\r\n".join(lines).encode("latin-1")
+        return "\r\n".join(lines).encode("latin-1")
     except UnicodeEncodeError:
         return None  # http.client raises its own error for a value beyond latin-1
-    return head + body if body else head
 
 
 def _checked(headers: Mapping[str, str]) -> tuple[str, frozenset[str]] | None:
