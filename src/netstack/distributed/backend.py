@@ -21,6 +21,7 @@ the lease returns to the queue (at-least-once across processes).
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import uuid
@@ -69,6 +70,10 @@ class RedisBackend(Generic[T]):
         self._hosts: dict[int, str] = {}
         self._finished: dict[int, Finished] = {}  # done (or retry_at) since the last take
         self._wake: float | None = None
+        #: Epochs offered to Redis: this backend's random salt and a counter (unique
+        #: like a uuid4 each, without a urandom call per take).
+        self._salt = uuid.uuid4().hex[:16]
+        self._epochs = itertools.count(1)
 
     # -- entering ---------------------------------------------------------------
 
@@ -104,7 +109,8 @@ class RedisBackend(Generic[T]):
                 finished,
                 was_idle=idle,
                 will_block=block,
-                epoch=uuid.uuid4().hex,  # never a known one: a lost queue must look new
+                epoch=f"{self._salt}{next(self._epochs)}",  # never a known one: a lost
+                # queue must look new
                 pace=self._pace,
             )
         except Exception:

@@ -16,10 +16,13 @@ Threads: one *fetcher* talks to Redis in batches, through the queue as a
 dispatcher backend (``RedisBackend``, its items are the leases): each
 ``take`` (one Lua script, ``EXCHANGE``) records the outcomes the lease
 buffer's outbox gathered since the last one and leases up to the number of
-free threads; the fetcher adds those leases to the buffer and calls the
-pool's ``tick``, so the dispatcher starts them (a thread finishing a run
-takes the next lease from the buffer by itself, without waiting for the
-fetcher). It calls when it has a free thread to fill and no outcome to
+free threads plus half as many (*prefetched*: a thread that finishes a run
+takes the next lease from the buffer at once instead of waiting for the
+fetcher's next round trip; a worker with one thread prefetches nothing);
+the fetcher adds those leases to the buffer and calls the pool's ``tick``,
+so the dispatcher starts them. A prefetched lease is this worker's: it
+holds its host slot in Redis and runs here (a request queued later at a
+higher priority may wait behind it). It calls when it has a free thread to fill and no outcome to
 record, or outcomes to record: half its threads' worth, or the last
 running one's, or any that waited two milliseconds; the outcomes finished
 while a call is on the wire share the next one too. So a busy worker makes
@@ -66,6 +69,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -88,7 +92,6 @@ from netstack.threads import start_daemon
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from concurrent.futures import Future
 
     import redis
 
@@ -109,6 +112,9 @@ _POLL: Final = 0.1
 _LINGER: Final = 0.002
 #: Seconds between calls of a worker busy with long requests (to hear of aborts).
 _LOOK: Final = 0.5
+#: Leases held beyond the threads, per thread: a thread that finishes starts the next
+#: buffered lease at once instead of waiting for the fetcher's next round trip.
+_PREFETCH: Final = 0.5
 
 Outbox = list[tuple[Ticket, Finished, float]]
 
@@ -207,7 +213,11 @@ class Worker:
         self._running: dict[int, Ticket] = {}
         #: The leases as the dispatcher's backend (the pool's side); shares ``_lock``.
         self._leases: LeaseBuffer[Ticket] = LeaseBuffer(
-            self._lock, _lease_of, self._give_back, free=workers, lease=lease
+            self._lock,
+            _lease_of,
+            self._give_back,
+            free=workers + int(workers * _PREFETCH),
+            lease=lease,
         )
         self._runner = Runner(
             self._ops,
@@ -511,15 +521,16 @@ class Worker:
         ticket = cast("_LeaseTicket", future)
         popped = ticket.lease
         result: object = None
-        error: BaseException | None
-        if ticket.cancelled():  # given back at stop before it started
+        error: BaseException | None = None
+        try:
+            result = ticket.result()  # an ended ticket's result takes no lock
+        except CancelledError:  # given back at stop before it started
             error = HttpError.of(ABORTED, "cancelled on the worker")
+        except BaseException as exc:  # the run's error, as the pool settled it
+            error = exc
         else:
-            error = ticket.exception()
-            if error is None:
-                result = ticket.result()
-                if not isinstance(result, HttpResponse):
-                    error = HttpError.of(UNKNOWN, f"unexpected result {type(result).__name__}")
+            if not isinstance(result, HttpResponse):
+                error = HttpError.of(UNKNOWN, f"unexpected result {type(result).__name__}")
         if isinstance(error, HttpError) and popped.attempt > error.attempts:
             error.attempts = popped.attempt
         outcome = ""
