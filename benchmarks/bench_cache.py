@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import netstack
-from netstack.cache import FileStorage, HttpResponseCache
+from netstack.cache import FileStorage, HttpResponseCache, driver_of
 from netstack.cache.cache import DEFAULT_CACHE_SIZE, default_directory
 
 COMMAND = "python benchmarks/bench_cache.py"
@@ -79,7 +79,9 @@ def _full_cache(directory: Path) -> HttpResponseCache:
     index = 0
     while True:
         url = f"https://bench.test/item/{index}"
-        cache.complete(cache.lookup("GET", url, {}, now), 200, headers, body, now, now)
+        driver_of(cache).complete(
+            driver_of(cache).lookup("GET", url, {}, now), 200, headers, body, now, now
+        )
         if len(cache) <= index:  # the last one pushed out the oldest: the cache is full
             return cache
         index += 1

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib3 import HTTPHeaderDict
 
 from netstack import background, coalesce, errors
-from netstack.cache import SAFE_METHODS, installed_cache
+from netstack.cache import SAFE_METHODS, driver_of, installed_cache
 from netstack.errors import HttpError
 from netstack.events import EventEmitter
 from netstack.hits import fresh_response
@@ -44,7 +44,7 @@ from netstack.transport import (
 from netstack.validation import shared_options
 
 if TYPE_CHECKING:
-    from netstack.cache import CachedResponse, CacheLookup, HttpResponseCache
+    from netstack.cache import CachedResponse, CacheDriver, CacheLookup, HttpResponseCache
     from netstack.hostguard import HostGuard
     from netstack.retry import RetryPolicy
 
@@ -147,7 +147,7 @@ class Call:
         self._aborted = False
         self._abort: AbortSignal | None = None
         self._headers: dict[str, str] | None = None
-        self._cache: HttpResponseCache | None = None
+        self._cache: CacheDriver | None = None
         self._lookup: CacheLookup | None = None
         self._host_allowed: Callable[[str], bool] | None = None
 
@@ -232,7 +232,7 @@ class Call:
 
     def _coalesce(
         self,
-        cache: HttpResponseCache,
+        cache: CacheDriver,
         lookup: CacheLookup,
         signal: AbortSignal,
         run_started: float,
@@ -259,7 +259,7 @@ class Call:
         return served, flight
 
     def _look_again(
-        self, cache: HttpResponseCache, lookup: CacheLookup, run_started: float
+        self, cache: CacheDriver, lookup: CacheLookup, run_started: float
     ) -> HttpResponse | None:
         """The response a fresh stored entry gives now (stored since ``prepare_call``), if any."""
         again = cache.peek(
@@ -407,7 +407,7 @@ def _emitter(events: Events) -> EventEmitter | None:
     )
 
 
-def _consult_cache(call: Call, store: HttpResponseCache) -> None:
+def _consult_cache(call: Call, store: CacheDriver) -> None:
     """Answer from ``store`` when it can; else arm the call to revalidate and store.
 
     A stream is answered only by a fresh hit, its events replayed from the
@@ -456,7 +456,7 @@ def _consult_cache(call: Call, store: HttpResponseCache) -> None:
 
 
 def _revalidate_in_background(
-    call: Call, store: HttpResponseCache, lookup: CacheLookup, headers: dict[str, str]
+    call: Call, store: CacheDriver, lookup: CacheLookup, headers: dict[str, str]
 ) -> None:
     """Refresh the stale entry ``call`` was just served (RFC 5861), on a background thread."""
     again = Call(
@@ -531,5 +531,5 @@ def prepare_call(
     if resolved.using_cache:
         store = cache if cache is not None else installed_cache()
         if store is not None:
-            _consult_cache(call, store)
+            _consult_cache(call, driver_of(store))
     return call

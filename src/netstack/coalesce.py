@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Final
 
-from netstack.cache import CacheLookup, HttpResponseCache, may_coalesce
+from netstack.cache import CacheDriver, CacheLookup, may_coalesce
 from netstack.transport import AbortSignal
 
 #: Coalescing on (the default) or off for the whole process: ``benchmarks/bench_cache.py``
@@ -114,16 +114,16 @@ class Flights:
             return len(self._flights)
 
 
-_registry: weakref.WeakKeyDictionary[HttpResponseCache, Flights] = weakref.WeakKeyDictionary()
+_registry: weakref.WeakKeyDictionary[CacheDriver, Flights] = weakref.WeakKeyDictionary()
 _registry_lock = threading.Lock()
 
 
-def flights_of(cache: HttpResponseCache) -> Flights:
-    """The flights of ``cache`` (made on first use)."""
-    flights = _registry.get(cache)
+def flights_of(driver: CacheDriver) -> Flights:
+    """The flights of the cache ``driver`` runs (made on first use)."""
+    flights = _registry.get(driver)
     if flights is None:
         with _registry_lock:
-            flights = _registry.setdefault(cache, Flights())
+            flights = _registry.setdefault(driver, Flights())
     return flights
 
 

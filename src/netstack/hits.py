@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from urllib3 import HTTPHeaderDict
 
-from netstack.cache import CacheEntry, HttpResponseCache
+from netstack.cache import CacheDriver, CacheEntry
 from netstack.events import HEADERS_RECEIVE, EventEmitter
 from netstack.options import HttpRequestOptions
 from netstack.response import HttpResponse, decode_result, join_cookies, response_of, timing_of
@@ -74,7 +74,7 @@ def _result(
 
 
 def fresh_response(
-    cache: HttpResponseCache,
+    cache: CacheDriver,
     url: str,
     request_headers: dict[str, str],
     options: HttpRequestOptions,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 from collections.abc import Mapping, Sequence
 
-from netstack.cache import CachedResponse, CacheLookup, HttpResponseCache
+from netstack.cache import CachedResponse, CacheLookup, HttpResponseCache, driver_of
 
 #: A fixed "now" (epoch seconds); tests move time by adding to it.
 T0 = 1_700_000_000.0
@@ -29,5 +29,5 @@ def exchange(
     method: str = "GET",
 ) -> tuple[CacheLookup, CachedResponse | None]:
     """Look up, then answer from the "network" at ``at``: what the pipeline does."""
-    lookup = cache.lookup(method, url, request_headers or {}, at)
-    return lookup, cache.complete(lookup, status, list(headers), body, at, at)
+    lookup = driver_of(cache).lookup(method, url, request_headers or {}, at)
+    return lookup, driver_of(cache).complete(lookup, status, list(headers), body, at, at)

@@ -25,6 +25,7 @@ from netstack.cache import (
     HttpResponseCache,
     MemoryStorage,
     create_http_response_cache,
+    driver_of,
     installed_cache,
 )
 from netstack.errors import HttpError
@@ -97,7 +98,7 @@ class TestPersistence:
         exchange(first, headers=FRESH, body=b"persisted")
         assert first.flush().result() is None
         second = HttpResponseCache(directory=tmp_path)
-        lookup = second.lookup("GET", URL, {}, T0 + 60)
+        lookup = driver_of(second).lookup("GET", URL, {}, T0 + 60)
         assert lookup.action == "fresh"
         assert lookup.response is not None
         assert lookup.response.body == b"persisted"
@@ -105,10 +106,10 @@ class TestPersistence:
 
     def test_flush_persists_times_exactly(self, tmp_path: Path) -> None:
         first = HttpResponseCache(directory=tmp_path)
-        look = first.lookup("GET", URL, {}, T0)
-        first.complete(look, 200, FRESH, b"b", T0 - 0.5, T0 + 0.25)
+        look = driver_of(first).lookup("GET", URL, {}, T0)
+        driver_of(first).complete(look, 200, FRESH, b"b", T0 - 0.5, T0 + 0.25)
         first.flush().result()
-        (entry,) = HttpResponseCache(directory=tmp_path)._memory.snapshot().values()
+        (entry,) = driver_of(HttpResponseCache(directory=tmp_path)).held().values()
         assert (entry.request_time, entry.response_time) == (T0 - 0.5, T0 + 0.25)
 
     def test_invalidated_and_evicted_entries_leave_storage_on_flush(self) -> None:
@@ -157,8 +158,8 @@ class TestPersistence:
         big.flush().result()
         small = HttpResponseCache(700, storage=storage)
         assert 0 < len(small) < 10
-        assert small._memory.current_bytes <= 700
-        kept = set(small._memory.snapshot())
+        assert small.stats().bytes <= 700
+        kept = set(driver_of(small).held())
         assert "GET https://h/9" in kept  # the newest survive
 
     def test_flush_in_one_process_serves_in_another(self, tmp_path: Path) -> None:
@@ -166,8 +167,8 @@ class TestPersistence:
         exchange(cache, headers=FRESH, body=b"across processes", at=T0)
         cache.flush().result()
         script = textwrap.dedent(f"""
-            from netstack.cache import HttpResponseCache
-            lookup = HttpResponseCache(directory={str(tmp_path)!r}).lookup(
+            from netstack.cache import HttpResponseCache, driver_of
+            lookup = driver_of(HttpResponseCache(directory={str(tmp_path)!r})).lookup(
                 "GET", {URL!r}, {{}}, {T0 + 10!r})
             print(lookup.action, lookup.response.body.decode())
         """)
@@ -193,7 +194,7 @@ class TestStorageTrouble:
         directory = self.unwritable(tmp_path)
         cache = HttpResponseCache(directory=directory)
         exchange(cache, headers=FRESH)
-        assert cache.lookup("GET", URL, {}, T0).action == "fresh"  # memory still works
+        assert driver_of(cache).lookup("GET", URL, {}, T0).action == "fresh"  # memory still works
         errors: list[HttpError | None] = []
         future = cache.flush(errors.append)
         with pytest.raises(HttpError) as info:
@@ -201,7 +202,7 @@ class TestStorageTrouble:
         assert info.value.code == 2300023
         assert str(directory) in str(info.value)
         assert errors == [info.value]
-        assert cache.lookup("GET", URL, {}, T0).action == "fresh"
+        assert driver_of(cache).lookup("GET", URL, {}, T0).action == "fresh"
 
     def test_failed_flush_is_retried_by_the_next(self, tmp_path: Path) -> None:
         class Flaky(MemoryStorage):
@@ -270,7 +271,7 @@ class TestDelete:
         assert not cache.enabled
         assert len(cache) == 0
         assert not (tmp_path / "c").exists()
-        assert cache.lookup("GET", URL, {}, T0).action == "miss"
+        assert driver_of(cache).lookup("GET", URL, {}, T0).action == "miss"
         _, served = exchange(cache, headers=FRESH)
         assert served is None
         assert len(cache) == 0
@@ -294,7 +295,7 @@ class TestDelete:
         cache = HttpResponseCache(storage=MemoryStorage())
         exchange(cache, headers=FRESH)
         cache.delete()
-        lookup = cache.lookup("GET", URL, {"Cache-Control": "only-if-cached"}, T0)
+        lookup = driver_of(cache).lookup("GET", URL, {"Cache-Control": "only-if-cached"}, T0)
         assert lookup.action == "unsatisfiable"
 
 

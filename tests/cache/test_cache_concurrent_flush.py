@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from netstack.cache import FileStorage, HttpResponseCache
+from netstack.cache import FileStorage, HttpResponseCache, driver_of
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,10 +26,11 @@ SIZE = 64 * 1024
 
 WRITER = textwrap.dedent("""
     import os, sys, time
-    from netstack.cache import HttpResponseCache
+    from netstack.cache import HttpResponseCache, driver_of
     directory, version, go, keys, rounds, size = sys.argv[1:7]
     keys, rounds, size = int(keys), int(rounds), int(size)
     cache = HttpResponseCache(64 * 2**20, directory=directory)
+    driver = driver_of(cache)
     deadline = time.monotonic() + 30
     while not os.path.exists(go) and time.monotonic() < deadline:
         time.sleep(0.001)
@@ -39,7 +40,7 @@ WRITER = textwrap.dedent("""
         for i in range(keys):
             url = f"https://h.test/{i}"
             body = (f"{version}:{n}:".encode() * size)[:size]
-            cache.complete(cache.lookup("GET", url, {}, now), 200, headers, body, now, now)
+            driver.complete(driver.lookup("GET", url, {}, now), 200, headers, body, now, now)
         cache.flush().result()
 """)
 
@@ -73,7 +74,7 @@ def test_two_processes_flushing_one_directory_leave_only_whole_entries(tmp_path:
         assert (writer.returncode, out, err) == (0, b"", b"")
 
     assert sorted(p.name for p in directory.iterdir() if not p.name.endswith(".entry")) == []
-    entries = HttpResponseCache(64 * 2**20, directory=directory)._memory.snapshot()
+    entries = driver_of(HttpResponseCache(64 * 2**20, directory=directory)).held()
     assert len(entries) == KEYS
     for entry in entries.values():
         version = dict(entry.headers)["X-Version"]

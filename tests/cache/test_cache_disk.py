@@ -19,7 +19,7 @@ import pytest
 from cache_helpers import T0, exchange
 
 from netstack import HttpError
-from netstack.cache import FileStorage, HttpResponseCache, MemoryStorage
+from netstack.cache import FileStorage, HttpResponseCache, MemoryStorage, driver_of
 
 pytestmark = pytest.mark.timeout(60)
 FRESH = [("Cache-Control", "max-age=600")]
@@ -152,7 +152,7 @@ class TestDiskBound:
             cache.flush().result()
             assert self.disk_bytes(tmp_path) <= 5000
         survivors = HttpResponseCache(storage=FileStorage(tmp_path))
-        urls = {entry.url for entry in survivors._memory.snapshot().values()}
+        urls = {entry.url for entry in driver_of(survivors).held().values()}
         assert urls
         assert all(url.startswith("https://h.test/4/") for url in urls)
 
@@ -260,7 +260,7 @@ class TestWriteThrough:
         first = HttpResponseCache(storage=storage, write_through=True)
         second = HttpResponseCache(storage=storage, write_through=True)
         exchange(first, headers=FRESH, body=b"shared")
-        lookup = second.lookup("GET", "https://example.test/resource", {}, T0)
+        lookup = driver_of(second).lookup("GET", "https://example.test/resource", {}, T0)
         assert lookup.action == "fresh"
         assert lookup.response is not None
         assert lookup.response.body == b"shared"
@@ -272,14 +272,20 @@ class TestWriteThrough:
         second = HttpResponseCache(storage=storage, write_through=True)
         exchange(second, method="POST", status=204)
         assert len(storage) == 0
-        assert first.lookup("GET", "https://example.test/resource", {}, T0).action == "fresh"
+        assert (
+            driver_of(first).lookup("GET", "https://example.test/resource", {}, T0).action
+            == "fresh"
+        )
 
     def test_private_responses_stay_local(self) -> None:
         storage = MemoryStorage()
         cache = HttpResponseCache(storage=storage, write_through=True)
         exchange(cache, headers=[("Cache-Control", "max-age=60, private")])
         assert len(storage) == 0
-        assert cache.lookup("GET", "https://example.test/resource", {}, T0).action == "fresh"
+        assert (
+            driver_of(cache).lookup("GET", "https://example.test/resource", {}, T0).action
+            == "fresh"
+        )
 
     def test_flush_deletes_nothing_of_the_others(self) -> None:
         storage = MemoryStorage()
@@ -301,7 +307,10 @@ class TestWriteThrough:
         cache = HttpResponseCache(storage=Broken(), write_through=True)
         lookup, _ = exchange(cache, headers=FRESH)
         assert lookup.action == "miss"
-        assert cache.lookup("GET", "https://example.test/resource", {}, T0).action == "fresh"
+        assert (
+            driver_of(cache).lookup("GET", "https://example.test/resource", {}, T0).action
+            == "fresh"
+        )
         with pytest.raises(HttpError):
             cache.flush().result()
         assert {e["event"] for e in _warnings(events)} >= {
@@ -315,6 +324,10 @@ class TestWriteThrough:
         vary = [*FRESH, ("Vary", "Accept")]
         exchange(first, headers=vary, body=b"json", request_headers={"Accept": "a/json"})
         second = HttpResponseCache(storage=storage, write_through=True)
-        hit = second.lookup("GET", "https://example.test/resource", {"Accept": "a/json"}, T0)
-        miss = second.lookup("GET", "https://example.test/resource", {"Accept": "a/xml"}, T0)
+        hit = driver_of(second).lookup(
+            "GET", "https://example.test/resource", {"Accept": "a/json"}, T0
+        )
+        miss = driver_of(second).lookup(
+            "GET", "https://example.test/resource", {"Accept": "a/xml"}, T0
+        )
         assert (hit.action, miss.action) == ("fresh", "miss")

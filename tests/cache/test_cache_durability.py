@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from netstack import HttpError, HttpResponseCache
+from netstack.cache import driver_of
 from netstack.errors import WRITE_ERROR
 
 pytestmark = pytest.mark.timeout(180)
@@ -40,16 +41,17 @@ _CHILD = textwrap.dedent(
     """
     import sys, time
     from netstack import HttpResponseCache
+    from netstack.cache import driver_of
 
     directory, version, entries, repeat = sys.argv[1], *map(int, sys.argv[2:5])
     cache = HttpResponseCache(256 << 20, directory=directory)
     now = time.time()
     for k in range(entries):
         url = f"https://durable.test/{k}"
-        lookup = cache.lookup("GET", url, {"Cache-Control": "no-cache"}, now)
+        lookup = driver_of(cache).lookup("GET", url, {"Cache-Control": "no-cache"}, now)
         body = f"v{version:04d}k{k:04d}|".encode() * repeat
         headers = [("Cache-Control", "max-age=86400"), ("ETag", f'"{version}"')]
-        cache.complete(lookup, 200, headers, body, now, now)
+        driver_of(cache).complete(lookup, 200, headers, body, now, now)
     print("flushing", flush=True)
     started = time.perf_counter()
     cache.flush().result()
@@ -69,7 +71,7 @@ def _load(directory: Path) -> dict[int, bytes]:
     now = time.time()
     found = {}
     for k in range(ENTRIES):
-        lookup = cache.lookup("GET", f"https://durable.test/{k}", {}, now)
+        lookup = driver_of(cache).lookup("GET", f"https://durable.test/{k}", {}, now)
         if lookup.response is not None:
             assert lookup.action == "fresh"
             found[k] = lookup.response.body
@@ -134,8 +136,10 @@ def _flushed_cache(directory: Path, count: int) -> None:
     now = time.time()
     for k in range(count):
         url = f"https://durable.test/{k}"
-        lookup = cache.lookup("GET", url, {}, now)
-        cache.complete(lookup, 200, [("Cache-Control", "max-age=600")], _body(0, k), now, now)
+        lookup = driver_of(cache).lookup("GET", url, {}, now)
+        driver_of(cache).complete(
+            lookup, 200, [("Cache-Control", "max-age=600")], _body(0, k), now, now
+        )
     cache.flush().result()
 
 
@@ -167,8 +171,8 @@ def test_unwritable_directory_fails_the_flush_and_requests_continue(tmp_path: Pa
     blocker.write_text("")
     cache = HttpResponseCache(directory=blocker / "cache")  # never raises for storage
     now = time.time()
-    lookup = cache.lookup("GET", "https://durable.test/x", {}, now)
-    cache.complete(lookup, 200, [("Cache-Control", "max-age=600")], b"kept", now, now)
+    lookup = driver_of(cache).lookup("GET", "https://durable.test/x", {}, now)
+    driver_of(cache).complete(lookup, 200, [("Cache-Control", "max-age=600")], b"kept", now, now)
     seen: list[HttpError | None] = []
     future = cache.flush(callback=seen.append)
     error = future.exception(timeout=10)
@@ -177,7 +181,7 @@ def test_unwritable_directory_fails_the_flush_and_requests_continue(tmp_path: Pa
     assert str(blocker) in str(error)
     assert seen == [error]
     # The cache keeps answering from memory, and can be flushed again later.
-    hit = cache.lookup("GET", "https://durable.test/x", {}, now)
+    hit = driver_of(cache).lookup("GET", "https://durable.test/x", {}, now)
     assert hit.action == "fresh"
     assert hit.response is not None
     assert hit.response.body == b"kept"
@@ -188,6 +192,7 @@ _FULL_DISK = textwrap.dedent(
     import resource, signal, sys, time
     import netstack
     from netstack import HttpError, HttpResponseCache, Scheduler
+    from netstack.cache import driver_of
     from tests.servers.origin import origin
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a refused write is EFBIG, not a signal
@@ -198,8 +203,9 @@ _FULL_DISK = textwrap.dedent(
             return netstack.create_http(scheduler).request(base + path).result(timeout=30)
         assert get("/bytes?n=10").response_code == 200
         now = time.time()
-        lookup = cache.lookup("GET", "https://durable.test/big", {}, now)
-        cache.complete(lookup, 200, [("Cache-Control", "max-age=600")], b"b" * 20000, now, now)
+        driver = driver_of(cache)
+        lookup = driver.lookup("GET", "https://durable.test/big", {}, now)
+        driver.complete(lookup, 200, [("Cache-Control", "max-age=600")], b"b" * 20000, now, now)
         error = cache.flush().exception(timeout=10)
         assert isinstance(error, HttpError), repr(error)
         after = get("/bytes?n=20000")

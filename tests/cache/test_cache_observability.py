@@ -17,7 +17,7 @@ from typing import Any
 
 from cache_helpers import T0, URL, exchange
 
-from netstack.cache import CacheStats, HttpResponseCache, MemoryStorage
+from netstack.cache import CacheStats, HttpResponseCache, MemoryStorage, driver_of
 
 FRESH = [("Cache-Control", "max-age=60")]
 VALIDATED = [("Cache-Control", "max-age=0"), ("ETag", '"v1"')]
@@ -38,22 +38,26 @@ class TestCounters:
     def test_fresh_lookups_are_hits_others_misses(self, cache: HttpResponseCache) -> None:
         exchange(cache, headers=FRESH)  # miss, stored
         for _ in range(3):
-            assert cache.lookup("GET", URL, {}, T0 + 1).action == "fresh"
-        assert cache.lookup("GET", URL, {}, T0 + 61).action == "miss"  # stale, no validator
-        cache.lookup("GET", "https://example.test/other", {"Cache-Control": "only-if-cached"}, T0)
+            assert driver_of(cache).lookup("GET", URL, {}, T0 + 1).action == "fresh"
+        assert (
+            driver_of(cache).lookup("GET", URL, {}, T0 + 61).action == "miss"
+        )  # stale, no validator
+        driver_of(cache).lookup(
+            "GET", "https://example.test/other", {"Cache-Control": "only-if-cached"}, T0
+        )
         assert (cache.hits, cache.misses) == (3, 3)
 
     def test_unsafe_methods_are_neither(self, cache: HttpResponseCache) -> None:
-        cache.lookup("POST", URL, {}, T0)
-        cache.lookup("DELETE", URL, {}, T0)
+        driver_of(cache).lookup("POST", URL, {}, T0)
+        driver_of(cache).lookup("DELETE", URL, {}, T0)
         assert (cache.hits, cache.misses) == (0, 0)
 
     def test_stats_counts_stores_revalidations_and_evictions(self) -> None:
         cache = HttpResponseCache(800, storage=MemoryStorage())
         exchange(cache, "https://h/v", headers=VALIDATED, body=b"v" * 100)
-        lookup = cache.lookup("GET", "https://h/v", {}, T0 + 5)
+        lookup = driver_of(cache).lookup("GET", "https://h/v", {}, T0 + 5)
         assert lookup.action == "revalidate"
-        served = cache.complete(lookup, 304, [("ETag", '"v1"')], b"", T0 + 5, T0 + 5)
+        served = driver_of(cache).complete(lookup, 304, [("ETag", '"v1"')], b"", T0 + 5, T0 + 5)
         assert served is not None
         exchange(cache, "https://h/a", headers=FRESH, body=b"a" * 300)
         exchange(cache, "https://h/b", headers=FRESH, body=b"b" * 300)  # evicts /v
@@ -68,7 +72,7 @@ class TestCounters:
 
         def look() -> None:
             for _ in range(2000):
-                cache.lookup("GET", URL, {}, T0 + 1)
+                driver_of(cache).lookup("GET", URL, {}, T0 + 1)
 
         threads = [threading.Thread(target=look) for _ in range(4)]
         for thread in threads:
@@ -81,7 +85,7 @@ class TestCounters:
 class TestEvents:
     def test_miss_store_hit(self, cache: HttpResponseCache, events: Events) -> None:
         exchange(cache, headers=FRESH)
-        cache.lookup("GET", URL, {}, T0 + 1)
+        driver_of(cache).lookup("GET", URL, {}, T0 + 1)
         assert names(events) == ["cache_miss", "cache_stored", "cache_fresh_hit"]
         miss, stored, hit = events
         assert (miss["key"], miss["action"], miss["log_level"]) == (f"GET {URL}", "miss", "debug")
@@ -90,8 +94,8 @@ class TestEvents:
 
     def test_revalidated(self, cache: HttpResponseCache, events: Events) -> None:
         exchange(cache, headers=VALIDATED)
-        lookup = cache.lookup("GET", URL, {}, T0 + 5)
-        cache.complete(lookup, 304, [("ETag", '"v1"')], b"", T0 + 5, T0 + 5)
+        lookup = driver_of(cache).lookup("GET", URL, {}, T0 + 5)
+        driver_of(cache).complete(lookup, 304, [("ETag", '"v1"')], b"", T0 + 5, T0 + 5)
         assert names(events)[-3:] == ["cache_miss", "cache_revalidated", "cache_stored"]
         assert events[-3]["action"] == "revalidate"
 
@@ -139,11 +143,12 @@ class TestEvents:
 def test_a_program_that_configures_nothing_sees_nothing(tmp_path: Path) -> None:
     """Miss, store, hit, revalidate, evict, invalidate, flush, load, delete: not one line."""
     script = textwrap.dedent(f"""
-        from netstack.cache import HttpResponseCache
+        from netstack.cache import HttpResponseCache, driver_of
         cache = HttpResponseCache(300, directory={str(tmp_path / "c")!r})
         def exchange(url, headers, status=200, method="GET", body=b"x" * 100, at=0.0):
-            lookup = cache.lookup(method, url, {{}}, {T0!r} + at)
-            return cache.complete(lookup, status, headers, body, {T0!r} + at, {T0!r} + at)
+            driver = driver_of(cache)
+            lookup = driver.lookup(method, url, {{}}, {T0!r} + at)
+            return driver.complete(lookup, status, headers, body, {T0!r} + at, {T0!r} + at)
         exchange("https://h/a", [("Cache-Control", "max-age=60")])
         exchange("https://h/a", [("Cache-Control", "max-age=60")])
         exchange("https://h/v", [("Cache-Control", "max-age=0"), ("ETag", '"1"')])

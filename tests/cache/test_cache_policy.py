@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from cache_helpers import T0, URL, exchange, http_date
 
-from netstack.cache import CacheEntry, HttpResponseCache
+from netstack.cache import CacheEntry, HttpResponseCache, driver_of
 from netstack.cache.freshness import cache_key, current_age, freshness_lifetime, normalise_url
 from netstack.cache.update import merge_headers
 
@@ -17,7 +17,7 @@ FRESH = [("Cache-Control", "max-age=100")]
 
 
 def stored(cache: HttpResponseCache, url: str = URL) -> CacheEntry | None:
-    return cache._memory.get(cache_key(url))
+    return driver_of(cache).held().get(cache_key(url))
 
 
 def entry(headers: list[tuple[str, str]], status: int = 200, *, at: float = T0) -> CacheEntry:
@@ -49,7 +49,9 @@ class TestCacheKey:
 
     def test_fragment_and_default_port_share_an_entry(self, cache: HttpResponseCache) -> None:
         exchange(cache, "https://example.test:443/r#one", headers=FRESH)
-        assert cache.lookup("GET", "https://EXAMPLE.test/r#two", {}, T0).action == "fresh"
+        assert (
+            driver_of(cache).lookup("GET", "https://EXAMPLE.test/r#two", {}, T0).action == "fresh"
+        )
 
 
 class TestStoring:
@@ -100,7 +102,9 @@ class TestStoring:
     def test_request_no_store_may_still_be_served(self, cache: HttpResponseCache) -> None:
         """§5.2.1.5 forbids storing, not serving what is already stored."""
         exchange(cache, headers=FRESH)
-        assert cache.lookup("GET", URL, {"Cache-Control": "no-store"}, T0).action == "fresh"
+        assert (
+            driver_of(cache).lookup("GET", URL, {"Cache-Control": "no-store"}, T0).action == "fresh"
+        )
 
     def test_private_and_public_are_storable(self, cache: HttpResponseCache) -> None:
         """§5.2.2.7, §5.2.2.9: this is a private cache."""
@@ -169,16 +173,16 @@ class TestVary:
             request_headers={"Accept-Encoding": "gzip,  br", "Accept": "text/html"},
         )
         same = {"accept-encoding": " gzip , br", "ACCEPT": "text/html"}
-        assert cache.lookup("GET", URL, same, T0).action == "fresh"
+        assert driver_of(cache).lookup("GET", URL, same, T0).action == "fresh"
 
     def test_different_value_misses(self, cache: HttpResponseCache) -> None:
         exchange(cache, headers=[*FRESH, ("Vary", "Accept")], request_headers={"Accept": "a/b"})
-        assert cache.lookup("GET", URL, {"Accept": "c/d"}, T0).action == "miss"
+        assert driver_of(cache).lookup("GET", URL, {"Accept": "c/d"}, T0).action == "miss"
 
     def test_absent_differs_from_empty(self, cache: HttpResponseCache) -> None:
         exchange(cache, headers=[*FRESH, ("Vary", "Accept")])
-        assert cache.lookup("GET", URL, {}, T0).action == "fresh"
-        assert cache.lookup("GET", URL, {"Accept": ""}, T0).action == "miss"
+        assert driver_of(cache).lookup("GET", URL, {}, T0).action == "fresh"
+        assert driver_of(cache).lookup("GET", URL, {"Accept": ""}, T0).action == "miss"
 
 
 class TestFreshness:
@@ -207,7 +211,7 @@ class TestFreshness:
         """§5.3: an invalid Expires, especially "0", is in the past."""
         assert freshness_lifetime(entry([("Expires", bad)])) == 0
         exchange(cache, headers=[("Expires", bad)])
-        assert cache.lookup("GET", URL, {}, T0).action == "miss"
+        assert driver_of(cache).lookup("GET", URL, {}, T0).action == "miss"
 
     def test_heuristic_is_ten_percent_of_last_modified_age(self) -> None:
         headers = [("Date", http_date(T0)), ("Last-Modified", http_date(T0 - 5000))]
@@ -223,8 +227,8 @@ class TestFreshness:
 
     def test_fresh_until_lifetime_then_stale(self, cache: HttpResponseCache) -> None:
         exchange(cache, headers=[("Cache-Control", "max-age=100")])
-        assert cache.lookup("GET", URL, {}, T0 + 99.9).action == "fresh"
-        assert cache.lookup("GET", URL, {}, T0 + 100).action == "miss"  # no validator
+        assert driver_of(cache).lookup("GET", URL, {}, T0 + 99.9).action == "fresh"
+        assert driver_of(cache).lookup("GET", URL, {}, T0 + 100).action == "miss"  # no validator
 
 
 class TestAge:
@@ -249,14 +253,14 @@ class TestAge:
     def test_served_response_carries_age(self, cache: HttpResponseCache) -> None:
         """§4: a cache serving without validation generates Age."""
         exchange(cache, headers=[*FRESH, ("Age", "5")])
-        lookup = cache.lookup("GET", URL, {}, T0 + 20)
+        lookup = driver_of(cache).lookup("GET", URL, {}, T0 + 20)
         assert lookup.response is not None
         assert ("Age", "25") in lookup.response.headers
         assert [v for n, v in lookup.response.headers if n.lower() == "age"] == ["25"]
 
     def test_age_can_make_a_response_stale_on_arrival(self, cache: HttpResponseCache) -> None:
         exchange(cache, headers=[("Cache-Control", "max-age=60"), ("Age", "61")])
-        assert cache.lookup("GET", URL, {}, T0).action == "miss"
+        assert driver_of(cache).lookup("GET", URL, {}, T0).action == "miss"
 
 
 class TestValidation:
@@ -266,7 +270,7 @@ class TestValidation:
 
     def test_stale_entry_sends_both_validators(self, cache: HttpResponseCache) -> None:
         exchange(cache, headers=[("Cache-Control", "max-age=10"), *self.VALIDATORS])
-        lookup = cache.lookup("GET", URL, {}, T0 + 11)
+        lookup = driver_of(cache).lookup("GET", URL, {}, T0 + 11)
         assert lookup.action == "revalidate"
         assert dict(lookup.conditional_headers) == {
             "If-None-Match": '"v1"',
@@ -295,13 +299,13 @@ class TestValidation:
         assert names["X-Old"] == "1"
         assert names["X-New"] == "2"
         assert names["Content-Length"] == "7"
-        assert cache.lookup("GET", URL, {}, T0 + 140).action == "fresh"
+        assert driver_of(cache).lookup("GET", URL, {}, T0 + 140).action == "fresh"
 
     def test_200_to_revalidation_replaces_entry(self, cache: HttpResponseCache) -> None:
         exchange(cache, headers=[("Cache-Control", "max-age=10"), *self.VALIDATORS], body=b"old")
         _, served = exchange(cache, headers=FRESH, body=b"new", at=T0 + 20)
         assert served is None
-        found = cache.lookup("GET", URL, {}, T0 + 21).response
+        found = driver_of(cache).lookup("GET", URL, {}, T0 + 21).response
         assert found is not None
         assert found.body == b"new"
 
@@ -320,14 +324,14 @@ class TestValidation:
     def test_no_cache_response_always_revalidates(self, cache: HttpResponseCache) -> None:
         """§5.2.2.4 https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.4"""
         exchange(cache, headers=[("Cache-Control", "no-cache, max-age=100"), ("ETag", '"v1"')])
-        assert cache.lookup("GET", URL, {}, T0).action == "revalidate"
+        assert driver_of(cache).lookup("GET", URL, {}, T0).action == "revalidate"
 
     def test_must_revalidate_refuses_max_stale(self, cache: HttpResponseCache) -> None:
         """§5.2.2.2 https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.2"""
         exchange(cache, headers=[("Cache-Control", "max-age=1, must-revalidate"), ("ETag", '"v1"')])
-        assert cache.lookup("GET", URL, {"Cache-Control": "max-stale"}, T0 + 5).action == (
-            "revalidate"
-        )
+        assert driver_of(cache).lookup(
+            "GET", URL, {"Cache-Control": "max-stale"}, T0 + 5
+        ).action == ("revalidate")
 
     def test_merge_replaces_every_line_of_a_name(self) -> None:
         merged = merge_headers(
@@ -388,7 +392,7 @@ class TestRequestDirectives:
         exchange(cache, headers=[("Cache-Control", "max-age=100"), ("ETag", '"v1"')])
 
     def action(self, cache: HttpResponseCache, cc: str, at: float) -> str:
-        return cache.lookup("GET", URL, {"Cache-Control": cc}, at).action
+        return driver_of(cache).lookup("GET", URL, {"Cache-Control": cc}, at).action
 
     def test_no_cache_revalidates(self, cache: HttpResponseCache) -> None:
         self.setup_entry(cache)
@@ -420,7 +424,7 @@ class TestRequestDirectives:
 
     def test_only_if_cached_gives_504_when_nothing_fits(self, cache: HttpResponseCache) -> None:
         """§5.2.1.7 https://www.rfc-editor.org/rfc/rfc9111#section-5.2.1.7"""
-        lookup = cache.lookup("GET", URL, {"Cache-Control": "only-if-cached"}, T0)
+        lookup = driver_of(cache).lookup("GET", URL, {"Cache-Control": "only-if-cached"}, T0)
         assert lookup.action == "unsatisfiable"
         assert lookup.response is not None
         assert lookup.response.status == 504
@@ -430,7 +434,7 @@ class TestRequestDirectives:
     def test_range_and_own_validators_bypass(self, cache: HttpResponseCache) -> None:
         self.setup_entry(cache)
         for name in ("Range", "If-None-Match", "If-Modified-Since"):
-            assert cache.lookup("GET", URL, {name: "x"}, T0).action == "miss", name
+            assert driver_of(cache).lookup("GET", URL, {name: "x"}, T0).action == "miss", name
         exchange(cache, status=206, request_headers={"Range": "bytes=0-1"}, body=b"pa")
         assert stored(cache) is not None
 
@@ -440,19 +444,19 @@ class TestHeadFromStoredGet:
 
     def test_fresh_get_answers_head_without_body(self, cache: HttpResponseCache) -> None:
         exchange(cache, headers=FRESH, body=b"the body")
-        lookup = cache.lookup("HEAD", URL, {}, T0 + 1)
+        lookup = driver_of(cache).lookup("HEAD", URL, {}, T0 + 1)
         assert lookup.action == "fresh"
         assert lookup.response is not None
         assert lookup.response.body == b""
         assert ("Content-Length", "8") in lookup.response.headers
-        assert cache.lookup("GET", URL, {}, T0 + 1).response.body == b"the body"  # type: ignore[union-attr]
+        assert driver_of(cache).lookup("GET", URL, {}, T0 + 1).response.body == b"the body"  # type: ignore[union-attr]
 
     def test_stale_get_is_not_revalidated_for_head(self, cache: HttpResponseCache) -> None:
         exchange(cache, headers=[("Cache-Control", "max-age=0"), ("ETag", '"e"')])
-        lookup = cache.lookup("HEAD", URL, {}, T0 + 1)
+        lookup = driver_of(cache).lookup("HEAD", URL, {}, T0 + 1)
         assert (lookup.action, lookup.conditional_headers) == ("miss", {})
 
     def test_head_answer_stores_and_invalidates_nothing(self, cache: HttpResponseCache) -> None:
         exchange(cache, headers=FRESH, body=b"kept")
         exchange(cache, method="HEAD", headers=[("Cache-Control", "max-age=99")], body=b"")
-        assert cache.lookup("GET", URL, {}, T0 + 1).response.body == b"kept"  # type: ignore[union-attr]
+        assert driver_of(cache).lookup("GET", URL, {}, T0 + 1).response.body == b"kept"  # type: ignore[union-attr]

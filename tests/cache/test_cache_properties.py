@@ -10,7 +10,7 @@ from cache_helpers import T0, URL, http_date
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from netstack.cache import CacheEntry, HttpResponseCache, MemoryStorage
+from netstack.cache import CacheEntry, HttpResponseCache, MemoryStorage, driver_of
 from netstack.cache.freshness import cache_key, current_age, freshness_lifetime
 from netstack.cache.headers import normalise_value
 from netstack.cache.memory import MemoryTier
@@ -156,11 +156,11 @@ header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), m
 def test_vary_mismatch_is_never_served(first: str, second: str, elapsed: float) -> None:
     """§4.1: a stored response is used only when the selecting fields match."""
     cache = HttpResponseCache(storage=MemoryStorage())
-    decision = cache.lookup("GET", URL, {"Accept-Language": first}, T0)
-    cache.complete(
+    decision = driver_of(cache).lookup("GET", URL, {"Accept-Language": first}, T0)
+    driver_of(cache).complete(
         decision, 200, [("Cache-Control", "max-age=100"), ("Vary", "accept-language")], b"x", T0, T0
     )
-    action = cache.lookup("GET", URL, {"Accept-Language": second}, T0 + elapsed).action
+    action = driver_of(cache).lookup("GET", URL, {"Accept-Language": second}, T0 + elapsed).action
     if normalise_value(first) != normalise_value(second):
         assert action == "miss"
 
@@ -171,9 +171,9 @@ def test_served_response_is_the_stored_one_with_a_true_age(
 ) -> None:
     """§4: whatever is served is the stored status and body, with Age = current age."""
     cache = HttpResponseCache(storage=MemoryStorage())
-    first = cache.lookup("GET", URL, {}, T0)
-    cache.complete(first, status, headers, b"stored body", T0, T0)
-    again = cache.lookup("GET", URL, request, T0 + elapsed)
+    first = driver_of(cache).lookup("GET", URL, {}, T0)
+    driver_of(cache).complete(first, status, headers, b"stored body", T0, T0)
+    again = driver_of(cache).lookup("GET", URL, request, T0 + elapsed)
     if again.action == "fresh":
         assert again.response is not None
         assert (again.response.status, again.response.body) == (status, b"stored body")

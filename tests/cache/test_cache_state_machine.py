@@ -14,7 +14,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from netstack.cache import HttpResponseCache, MemoryStorage
+from netstack.cache import HttpResponseCache, MemoryStorage, driver_of
 
 CACHE_SIZE = 2000
 urls = st.sampled_from([f"https://h.test/{name}" for name in "abc"])
@@ -48,7 +48,7 @@ class CacheMachine(RuleBasedStateMachine):
         return f"GET {url}"
 
     def in_memory(self, url: str) -> bool:
-        return self.key(url) in self.cache._memory.snapshot()
+        return self.key(url) in driver_of(self.cache).held()
 
     @rule(seconds=steps)
     def advance(self, seconds: int) -> None:
@@ -56,9 +56,9 @@ class CacheMachine(RuleBasedStateMachine):
 
     @rule(url=urls, body=st.binary(max_size=700), max_age=lifetimes)
     def store(self, url: str, body: bytes, max_age: int) -> None:
-        lookup = self.cache.lookup("GET", url, {"Cache-Control": "no-cache"}, self.now)
+        lookup = driver_of(self.cache).lookup("GET", url, {"Cache-Control": "no-cache"}, self.now)
         headers = [("Cache-Control", f"max-age={max_age}"), ("ETag", f'"{len(body)}"')]
-        served = self.cache.complete(lookup, 200, headers, body, self.now, self.now)
+        served = driver_of(self.cache).complete(lookup, 200, headers, body, self.now, self.now)
         assert served is None
         if self.enabled:
             self.model[url] = Model(body, self.now, max_age)
@@ -69,7 +69,7 @@ class CacheMachine(RuleBasedStateMachine):
             self.look_up(f"https://h.test/{name}")
 
     def look_up(self, url: str) -> None:
-        lookup = self.cache.lookup("GET", url, {}, self.now)
+        lookup = driver_of(self.cache).lookup("GET", url, {}, self.now)
         expected = self.model.get(url)
         if lookup.action == "fresh":
             assert expected is not None
@@ -83,11 +83,11 @@ class CacheMachine(RuleBasedStateMachine):
 
     @rule(url=urls, max_age=lifetimes)
     def revalidate(self, url: str, max_age: int) -> None:
-        lookup = self.cache.lookup("GET", url, {}, self.now)
+        lookup = driver_of(self.cache).lookup("GET", url, {}, self.now)
         if lookup.action != "revalidate":
             return
         assert "If-None-Match" in lookup.conditional_headers
-        served = self.cache.complete(
+        served = driver_of(self.cache).complete(
             lookup, 304, [("Cache-Control", f"max-age={max_age}")], b"", self.now, self.now
         )
         expected = self.model[url]
@@ -97,15 +97,15 @@ class CacheMachine(RuleBasedStateMachine):
 
     @rule(url=urls, method=st.sampled_from(["POST", "PUT", "DELETE", "PATCH"]))
     def invalidate(self, url: str, method: str) -> None:
-        lookup = self.cache.lookup(method, url, {}, self.now)
-        assert self.cache.complete(lookup, 204, [], b"", self.now, self.now) is None
+        lookup = driver_of(self.cache).lookup(method, url, {}, self.now)
+        assert driver_of(self.cache).complete(lookup, 204, [], b"", self.now, self.now) is None
         self.model.pop(url, None)
 
     @rule()
     def flush(self) -> None:
         self.cache.flush().result()
         self.persisted = {u: m for u, m in self.model.items() if self.in_memory(u)}
-        self.flushed = set(self.cache._memory.snapshot())
+        self.flushed = set(driver_of(self.cache).held())
 
     @rule()
     def reload(self) -> None:
@@ -123,9 +123,8 @@ class CacheMachine(RuleBasedStateMachine):
 
     @invariant()
     def memory_is_bounded_and_known(self) -> None:
-        memory = self.cache._memory
-        assert memory.current_bytes <= CACHE_SIZE
-        for key, entry in memory.snapshot().items():
+        assert self.cache.stats().bytes <= CACHE_SIZE
+        for key, entry in driver_of(self.cache).held().items():
             assert entry.key == key
             assert entry.url in self.model
             assert entry.body == self.model[entry.url].body

@@ -6,12 +6,16 @@ age, Vary), ``policy`` (the sans-IO decisions), ``update`` (what an answer
 changes in what is stored), ``memory`` (the bytes-bounded LRU), ``held`` (the
 memory tier with its variant index), ``storage`` (``CacheStorage``,
 ``FileStorage``, ``MemoryStorage``), ``persistence`` (loading and batched
-writes) and ``cache`` (``HttpResponseCache``, the driver, and the
-process-wide install).
+writes), ``stats`` (``CacheStats``), ``state`` (what one cache holds),
+``driver`` (the request path) and ``cache`` (``HttpResponseCache``, the
+public face, and the process-wide install).
 
-The request pipeline drives a cache with two calls::
+Users see ``HttpResponseCache``: its options, ``flush()``, ``delete()`` and
+``stats()``. The request pipeline drives a cache through its driver, which
+``driver_of(cache)`` hands out (internal)::
 
-    lookup = cache.lookup(method, url, request_headers, now)
+    driver = driver_of(cache)
+    lookup = driver.lookup(method, url, request_headers, now)
     # lookup.action is one of:
     #   "fresh"          serve lookup.response (a CachedResponse, Age set); no network
     #   "stale"          serve lookup.response (stale-while-revalidate); when
@@ -21,7 +25,7 @@ The request pipeline drives a cache with two calls::
     #   "miss"           send the request as is
     #   "unsatisfiable"  only-if-cached and nothing fits: serve lookup.response,
     #                    a synthesized 504 with an empty body
-    cached = cache.complete(lookup, status, headers, body, request_time, response_time)
+    cached = driver.complete(lookup, status, headers, body, request_time, response_time)
     # Call it after every network answer, whatever the method (unsafe methods
     # invalidate). headers: the response's (name, value) pairs; body: already
     # content-decoded; times: epoch seconds around the exchange. Returns a
@@ -29,9 +33,13 @@ The request pipeline drives a cache with two calls::
     # answered our conditional request (stored status and body, headers
     # updated by the 304) or stale-if-error covers a 500/502/503/504; else
     # None: serve the network's answer.
-    cached = cache.fail(lookup, now)
+    cached = driver.fail(lookup, now)
     # Instead of complete() when no answer came (a connection failure): the
     # stored response stale-if-error allows, or None.
+
+``driver.fresh()`` is the common case of ``lookup()`` at less cost (a plain
+fresh hit, or ``None``: then call ``lookup()``); ``driver.peek()`` looks
+again for a request already counted (a queued request after a coalesced one).
 
 ``CachedResponse(status, headers, body)`` is frozen; ``headers`` is a list of
 ``(name, value)`` pairs keeping duplicates (``Set-Cookie``). Stored headers
@@ -57,19 +65,22 @@ from __future__ import annotations
 
 from netstack.cache.cache import (
     DEFAULT_CACHE_SIZE,
-    CacheStats,
     HttpResponseCache,
     create_http_response_cache,
+    driver_of,
     installed_cache,
 )
+from netstack.cache.driver import CacheDriver
 from netstack.cache.entry import CacheEntry
 from netstack.cache.policy import SAFE_METHODS, Action, CachedResponse, CacheLookup, may_coalesce
+from netstack.cache.stats import CacheStats
 from netstack.cache.storage import CacheStorage, FileStorage, MemoryStorage
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",
     "SAFE_METHODS",
     "Action",
+    "CacheDriver",
     "CacheEntry",
     "CacheLookup",
     "CacheStats",
@@ -79,6 +90,7 @@ __all__ = [
     "HttpResponseCache",
     "MemoryStorage",
     "create_http_response_cache",
+    "driver_of",
     "installed_cache",
     "may_coalesce",
 ]
