@@ -86,6 +86,7 @@ def normalise_url(url: str) -> str:
     return f"{scheme}://{netloc}{parts.path or '/'}{query}"
 
 
+@lru_cache(maxsize=256)  # pure; every lookup and fresh hit asks; a small hot set
 def cache_key(url: str, method: str = "GET") -> str:
     """The primary cache key (RFC 9111 §2): method and normalised target URI."""
     return f"{method.upper()} {normalise_url(url)}"
