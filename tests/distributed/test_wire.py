@@ -16,6 +16,7 @@ from netstack import (
     PerformanceTiming,
     RequestMethod,
     RetryPolicy,
+    codec,
 )
 from netstack.distributed.wire import (
     decode_outcome,
@@ -54,6 +55,45 @@ def test_defaults_are_not_sent() -> None:
     payload = json.loads(encode_request("http://h/", resolve_options(None), reply=None))
     assert payload["options"] == {}
     assert payload["reply"] is None
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "reply", "hosts", "breaker"),
+    [
+        ("http://h/", None, None, None, None),
+        ('http://h/é?q="x"', {"tag": "crawl ✓", "header": {"X": "1"}}, "tok", None, None),
+        (
+            "http://h/b",
+            {"method": "POST", "extraData": b"\x00\xff"},
+            "tok",
+            {"allowed": None, "blocked": ["ads.*"]},
+            [5, 30.0],
+        ),
+    ],
+)
+def test_the_payload_is_the_plain_json_document(
+    url: str,
+    options: dict[str, object] | None,
+    reply: str | None,
+    hosts: dict[str, object] | None,
+    breaker: list[float] | None,
+) -> None:
+    """encode_request writes its JSON piece by piece: the text is what dumps makes of it."""
+    resolved = resolve_options(options)
+    for _ in range(2):  # the second call reuses the options' JSON
+        payload = encode_request(url, resolved, reply=reply, hosts=hosts, breaker=breaker)
+        document = json.loads(payload)
+        expected = {
+            "v": 1,
+            **codec.encode_request(url, resolved, priority=None, tag=resolved.tag),
+            "reply": reply,
+            "submitted": document["submitted"],
+        }
+        if hosts is not None:
+            expected["hosts"] = hosts
+        if breaker is not None:
+            expected["breaker"] = breaker
+        assert payload == codec.dumps(expected).decode("utf-8")
 
 
 def test_an_option_that_cannot_travel_is_a_401_naming_it() -> None:

@@ -32,7 +32,7 @@ from netstack import codec
 from netstack.errors import MESSAGES, UNKNOWN, HttpError
 from netstack.jsonvalue import UnencodableValue
 from netstack.options import HttpDataType, HttpRequestOptions
-from netstack.response import HttpResponse, PerformanceTiming, response_code
+from netstack.response import HttpResponse, PerformanceTiming, response_of, timing_of
 
 __all__ = [
     "VERSION",
@@ -60,20 +60,45 @@ def encode_request(
     ``reply`` is the producer's token (its results list), None to drop the result;
     ``hosts`` the producer's host rules (``{"allowed": [...] | None, "blocked": [...]}``);
     ``breaker`` its circuit breaker as ``[failures, reset_after]``.
+
+    The text is what ``codec.dumps`` makes of ``{"v", "url", "options", "tag",
+    "reply", "submitted", "hosts"?, "breaker"?}``, written piece by piece: a
+    batch repeats one options object (the defaults, mostly), whose JSON is kept
+    from the last call instead of comparing every field again.
     """
-    try:
-        request = codec.encode_request(url, options, priority=None, tag=options.tag)
-    except UnencodableValue as exc:
-        raise HttpError.parameter(
-            f"{exc}, so it cannot travel to a Redis queue: requests travel as JSON; "
-            "give data (str, bytes, mappings), not objects"
-        ) from None
-    extra: dict[str, Any] = {} if hosts is None else {"hosts": hosts}
+    global _last_options  # noqa: PLW0603 - a one-entry cache (swapped whole: thread-safe)
+    last = _last_options
+    if last is not None and last[0] is options:
+        encoded = last[1]
+    else:
+        try:
+            fields = codec.encode_request(url, options, priority=None, tag=None)["options"]
+            encoded = _json(fields)
+        except UnencodableValue as exc:
+            raise HttpError.parameter(
+                f"{exc}, so it cannot travel to a Redis queue: requests travel as JSON; "
+                "give data (str, bytes, mappings), not objects"
+            ) from None
+        _last_options = (options, encoded)
+    tag = options.tag
+    extra = "" if hosts is None else ',"hosts":' + _json(hosts)
     if breaker is not None:
-        extra["breaker"] = breaker
-    return codec.dumps(
-        {"v": VERSION, **request, "reply": reply, "submitted": time.time(), **extra}
-    ).decode("utf-8")
+        extra += ',"breaker":' + _json(breaker)
+    payload = (
+        f'{{"v":{VERSION},"url":{_json(url)},"options":{encoded},'
+        f'"tag":{"null" if tag is None else _json(tag)},'
+        f'"reply":{"null" if reply is None else _json(reply)},'
+        f'"submitted":{float.__repr__(time.time())}{extra}}}'
+    )
+    payload.encode("utf-8")  # a lone surrogate fails here, before anything is pushed
+    return payload
+
+
+#: ``codec.dumps`` without the per-call encoder construction and the UTF-8 round trip.
+_json: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: The options object last encoded and its JSON (options are frozen, built per request
+#: by ``resolve_options``; the shared defaults object is the one that repeats).
+_last_options: tuple[HttpRequestOptions, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -157,7 +182,7 @@ def encode_response(request_id: int, response: HttpResponse) -> str:
         body = {"text": result}
     header = response.header
     pairs = list(header.iteritems()) if isinstance(header, HTTPHeaderDict) else list(header.items())
-    return json.dumps(
+    return _json(
         {
             "id": request_id,
             "response": {
@@ -171,9 +196,7 @@ def encode_response(request_id: int, response: HttpResponse) -> str:
                 "from_cache": response.from_cache,
                 "attempts": response.attempts,
             },
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
+        }
     )
 
 
@@ -187,8 +210,9 @@ def _timing(timing: PerformanceTiming) -> dict[str, object]:
 
 def _headers(pairs: list[list[str]]) -> HTTPHeaderDict:
     headers = HTTPHeaderDict()
+    add = headers.add
     for name, value in pairs:
-        headers.add(name, value)
+        add(name, value)
     return headers
 
 
@@ -231,18 +255,30 @@ def decode_outcome(payload: str | bytes) -> tuple[int, HttpResponse | None, Http
         result = body["object"]
     else:
         result = body["text"]
+    result_type = _DATA_TYPES.get(r["result_type"])
+    if result_type is None:
+        result_type = HttpDataType(r["result_type"])  # ValueError naming it
+    timing = r.get("timing", {})
+    if isinstance(timing, dict) and tuple(timing) == _TIMING_FIELDS:
+        performance = timing_of(*map(float, timing.values()))
+    else:
+        performance = PerformanceTiming(**timing)
     return (
         request_id,
-        HttpResponse(
-            result=result,
-            result_type=HttpDataType(r["result_type"]),
-            response_code=response_code(int(r["code"])),
-            header=_headers(r["header"]),
-            cookies=r.get("cookies", ""),
-            performance_timing=PerformanceTiming(**r.get("timing", {})),
-            url=r.get("url", ""),
-            from_cache=bool(r.get("from_cache")),
-            attempts=int(r.get("attempts", 1)),
+        response_of(
+            result,
+            result_type,
+            int(r["code"]),
+            _headers(r["header"]),
+            r.get("cookies", ""),
+            performance,
+            r.get("url", ""),
+            bool(r.get("from_cache")),
+            int(r.get("attempts", 1)),
         ),
         None,
     )
+
+
+#: ``HttpDataType`` by value: a dict lookup instead of the enum call per outcome.
+_DATA_TYPES: Final[dict[object, HttpDataType]] = {t.value: t for t in HttpDataType}
