@@ -31,6 +31,7 @@ from netstack.distributed.policies import Policies
 from netstack.distributed.wire import decode_outcome, encode_request
 from netstack.errors import ABORTED, RECEIVE_FAILED, UNKNOWN, HttpError
 from netstack.log import log_event
+from netstack.options import DEFAULT_OPTIONS, HttpRequestOptions
 from netstack.scheduler.future import RequestFuture
 from netstack.threads import start_daemon
 from netstack.validation import check_priority
@@ -135,6 +136,8 @@ class Producer:
         self._cancelled = self._cache_hits = 0
         #: The queue's epoch in Redis when this producer last looked; None before.
         self._epoch: str | None = None
+        #: DEFAULT_OPTIONS with the scheduler's retry policy (built on first use).
+        self._default_with_retry: HttpRequestOptions | None = None
 
     # -- submitting ------------------------------------------------------------
 
@@ -272,7 +275,7 @@ class Producer:
                 if options is None:
                     raise HttpError.parameter("job: only requests can be queued in Redis")
                 if options.retry is None and self._policies.retry is not None:
-                    options = dataclasses.replace(options, retry=self._policies.retry)
+                    options = self._with_retry(options)
                 payload = encode_request(
                     job.url,
                     options,
@@ -292,6 +295,14 @@ class Producer:
                     )
                 )
         return futures, pushes
+
+    def _with_retry(self, options: HttpRequestOptions) -> HttpRequestOptions:
+        """``options`` with the scheduler's retry policy; the defaults' copy is made once."""
+        if options is not DEFAULT_OPTIONS:
+            return dataclasses.replace(options, retry=self._policies.retry)
+        if self._default_with_retry is None:
+            self._default_with_retry = dataclasses.replace(options, retry=self._policies.retry)
+        return self._default_with_retry
 
     def _settle(self, future: RemoteFuture, job: Job) -> None:
         """A job settled at prepare time (a fresh hit of the producer's cache, a bad URL)."""
@@ -444,9 +455,8 @@ class Producer:
             if backoff.failures:
                 log_event(_INFO, "redis_reconnected", role="producer")
                 backoff.reset()
-            for raw in items:
-                if raw != _STOP:
-                    self._on_outcome(raw)
+            if items:
+                self._on_outcomes(items)
 
     def _check_epoch(self, epoch: str | None) -> None:
         """Fail every pending future if Redis lost the queue (its epoch changed or vanished).
@@ -479,25 +489,48 @@ class Producer:
             with contextlib.suppress(InvalidStateError):
                 future.set_exception(HttpError.of(RECEIVE_FAILED, error))
 
-    def _on_outcome(self, raw: bytes) -> None:
-        if raw.startswith(_CANCELLED):
-            self._on_cancelled(raw)
+    def _on_outcomes(self, items: list[bytes]) -> None:
+        """Settle the futures of one read's outcomes: decoded first, then one lock for all."""
+        decoded = self._decode(items)
+        if not decoded:
             return
-        try:
-            outcome = decode_outcome(raw)
-        except Exception as exc:  # whatever a damaged outcome raises
-            log_event(_WARNING, "redis_outcome_unreadable", error=repr(exc)[:200])
-            return
-        request_id = outcome[0]
+        settle: list[tuple[RemoteFuture, HttpResponse | None, HttpError | None]] = []
         with self._lock:
-            future = self._pending.pop(request_id, None)
-            if future is None:
-                if request_id in self._abandoned:
-                    self._abandoned.discard(request_id)
+            pending, abandoned = self._pending, self._abandoned
+            for raw, (request_id, response, error) in decoded:
+                future = pending.pop(request_id, None)
+                if future is None:
+                    if request_id in abandoned:
+                        abandoned.discard(request_id)
+                    else:
+                        self._early[request_id] = raw
+                    continue
+                if error is None:
+                    self._completed += 1
+                    if response is not None and response.from_cache:
+                        self._cache_hits += 1
                 else:
-                    self._early[request_id] = raw
-                return
-        self._deliver(future, raw, outcome)
+                    self._failed += 1
+                settle.append((future, response, error))
+        for future, response, error in settle:
+            resolve(future, response, error)
+
+    def _decode(
+        self, items: list[bytes]
+    ) -> list[tuple[bytes, tuple[int, HttpResponse | None, HttpError | None]]]:
+        """The outcomes among ``items``, decoded (cancel notices handled, damage logged)."""
+        decoded = []
+        for raw in items:
+            if raw == _STOP:
+                continue
+            if raw.startswith(_CANCELLED):
+                self._on_cancelled(raw)
+                continue
+            try:
+                decoded.append((raw, decode_outcome(raw)))
+            except Exception as exc:  # whatever a damaged outcome raises
+                log_event(_WARNING, "redis_outcome_unreadable", error=repr(exc)[:200])
+        return decoded
 
     def _on_cancelled(self, raw: bytes) -> None:
         """Another process cancelled one of this producer's requests in Redis."""
@@ -516,19 +549,15 @@ class Producer:
             self._cancelled += 1
         cancel_withdrawn(future)
 
-    def _deliver(
-        self,
-        future: RemoteFuture,
-        raw: bytes,
-        outcome: tuple[int, HttpResponse | None, HttpError | None] | None = None,
-    ) -> None:
+    def _deliver(self, future: RemoteFuture, raw: bytes) -> None:
+        """An outcome that came back before its push's reply (kept raw in ``_early``)."""
         if raw.startswith(_CANCELLED):
             with self._lock:
                 self._cancelled += 1
             cancel_withdrawn(future)
             return
         try:
-            _, response, error = decode_outcome(raw) if outcome is None else outcome
+            _, response, error = decode_outcome(raw)
         except Exception as exc:  # a damaged outcome still ends its future
             response, error = None, HttpError.of(UNKNOWN, f"unreadable outcome: {exc!r}")
         with self._lock:
