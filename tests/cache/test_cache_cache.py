@@ -18,7 +18,7 @@ import pytest
 from cache_helpers import T0, URL, exchange
 
 import netstack.cache as cache_pkg
-import netstack.cache.cache as cache_module
+import netstack.cache.install as install_module
 from netstack.cache import (
     DEFAULT_CACHE_SIZE,
     FileStorage,
@@ -65,7 +65,7 @@ class TestCreation:
     def test_create_installs_and_a_newer_call_replaces(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(cache_module, "_installed", None)  # restored after the test
+        monkeypatch.setattr(install_module, "_installed", None)  # restored after the test
         assert installed_cache() is None
         first = create_http_response_cache(storage=MemoryStorage())
         assert installed_cache() is first

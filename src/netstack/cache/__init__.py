@@ -7,8 +7,9 @@ changes in what is stored), ``memory`` (the bytes-bounded LRU), ``held`` (the
 memory tier with its variant index), ``storage`` (``CacheStorage``,
 ``FileStorage``, ``MemoryStorage``), ``persistence`` (loading and batched
 writes), ``stats`` (``CacheStats``), ``state`` (what one cache holds),
-``driver`` (the request path) and ``cache`` (``HttpResponseCache``, the
-public face, and the process-wide install).
+``driver`` (the request path), ``flushing`` (flush, delete and load),
+``cache`` (``HttpResponseCache``, the public face) and ``install`` (the
+process-wide cache).
 
 Users see ``HttpResponseCache``: its options, ``flush()``, ``delete()`` and
 ``stats()``. The request pipeline drives a cache through its driver, which
@@ -63,15 +64,10 @@ served a stale response without validation, unless it says
 
 from __future__ import annotations
 
-from netstack.cache.cache import (
-    DEFAULT_CACHE_SIZE,
-    HttpResponseCache,
-    create_http_response_cache,
-    driver_of,
-    installed_cache,
-)
+from netstack.cache.cache import DEFAULT_CACHE_SIZE, HttpResponseCache, driver_of
 from netstack.cache.driver import CacheDriver
 from netstack.cache.entry import CacheEntry
+from netstack.cache.install import create_http_response_cache, installed_cache
 from netstack.cache.policy import SAFE_METHODS, Action, CachedResponse, CacheLookup, may_coalesce
 from netstack.cache.stats import CacheStats
 from netstack.cache.storage import CacheStorage, FileStorage, MemoryStorage

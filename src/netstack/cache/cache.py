@@ -1,55 +1,34 @@
 """``HttpResponseCache``: the public face of a response cache.
 
 It validates the constructor's options, loads what an earlier ``flush()``
-left in the storage, and answers ``flush()``, ``delete()`` and
-:meth:`~HttpResponseCache.stats`. What it holds is a
+left in the storage (:mod:`netstack.cache.flushing` does the storage work),
+and answers ``flush()``, ``delete()`` and :meth:`~HttpResponseCache.stats`. What it holds is a
 :class:`~netstack.cache.state.CacheState`; the request pipeline drives it
 through the :class:`~netstack.cache.driver.CacheDriver` that
 :func:`driver_of` hands out, so the request path stays out of the public API.
-
-Logging (DEBUG, through :mod:`netstack.log`, silent unless the program turns
-it on): ``cache_loaded``, ``cache_flushed``, ``cache_deleted``; storage
-trouble is a WARNING (``cache_entry_unreadable``, ``cache_load_failed``,
-``cache_flush_failed`` ...). The request path logs its own events.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Final
 
+from netstack.cache import flushing
 from netstack.cache.driver import CacheDriver
-from netstack.cache.entry import CacheEntry
-from netstack.cache.persistence import (
-    FlushCallback,
-    delete_all,
-    put_all,
-    read_entries,
-    settle,
-    storage_error,
-    warn_unreadable,
-)
+from netstack.cache.persistence import FlushCallback
 from netstack.cache.state import CacheState
 from netstack.cache.stats import CacheStats
 from netstack.cache.storage import DEFAULT_CACHE_SIZE, CacheStorage, FileStorage
 from netstack.errors import HttpError
-from netstack.log import enabled, log_event
-
-_DEBUG: Final = logging.DEBUG
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",
     "CacheStats",
     "FlushCallback",
     "HttpResponseCache",
-    "create_http_response_cache",
     "default_directory",
     "driver_of",
-    "installed_cache",
 ]
 
 
@@ -114,7 +93,7 @@ class HttpResponseCache:
         self._state = CacheState(storage, cache_size, write_through=write_through)
         self._driver = CacheDriver(self._state)
         if not write_through:
-            self._load()
+            flushing.load(self._state)
 
     @property
     def cache_size(self) -> int:
@@ -185,44 +164,7 @@ class HttpResponseCache:
         ``write_through``, only writes that failed on the request path are
         retried; nothing is deleted.
         """
-        state = self._state
-        error: HttpError | None = None
-        with state.flush_lock:
-            with state.lock:
-                current = state.memory.snapshot() if state.enabled else {}
-                dirty = [current[key] for key in state.dirty & current.keys()]
-                # Oldest first: a bounded storage keeps the most recent.
-                to_write = sorted(dirty, key=lambda e: (e.response_time, e.storage_key))
-                to_remove = [] if state.write_through else sorted(state.persisted - current.keys())
-                state.dirty.clear()
-            attempted = {entry.storage_key for entry in to_write}
-            pairs = (
-                ((e.key if state.write_through else e.storage_key), e.to_bytes()) for e in to_write
-            )
-            try:
-                delete_all(state.storage, to_remove)
-                put_all(state.storage, pairs)
-            except Exception as exc:  # any storage failure becomes an HttpError
-                error = storage_error("flush", state.storage, exc)
-            with state.lock:
-                if error is None:
-                    state.persisted = (state.persisted - set(to_remove)) | attempted
-                else:  # unknown how far it got: rewrite every entry, delete again
-                    state.persisted |= attempted
-                    state.dirty |= attempted
-        if error is not None:
-            log_event(
-                logging.WARNING, "cache_flush_failed", storage=repr(state.storage), error=str(error)
-            )
-        elif enabled(_DEBUG):
-            log_event(
-                _DEBUG,
-                "cache_flushed",
-                storage=repr(state.storage),
-                written=len(to_write),
-                removed=len(to_remove),
-            )
-        return settle(error, callback)
+        return flushing.flush(self._state, callback)
 
     def delete(self, callback: FlushCallback | None = None) -> Future[None]:
         """Disable the cache and delete its data in memory and in the storage.
@@ -230,100 +172,7 @@ class HttpResponseCache:
         Runs in the calling thread; storage failures end the future with
         ``HttpError`` 2300023 (the cache stays disabled and empty in memory).
         """
-        state = self._state
-        error: HttpError | None = None
-        with state.flush_lock:
-            with state.lock:
-                state.enabled = False
-                state.held.clear()
-                state.dirty.clear()
-            try:
-                state.storage.clear()
-            except Exception as exc:  # any storage failure becomes an HttpError
-                error = storage_error("delete", state.storage, exc)
-            else:
-                with state.lock:
-                    state.persisted.clear()
-        if error is not None:
-            log_event(
-                logging.WARNING,
-                "cache_delete_failed",
-                storage=repr(state.storage),
-                error=str(error),
-            )
-        elif enabled(_DEBUG):
-            log_event(_DEBUG, "cache_deleted", storage=repr(state.storage))
-        return settle(error, callback)
-
-    def _load(self) -> None:
-        """Fill memory from the storage; trouble is logged, never raised."""
-        state = self._state
-        entries: list[tuple[str, CacheEntry]] = []
-        unreadable: list[str] = []
-        try:
-            entries, unreadable = read_entries(state.storage)
-        except Exception as exc:  # creating a cache never fails for storage
-            log_event(
-                logging.WARNING,
-                "cache_load_failed",
-                storage=repr(state.storage),
-                error=repr(exc),
-                outcome="starting empty",
-            )
-        warn_unreadable(state.storage, unreadable)
-        for key in unreadable:
-            self._forget(key)
-        with state.lock:
-            for key, entry in sorted(entries, key=lambda pair: pair[1].response_time):
-                state.persisted.add(key)
-                if key != entry.storage_key:  # kept under its primary key: move it
-                    state.dirty.add(entry.storage_key)
-                state.put(entry)
-        if enabled(_DEBUG):
-            log_event(
-                _DEBUG,
-                "cache_loaded",
-                storage=repr(state.storage),
-                entries=len(state.memory),
-                bytes=state.memory.current_bytes,
-            )
-
-    def _forget(self, key: str) -> None:
-        state = self._state
-        try:
-            state.storage.delete(key)
-        except Exception as exc:  # best effort; the next flush retries
-            log_event(
-                logging.WARNING,
-                "cache_remove_failed",
-                key=key,
-                storage=repr(state.storage),
-                error=repr(exc),
-            )
-            state.persisted.add(key)
-
-
-_install_lock = threading.Lock()
-_installed: HttpResponseCache | None = None
-
-
-def create_http_response_cache(
-    cache_size: int = DEFAULT_CACHE_SIZE,
-    *,
-    directory: str | os.PathLike[str] | None = None,
-    storage: CacheStorage | None = None,
-) -> HttpResponseCache:
-    """Create a cache and install it as the process-wide one, replacing any earlier one."""
-    global _installed  # noqa: PLW0603 -- @ohos.net.http's process-wide cache
-    cache = HttpResponseCache(cache_size, directory=directory, storage=storage)
-    with _install_lock:
-        _installed = cache
-    return cache
-
-
-def installed_cache() -> HttpResponseCache | None:
-    """The cache ``create_http_response_cache()`` installed last, if any (internal)."""
-    return _installed
+        return flushing.delete(self._state, callback)
 
 
 def driver_of(cache: HttpResponseCache) -> CacheDriver:
