@@ -84,11 +84,7 @@ class CacheDriver:
     ) -> CacheLookup:
         """Decide, before the network, how to answer this request (see the package docs)."""
         key = cache_key(url)
-        state = self._state
-        stored: CacheEntry | None = None
-        if state.enabled and method.upper() in _LOOKUP_METHODS:
-            stored = self._stored(key, request_headers)
-        decision = policy.lookup(stored, method, url, request_headers, now, key)
+        decision = self._decide(key, method, url, request_headers, now)
         action = decision.action
         if action in {"fresh", "stale"}:
             with self._counts_lock:
@@ -144,12 +140,7 @@ class CacheDriver:
         With ``count``, a fresh answer counts as a hit. Never claims a
         background revalidation (a queued request looking again).
         """
-        key = cache_key(url)
-        state = self._state
-        stored: CacheEntry | None = None
-        if state.enabled and method.upper() in _LOOKUP_METHODS:
-            stored = self._stored(key, request_headers)
-        decision = policy.lookup(stored, method, url, request_headers, now, key)
+        decision = self._decide(cache_key(url), method, url, request_headers, now)
         if count and decision.action == "fresh":
             with self._counts_lock:
                 self._hits += 1
@@ -228,6 +219,15 @@ class CacheDriver:
     def held(self) -> dict[str, CacheEntry]:
         """The entries memory holds now, by storage key (a copy; recency untouched)."""
         return self._memory.snapshot()
+
+    def _decide(
+        self, key: str, method: str, url: str, request_headers: Mapping[str, str], now: float
+    ) -> CacheLookup:
+        """The policy's decision over the variant stored for primary ``key``, if any."""
+        stored: CacheEntry | None = None
+        if self._state.enabled and method.upper() in _LOOKUP_METHODS:
+            stored = self._stored(key, request_headers)
+        return policy.lookup(stored, method, url, request_headers, now, key)
 
     def _stored(self, key: str, request_headers: Mapping[str, str]) -> CacheEntry | None:
         """The variant stored under primary ``key`` that these request headers select, if any."""

@@ -35,16 +35,7 @@ _DEBUG: Final = logging.DEBUG
 
 
 def flush(state: CacheState, callback: FlushCallback | None = None) -> Future[None]:
-    """Persist every cached entry to the storage, and drop what memory no longer holds.
-
-    Runs in the calling thread. The future fails with ``HttpError``
-    2300023 naming the storage and the cause when the storage fails (a
-    full disk, say): entries the storage held before stay whole, and the
-    next flush writes again what this one could not. ``callback(err)``
-    is then called with that error (else with ``None``). With
-    ``write_through``, only writes that failed on the request path are
-    retried; nothing is deleted.
-    """
+    """``HttpResponseCache.flush()`` (see there) over ``state``."""
     error: HttpError | None = None
     with state.flush_lock:
         with state.lock:
@@ -85,11 +76,7 @@ def flush(state: CacheState, callback: FlushCallback | None = None) -> Future[No
 
 
 def delete(state: CacheState, callback: FlushCallback | None = None) -> Future[None]:
-    """Disable the cache and delete its data in memory and in the storage.
-
-    Runs in the calling thread; storage failures end the future with
-    ``HttpError`` 2300023 (the cache stays disabled and empty in memory).
-    """
+    """``HttpResponseCache.delete()`` (see there) over ``state``."""
     error: HttpError | None = None
     with state.flush_lock:
         with state.lock:
