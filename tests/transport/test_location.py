@@ -9,6 +9,7 @@ URL is 2300003.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from urllib.parse import unquote_to_bytes
@@ -84,6 +85,11 @@ def scheduler() -> Iterator[Scheduler]:
         (b"/caf\xe9", b"/caf%E9"),  # not UTF-8 (latin-1): the byte as it came
         (b"  /trail\xc2\xa0  ", b"/trail%C2%A0"),  # only spaces around it are dropped
         (b"\xc3\xa9t\xc3\xa9", b"/%C3%A9t%C3%A9"),  # relative to /start
+        # A "%" that starts no escape is sent as %25; the escapes beside it stay as they came
+        (b"/p/%%41", b"/p/%25%41"),
+        (b"/p/100%?q=%zz&r=%C3%A9", b"/p/100%25?q=%25zz&r=%C3%A9"),
+        (b"/p/%0", b"/p/%250"),
+        (b"/p/%\xc2\xa0%41", b"/p/%25%C2%A0%41"),
     ],
 )
 def test_a_location_is_requested_with_its_bytes_percent_encoded_once(
@@ -145,6 +151,22 @@ def test_any_location_path_arrives_as_the_same_bytes_in_ascii(
     target = origin.follow(scheduler, b"/p/" + raw)
     assert target.isascii()
     assert unquote_to_bytes(target) == unquote_to_bytes(b"/p/" + raw)
-    for start in range(len(raw)):
-        if raw[start : start + 1] == b"%" and raw[start + 1 : start + 3].isalnum():
-            assert raw[start : start + 3].upper() in target.upper()  # never encoded twice
+    for escape in re.findall(rb"%[0-9A-Fa-f]{2}", raw):
+        assert escape.upper() in target.upper()  # never encoded twice
+
+
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        ("/p/%%41", b"/p/%25%41"),
+        ("/p/100%?q=%zz&r=%C3%A9#frag%", b"/p/100%25?q=%25zz&r=%C3%A9"),
+        ("/p/\u00e9%41%", b"/p/%C3%A9%41%25"),  # not plain ASCII: the slow path
+    ],
+)
+def test_a_submitted_url_sends_a_lone_percent_as_25_and_keeps_its_escapes(
+    origin: LocationServer, scheduler: Scheduler, path: str, target: bytes
+) -> None:
+    assert origin.server is not None
+    origin.lines.clear()
+    scheduler.submit(origin.server.url(path)).result(timeout=20)
+    assert origin.lines[0].split(b" ")[1] == target

@@ -9,6 +9,11 @@ guessed: a backslash in it (urllib3 ends the authority there, ``urlsplit``
 and browsers do not), an unencoded ``@`` inside the userinfo, a ``%`` escape
 or a space in the host, an IPv4 address not written as four decimal numbers.
 
+A ``%`` in the path or query that starts no escape (``100%``, ``%zz``, a
+``%`` before raw UTF-8) is sent as ``%25`` and every valid escape as it came:
+urllib3 alone would encode every ``%`` of such a target again, turning a
+``%41`` beside a lone ``%`` into ``%2541``.
+
 ``parse_url`` validates and normalises every part of a URL, which costs tens
 of microseconds per request. A crawl reuses few origins, so the origin part
 (scheme, auth, host, port) is parsed once and cached, and the request target
@@ -33,6 +38,8 @@ __all__ = ["origin_key", "split_url"]
 #: RFC 3986 characters allowed as they are in a path and query (and ``%`` escapes).
 _PLAIN_TARGET: Final = re.compile(r"[A-Za-z0-9\-._~:/?@!$&'()*+,;=%]*")
 _ENDS_AUTHORITY: Final = "/?#"
+#: A ``%`` not followed by two hex digits.
+_LONE_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _authority(rest: str) -> tuple[str, int]:
@@ -96,11 +103,18 @@ def split_url(url: str) -> tuple[Url, str]:
             if "#" in target:
                 target = target.partition("#")[0]
             if _PLAIN_TARGET.fullmatch(target):
+                if "%" in target:
+                    target = _LONE_PERCENT.sub("%25", target)
                 if not target or target[0] == "?":
                     target = "/" + target  # what request_uri makes of an empty path
                 return origin, target
         elif sep and scheme.lower() in ("http", "https"):
-            _origin(scheme.lower(), _authority(rest)[0])  # the same checks
+            authority, end = _authority(rest)
+            _origin(scheme.lower(), authority)  # the same checks
+        else:
+            end = -1
+        if end >= 0 and "%" in rest[end:]:
+            url = f"{scheme}://{rest[:end]}{_LONE_PERCENT.sub('%25', rest[end:])}"
         parsed = parse_url(url)
     except ValueError as exc:
         raise _bad(url, exc) from None
