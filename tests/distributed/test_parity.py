@@ -117,6 +117,34 @@ def test_the_pace_of_a_host_holds_across_two_worker_processes(
     producer.shutdown(wait=False)
 
 
+def test_a_worker_with_no_free_thread_leaves_a_paced_host_to_one_that_has(
+    redis_url: str,
+    queue_name: str,
+    processes: Processes,
+    origin: CountingOrigin,
+    queues: list[RedisQueue],
+) -> None:
+    """The pace counts when a request starts: a busy worker leases no paced request
+    into its prefetch room, where it would start whenever a thread frees up."""
+    producer = _producer(queues, redis_url, queue_name, politeness=PolitenessPolicy(min_delay=0.4))
+    processes.start(worker_command(redis_url, queue_name, "--workers", "2"))
+    wait_idle(redis_url, queue_name)
+    busy = [
+        producer.submit(f"{origin.base(1)}/slow?ms=1500&id=b{i}", {"priority": 900})
+        for i in range(2)
+    ]
+    assert _eventually(lambda: origin.arrivals("b0") + origin.arrivals("b1") == 2)
+    paced = producer.submit_batch([f"{origin.base()}/slow?id=p{i}" for i in range(6)])
+    time.sleep(0.3)  # the busy worker's fetcher looks at the queue meanwhile
+    processes.start(worker_command(redis_url, queue_name, "--workers", "2"))
+    for future in [*busy, *paced]:
+        assert future.result(timeout=30).response_code == 200
+    starts = sorted(t for t, _, i in origin.record.times if i.startswith("p"))
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 0.35, gaps
+    producer.shutdown(wait=False)
+
+
 def test_a_redirect_to_a_blocked_host_is_refused_by_the_worker(
     redis_url: str,
     queue_name: str,

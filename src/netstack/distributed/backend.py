@@ -92,12 +92,22 @@ class RedisBackend(Generic[T]):
 
     # -- running ----------------------------------------------------------------
 
-    def take(self, now: float, limit: int, *, idle: bool = False, block: bool = False) -> list[T]:
+    def take(
+        self,
+        now: float,
+        limit: int,
+        *,
+        idle: bool = False,
+        block: bool = False,
+        ready: int | None = None,
+    ) -> list[T]:
         """Record what finished since the last take, then lease up to ``limit`` items.
 
         ``idle`` (nothing came since the last look) and ``block`` (the caller
-        waits on the wake list next) let Redis hand the wake token on. On a
-        Redis error the finished items stay recorded here for the next take.
+        waits on the wake list next) let Redis hand the wake token on; ``ready``
+        (default ``limit``) is how many the caller starts at once, the only ones
+        that may be of a paced host. On a Redis error the finished items stay
+        recorded here for the next take.
         """
         finished = list(self._finished.values())
         self._finished.clear()
@@ -112,6 +122,7 @@ class RedisBackend(Generic[T]):
                 epoch=f"{self._salt}{next(self._epochs)}",  # never a known one: a lost
                 # queue must look new
                 pace=self._pace,
+                ready=ready,
             )
         except Exception:
             self._finished = {f.request_id: f for f in finished} | self._finished

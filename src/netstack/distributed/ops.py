@@ -246,10 +246,14 @@ class QueueOps:
         will_block: bool = False,
         epoch: str = "",
         pace: str = "",
+        ready: int | None = None,
     ) -> Exchanged:
         """Record ``finished`` (or park retries), then lease up to ``want`` requests.
 
         ``pace`` paces the hosts of jobs that travel without one (the worker's own).
+        ``ready`` (default ``want``) is how many of them the caller starts at once:
+        a request whose host is paced is leased only among those, because its pace
+        counts from its lease; the rest wait in Redis for a caller with a free thread.
         """
         hints = sorted({f.host for f in finished if f.host})
         args: list[str | int] = [
@@ -262,6 +266,7 @@ class QueueOps:
             epoch,
             RESULT_TTL,
             pace,
+            want if ready is None else ready,
             len(hints),
             *hints,
         ]

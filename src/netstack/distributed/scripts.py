@@ -242,6 +242,8 @@ return {st['epoch'], first, warn}
 # ``want`` requests.
 # ARGV: P, token, lease ms, want, was idle (0|1), will block (0|1), epoch
 # candidate, outcome ttl, the worker's pace for jobs without one (or ''),
+# ready (how many of the leases the worker can start at once: a paced
+# request is leased only into those, since its pace counts from the lease),
 # host hint count H, H host hints, then
 # (id, counter, outcome, retry delay ms) quadruples; counter is completed,
 # failed or retry.
@@ -253,12 +255,13 @@ EXCHANGE: Final = (
     + """
 local token, lease_ms, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local ttl = tonumber(ARGV[8])
-local nhint = tonumber(ARGV[10])
+local ready = tonumber(ARGV[10]) or want
+local nhint = tonumber(ARGV[11])
 local default_pace = ARGV[9]
 local fields = {'epoch', 'max', 'sweep', 'pcur', 'idle', 'due', 'paced', 'aborts', 'completed',
   'failed',
   'duplicates'}
-for i = 11, 10 + nhint do
+for i = 12, 11 + nhint do
   fields[#fields + 1] = 'i:'..ARGV[i]; fields[#fields + 1] = 'p:'..ARGV[i]
   fields[#fields + 1] = 'm:'..ARGV[i]
 end
@@ -270,7 +273,7 @@ local now = now_ms()
 local touched, woke = {}, 0
 -- 1. outcomes and retries
 local fid, fcounter, fout, fdelay, members = {}, {}, {}, {}, {}
-for i = 11 + nhint, #ARGV, 4 do
+for i = 12 + nhint, #ARGV, 4 do
   fid[#fid + 1] = pad(ARGV[i]); fcounter[#fcounter + 1] = ARGV[i + 1]
   fout[#fout + 1] = ARGV[i + 2]; fdelay[#fdelay + 1] = tonumber(ARGV[i + 3]) or 0
   members[#members + 1] = fid[#fid]..'@'..token
@@ -416,7 +419,11 @@ for guard = 1, 8 do
     local h = parsed[i]
     if h then
       local go = num('i:'..h.host) < limit(h.host, max)
-      if go and h.pace_now ~= '' then
+      if go and h.pace_now ~= '' and #popped >= ready then
+        -- no thread to start it now: it waits for a worker that has one
+        go = false
+        if not pace_due[h.host] or now < pace_due[h.host] then pace_due[h.host] = now end
+      elseif go and h.pace_now ~= '' then
         local gap, interval, burst = string.match(h.pace_now, '^([%d.]+),([%d.]+),(%d+)$')
         gap, interval, burst = tonumber(gap) or 0, tonumber(interval) or 0, tonumber(burst) or 1
         local last, tat = string.match(pace[h.host] or '', '^([%d.]+),([%d.]+)')

@@ -22,7 +22,9 @@ fetcher's next round trip; a worker with one thread prefetches nothing);
 the fetcher adds those leases to the buffer and calls the pool's ``tick``,
 so the dispatcher starts them. A prefetched lease is this worker's: it
 holds its host slot in Redis and runs here (a request queued later at a
-higher priority may wait behind it). It calls when it has a free thread to fill and no outcome to
+higher priority may wait behind it). A request of a paced host is never
+prefetched: its pace counts from its lease, so only a worker with a thread
+free to start it at once leases it. It calls when it has a free thread to fill and no outcome to
 record, or outcomes to record: half its threads' worth, or the last
 running one's, or any that waited two milliseconds; the outcomes finished
 while a call is on the wire share the next one too. So a busy worker makes
@@ -209,6 +211,8 @@ class Worker:
         self._epoch = ""
         self._lease_ms = int(lease * 1000)
         self._lock = threading.Condition()
+        #: Leases held beyond the threads (``free`` counts both; the rest are ready).
+        self._prefetch = int(workers * _PREFETCH)
         #: Leases not yet recorded nor given back: request id -> its ticket.
         self._running: dict[int, Ticket] = {}
         #: The leases as the dispatcher's backend (the pool's side); shares ``_lock``.
@@ -216,7 +220,7 @@ class Worker:
             self._lock,
             _lease_of,
             self._give_back,
-            free=workers + int(workers * _PREFETCH),
+            free=workers + self._prefetch,
             lease=lease,
         )
         self._runner = Runner(
@@ -367,7 +371,11 @@ class Worker:
                 report(finished)
             try:
                 popped_now = self._backend.take(
-                    time.monotonic(), want, idle=was_idle, block=will_block
+                    time.monotonic(),
+                    want,
+                    idle=was_idle,
+                    block=will_block,
+                    ready=max(0, want - self._prefetch),
                 )
                 done = self._backend.exchanged
                 assert done is not None
