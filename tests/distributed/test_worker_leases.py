@@ -11,7 +11,9 @@ needs them to.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any, cast
 
@@ -137,11 +139,20 @@ def test_leases_run_on_the_pool_and_their_outcomes_reach_the_outbox() -> None:
     harness.close()
 
 
-def test_a_retry_goes_back_to_the_shared_queue_and_the_dispatcher_keeps_nothing() -> None:
+def test_a_retry_goes_back_to_the_shared_queue_and_the_dispatcher_keeps_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     harness = Harness(threads=1, retry_s=0.25)
     ticket = harness.lease(7, attempt=1)
-    harness.feed([ticket])
-    (entry,) = harness.wait_outbox(1)
+    with caplog.at_level(logging.INFO, logger="netstack"):
+        harness.feed([ticket])
+        (entry,) = harness.wait_outbox(1)
+        # logged as in process, though the wait happens in Redis (after the hand-over)
+        deadline = time.monotonic() + 5
+        while not _logged(caplog, "retry_scheduled") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.05)
+    assert _logged(caplog, "retry_scheduled") == 1
     assert entry[:2] == (7, "retry")
     _, finished, _ = harness.buffer.outbox[0]
     assert 0 < finished.retry_ms <= 250
@@ -151,6 +162,10 @@ def test_a_retry_goes_back_to_the_shared_queue_and_the_dispatcher_keeps_nothing(
     assert state.running == 0
     assert state.completed == state.failed == 0
     harness.close()
+
+
+def _logged(caplog: pytest.LogCaptureFixture, event: str) -> int:
+    return sum(event in r.getMessage() for r in caplog.records)
 
 
 def test_a_producer_abort_fails_a_waiting_lease_and_stops_a_running_one() -> None:

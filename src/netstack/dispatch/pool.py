@@ -35,7 +35,6 @@ from netstack.dispatch.errors import QueueFullError, SchedulerShutdownError
 from netstack.dispatch.tags import TagStats
 from netstack.dispatch.ticket import (
     ABORTED,
-    DONE,
     RUNNING,
     WAITING,
     Ticket,
@@ -471,6 +470,8 @@ class WorkerPool:
         now = _monotonic()
         with self._lock:
             state = self.state
+            # an abort settled it already: no retry to announce
+            announce = retry is not None and ticket._phase != ABORTED
             effects = state.finished(
                 ticket, result, error, None if retry is None else retry[0], now
             )
@@ -489,7 +490,7 @@ class WorkerPool:
                     self._idle += 1  # it waits on the work queue next
         settle = effects.settle
         if settle is None:
-            if retry is not None and ticket._phase != DONE:  # waits for its retry
+            if announce and retry is not None:  # waits for its retry, here or in the backend
                 log_ticket(
                     _INFO,
                     "retry_scheduled",
