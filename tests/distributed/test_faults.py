@@ -76,6 +76,43 @@ def test_a_malformed_job_header_is_dropped_and_counted(
     queue.close()
 
 
+@pytest.mark.parametrize("damage", ["header", "deleted"])
+def test_a_waiting_request_whose_entry_is_lost_fails_its_future_alone(
+    redis_url: str, queue_name: str, origin: CountingOrigin, damage: str
+) -> None:
+    """No outcome can come for a request Redis no longer holds: its producer fails it
+    (2300056) at its next audit of what it waits for, instead of waiting forever."""
+    queue = RedisQueue(redis_url, queue_name)
+    producer = Scheduler(queue=queue)
+    stop = threading.Event()
+    worker = Worker(redis_url, queue_name, workers=2, lease=5)
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    try:
+        futures = producer.submit_batch([f"{origin.base()}/slow?id=l{i}" for i in range(5)])
+        ops = queue._ops
+        field = job_field(futures[2].request_id)
+        if damage == "header":
+            ops.client.hset(ops.key("job"), field, b"\xff no header")
+        else:
+            ops.client.hdel(ops.key("job"), field)
+        thread.start()
+        for i, future in enumerate(futures):
+            if i == 2:
+                with pytest.raises(HttpError) as caught:
+                    future.result(timeout=20)
+                assert caught.value.code == 2300056
+                assert "no longer holds this request" in caught.value.detail
+            else:
+                assert future.result(timeout=20).result == f"/slow l{i}"
+        assert producer.stats().failed == 1
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join(timeout=30)
+        producer.shutdown(wait=False, cancel_pending=True)
+        queue.close()
+
+
 def test_a_corrupt_config_is_ignored_with_the_default_limit(
     redis_url: str, queue_name: str, origin: CountingOrigin
 ) -> None:

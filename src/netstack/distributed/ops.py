@@ -188,6 +188,7 @@ class QueueOps:
         self._configure = register(scripts.CONFIGURE)
         self._tagged = register(scripts.TAGGED)
         self._set_limit = register(scripts.SET_LIMIT)
+        self._missing = register(scripts.MISSING)
         self._blmpop = True
 
     def key(self, suffix: str) -> str:
@@ -438,6 +439,19 @@ class QueueOps:
         self.round_trips += 1
         rest = self.client.lpop(key, batch - 1) or []
         return [first[1], *rest]
+
+    def results_now(self, reply: str, batch: int = 512) -> list[bytes]:
+        """Up to ``batch`` outcomes for producer ``reply``, without waiting."""
+        self.round_trips += 1
+        found = self.client.lpop(self.key("reply:" + reply), batch)
+        return list(found) if found else []  # type: ignore[arg-type]
+
+    def missing(self, ids: Sequence[int]) -> list[int]:
+        """Those of ``ids`` the queue holds no entry for: ended (their outcome is on their
+        producer's list already) or lost (dropped as unreadable, deleted by hand)."""
+        if not ids:
+            return []
+        return [int(i) for i in self._run(self._missing, [self.prefix, *ids])]
 
     def counts(self) -> dict[str, int]:
         """The counters plus ``waiting`` and ``leased`` now."""

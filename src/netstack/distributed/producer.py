@@ -51,6 +51,8 @@ _WARNING: Final = logging.WARNING
 _CHUNK: Final = 1000
 #: Seconds the listener blocks on its list before checking whether to stop.
 _LISTEN: Final = 1.0
+#: Seconds between two audits of waiting requests (is each still held by Redis?).
+_AUDIT: Final = 5.0
 _STOP: Final = b"stop"
 #: The notice a cancel in Redis leaves on the request's producer list.
 _CANCELLED: Final = b'{"cancelled":true,"id":'
@@ -136,6 +138,8 @@ class Producer:
         self._cancelled = self._cache_hits = 0
         #: The queue's epoch in Redis when this producer last looked; None before.
         self._epoch: str | None = None
+        #: Waiting request ids still to audit in this round (a chunk per audit).
+        self._to_audit: list[int] = []
         #: DEFAULT_OPTIONS with the scheduler's retry policy (built on first use).
         self._default_with_retry: HttpRequestOptions | None = None
 
@@ -433,6 +437,7 @@ class Producer:
     def _listen(self) -> None:
         backoff = Backoff()
         next_check = time.monotonic() + _LISTEN
+        next_audit = time.monotonic() + _AUDIT
         while True:
             with self._lock:
                 if not self._pending or self._closed:
@@ -440,9 +445,14 @@ class Producer:
                     return
             try:
                 items = self._ops.results(self._token, _LISTEN)
+                if items:  # settled before anything else can fail: they left Redis
+                    self._on_outcomes(items)
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + _LISTEN
                     self._check_epoch(self._ops.epoch())
+                if time.monotonic() >= next_audit:
+                    next_audit = time.monotonic() + _AUDIT
+                    self._audit()
             except Exception as exc:  # the listener never dies while results are due
                 if self._closed:
                     continue
@@ -455,8 +465,50 @@ class Producer:
             if backoff.failures:
                 log_event(_INFO, "redis_reconnected", role="producer")
                 backoff.reset()
-            if items:
-                self._on_outcomes(items)
+
+    def _audit(self) -> None:
+        """Fail the waiting requests whose entry Redis no longer holds, a chunk at a time.
+
+        A request whose entry is gone ended (its outcome was pushed on this
+        producer's list when the entry was removed, in the same script: read
+        first) or was lost: dropped by a worker as unreadable, or deleted by
+        something other than netstack. A lost one's outcome will never come;
+        HttpError 2300056 says so.
+        """
+        with self._lock:
+            if not self._to_audit:
+                self._to_audit = list(self._pending)
+            chunk = [i for i in self._to_audit[-_CHUNK:] if i in self._pending]
+            del self._to_audit[-_CHUNK:]
+        missing = self._ops.missing(chunk)
+        if not missing:
+            return
+        for _ in range(len(self._pending) // _CHUNK + 2):  # the list up to now: the
+            ended = self._ops.results_now(self._token, _CHUNK)  # ended ones' outcomes
+            if ended:
+                self._on_outcomes(ended)
+            if len(ended) < _CHUNK:
+                break
+        with self._lock:
+            lost = [f for f in map(self._pending.pop, missing, itertools.repeat(None)) if f]
+            self._failed += len(lost)
+        if not lost:
+            return
+        log_event(
+            _WARNING,
+            "redis_request_lost",
+            role="producer",
+            queue=self._queue.name,
+            requests=[f.request_id for f in lost][:20],
+        )
+        error = (
+            f"redis {self._url}: the queue {self._queue.name!r} no longer holds this request "
+            "(its entry was unreadable and dropped, or deleted by something other than "
+            "netstack): its outcome will never come; submit it again"
+        )
+        for future in lost:
+            with contextlib.suppress(InvalidStateError):
+                future.set_exception(HttpError.of(RECEIVE_FAILED, error))
 
     def _check_epoch(self, epoch: str | None) -> None:
         """Fail every pending future if Redis lost the queue (its epoch changed or vanished).

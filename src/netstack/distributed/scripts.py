@@ -546,6 +546,20 @@ return out
 """
 )
 
+# ARGV: P, then request ids. Returns those the queue holds no entry for: ended
+# (their outcome went on the producer's list when the entry was removed), or lost
+# (dropped as unreadable, deleted by something other than netstack).
+MISSING: Final = (
+    _COMMON
+    + """
+local out = {}
+for i = 2, #ARGV do
+  if redis.call('HEXISTS', J, pad(ARGV[i])) == 0 then out[#out + 1] = ARGV[i] end
+end
+return out
+"""
+)
+
 # ARGV: P, id, priority. Returns 1 if the request was waiting (and moved).
 SET_PRIORITY: Final = (
     _COMMON
