@@ -392,7 +392,7 @@ if now >= num('sweep') then
 end
 for host, _ in pairs(touched) do woke = woke + unpark(host, limit(host, max)) end
 -- 5. lease up to `want` requests, best first, parking those of saturated or paced hosts
-local popped, dropped, leases, parked, pace_due = {}, {}, {}, {}, {}
+local popped, dropped, leases, parked, pace_due, keep = {}, {}, {}, {}, {}, {}
 for guard = 1, 8 do
   local need = want - #popped
   if need <= 0 then break end
@@ -419,23 +419,24 @@ for guard = 1, 8 do
     local h = parsed[i]
     if h then
       local go = num('i:'..h.host) < limit(h.host, max)
-      if go and h.pace_now ~= '' and #popped >= ready then
-        -- no thread to start it now: it waits for a worker that has one
-        go = false
-        if not pace_due[h.host] or now < pace_due[h.host] then pace_due[h.host] = now end
-      elseif go and h.pace_now ~= '' then
+      if go and h.pace_now ~= '' then
         local gap, interval, burst = string.match(h.pace_now, '^([%d.]+),([%d.]+),(%d+)$')
         gap, interval, burst = tonumber(gap) or 0, tonumber(interval) or 0, tonumber(burst) or 1
         local last, tat = string.match(pace[h.host] or '', '^([%d.]+),([%d.]+)')
         last, tat = tonumber(last) or -1e15, tonumber(tat) or 0
         local at = math.max(last + gap, tat - (burst - 1) * interval)
-        if now >= at then
+        if now < at then
+          go = false
+          if not pace_due[h.host] or at < pace_due[h.host] then pace_due[h.host] = at end
+        elseif #popped >= ready then
+          -- its pace allows it, but no thread here would start it at once (the pace
+          -- counts from the lease): it stays queued for a worker that has one
+          go = nil
+          keep[#keep + 1] = top[2 * i]; keep[#keep + 1] = id
+        else
           local nxt = math.max(tat, now) + interval
           pace[h.host] = string.format('%.0f,%.0f,%.0f', now, nxt, math.max(now + gap, nxt))
           pace_dirty[h.host] = true
-        else
-          go = false
-          if not pace_due[h.host] or at < pace_due[h.host] then pace_due[h.host] = at end
         end
       end
       if go then
@@ -443,7 +444,7 @@ for guard = 1, 8 do
         leases[#leases + 1] = now + lease_ms; leases[#leases + 1] = id..'@'..token
         popped[#popped + 1] = {
           id, string.sub(vals[i], h.at + 1), h.priority, h.tries + 1, h.host, h.reply}
-      else
+      elseif go == false then
         local list = parked[h.host]
         if not list then list = {}; parked[h.host] = list end
         list[#list + 1] = top[2 * i]; list[#list + 1] = id
@@ -457,6 +458,7 @@ for guard = 1, 8 do
   if #top < need * 2 then break end
 end
 for host, list in pairs(parked) do many('ZADD', P..'park:'..host, list, 4000) end
+if #keep > 0 then many('ZADD', Q, keep, 4000) end
 for host, at in pairs(pace_due) do
   redis.call('ZADD', P..'paced', at, host)
   if not st['paced'] or at < num('paced') then put('paced', at) end
