@@ -378,6 +378,36 @@ class TestInvalidation:
         assert stored(cache, "https://example.test/c") is not None
         assert stored(cache, "https://other.test/x") is not None
 
+    @pytest.mark.parametrize("value", ["http://[::1/", "https://[v1.x/", "//[::1/a"])
+    def test_a_location_that_is_not_a_url_invalidates_only_the_target(
+        self, cache: HttpResponseCache, value: str
+    ) -> None:
+        for path in ("/a", "/form"):
+            exchange(cache, f"https://example.test{path}", headers=FRESH)
+        for name in ("Location", "Content-Location"):
+            exchange(
+                cache,
+                "https://example.test/form",
+                method="POST",
+                status=201,
+                headers=[(name, value)],
+            )
+        assert stored(cache, "https://example.test/form") is None
+        assert stored(cache, "https://example.test/a") is not None
+
+    def test_a_location_keeps_its_trailing_semicolon(self, cache: HttpResponseCache) -> None:
+        for path in ("/p/", "/p/;"):
+            exchange(cache, f"https://example.test{path}", headers=FRESH)
+        exchange(
+            cache,
+            "https://example.test/form",
+            method="POST",
+            status=201,
+            headers=[("Location", "/p/;")],
+        )
+        assert stored(cache, "https://example.test/p/;") is None
+        assert stored(cache, "https://example.test/p/") is not None
+
     def test_safe_methods_invalidate_nothing(self, cache: HttpResponseCache) -> None:
         exchange(cache, headers=FRESH)
         exchange(cache, method="HEAD", status=200)

@@ -9,12 +9,13 @@ the ``Date`` a recipient adds.
 
 from __future__ import annotations
 
+import contextlib
 from email.utils import formatdate
 from typing import Final
-from urllib.parse import urljoin
 
 from netstack.cache.freshness import cache_key, origin
 from netstack.cache.headers import HeaderList, get_all, get_first, parse_http_date, split_list
+from netstack.references import resolve
 
 #: Never stored (hop-by-hop, RFC 9110 §7.6.1) or no longer true of the stored,
 #: content-decoded body (its encoding and length; Content-Length is recomputed).
@@ -102,7 +103,8 @@ def invalidation_keys(
         for name in ("Location", "Content-Location"):
             value = get_first(headers, name)
             if value is not None:
-                targets.append(urljoin(base, value.strip()))
+                with contextlib.suppress(ValueError):  # not a URL: it names nothing to drop
+                    targets.append(resolve(base, value.strip()))
     for target in targets:
         if here is not None and origin(target) == here:
             keys.append(cache_key(target))

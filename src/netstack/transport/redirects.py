@@ -4,7 +4,8 @@ The transport follows 301/302/303/307/308 itself, up to
 ``TransportSettings.max_redirects`` (0 returns the 3xx response; one more than
 allowed is 2300047). 303 (and 301/302 after a POST) become a GET without a
 body (HEAD stays HEAD); 307/308 and other 301/302 keep method and body.
-Relative ``Location`` values resolve against the current URL. A hop that
+Relative ``Location`` values resolve against the current URL as RFC 3986
+says (``netstack.references``: a trailing ``;`` is kept, which urljoin drops). A hop that
 changes scheme, host or port drops ``Authorization``, ``Cookie``,
 ``Proxy-Authorization`` (and an explicit ``Host``); https → http is followed
 as such a cross-origin hop.
@@ -26,10 +27,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Protocol
-from urllib.parse import urljoin
 
 from netstack.errors import BAD_URL, HttpError
 from netstack.hosts import canonical_host
+from netstack.references import resolve
 from netstack.transport.urls import split_url
 
 __all__ = ["REDIRECT_STATUSES", "Hop", "HopLike", "next_hop"]
@@ -88,9 +89,9 @@ def next_hop(hop: HopLike, status: int, location: str) -> Hop:
     HttpError 2300003 when ``location`` is not a URL.
     """
     try:
-        url = urljoin(hop.url, location_url(location))
+        url = resolve(hop.url, location_url(location))
         same_origin = _origin(url) == _origin(hop.url)
-    except ValueError as exc:  # urljoin: "Invalid IPv6 URL"; bytes that are not UTF-8
+    except ValueError as exc:  # urlsplit: "Invalid IPv6 URL"; bytes that are not UTF-8
         raise HttpError.of(BAD_URL, f"Location {location!r}: {exc}") from None
     method, body, body_size = hop.method, hop.body, hop.body_size
     headers = hop.headers
