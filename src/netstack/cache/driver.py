@@ -169,15 +169,19 @@ class CacheDriver:
         state = self._state
         if not state.enabled:
             return None
-        outcome = policy.complete(
-            lookup,
-            status,
-            headers,
-            body,
-            request_time=request_time,
-            response_time=response_time,
-            final_url=final_url,
-        )
+        try:
+            outcome = policy.complete(
+                lookup,
+                status,
+                headers,
+                body,
+                request_time=request_time,
+                response_time=response_time,
+                final_url=final_url,
+            )
+        except Exception as exc:  # headers the policy cannot read must not fail the request
+            self._unreadable(lookup, exc)
+            return None
         invalidated: list[str] = []
         evicted: list[CacheEntry] = []
         stored = outcome.store
@@ -203,6 +207,19 @@ class CacheDriver:
         if enabled(_DEBUG):
             self._log_changes(lookup, outcome, stored, invalidated, evicted)
         return outcome.serve
+
+    def _unreadable(self, lookup: CacheLookup, error: Exception) -> None:
+        """An answer the policy failed on: served as it came, stored nowhere, logged; an
+        unsafe request's target is still invalidated (all RFC 9111 4.4 can be sure of)."""
+        log_event(
+            logging.WARNING, "cache_response_unreadable", url=lookup.url, error=repr(error)[:300]
+        )
+        if lookup.method not in policy.SAFE_METHODS:
+            state = self._state
+            with state.lock:
+                state.drop(lookup.key)
+            if state.write_through:
+                self._write_changes([lookup.key], None)
 
     def fail(self, lookup: CacheLookup, now: float) -> CachedResponse | None:
         """The request failed (no answer from the origin): a stale response to serve, or ``None``.
