@@ -186,14 +186,18 @@ class Call:
                 return self._run_cached(signal, run_started)
             prepared = self._prepare()
             response = self._transport.send(prepared, self._emitter, signal)
+            if self._stream:
+                if self._emitter is not None:
+                    self._emitter.end()
+                return response_code(response.status)
+            return self._respond(prepared, response, 0.0, run_started)
         except HttpError as error:
             error.attempts = self.attempts  # what batch's output lines report
             raise
-        if self._stream:
-            if self._emitter is not None:
-                self._emitter.end()
-            return response_code(response.status)
-        return self._respond(prepared, response, 0.0, run_started)
+        except Exception as exc:  # every failure is an HttpError: a defect shows as 2300999
+            unexpected = HttpError.of(errors.UNKNOWN, f"{self.url}: {exc!r}")
+            unexpected.attempts = self.attempts
+            raise unexpected from exc
 
     def _run_cached(self, signal: AbortSignal, run_started: float) -> object:
         """``run`` for a call the cache sees: single flight, stale-if-error, store."""
