@@ -492,23 +492,13 @@ class Producer:
         with self._lock:
             lost = [f for f in map(self._pending.pop, missing, itertools.repeat(None)) if f]
             self._failed += len(lost)
-        if not lost:
-            return
-        log_event(
-            _WARNING,
-            "redis_request_lost",
-            role="producer",
-            queue=self._queue.name,
-            requests=[f.request_id for f in lost][:20],
-        )
-        error = (
-            f"redis {self._url}: the queue {self._queue.name!r} no longer holds this request "
-            "(its entry was unreadable and dropped, or deleted by something other than "
-            "netstack): its outcome will never come; submit it again"
-        )
-        for future in lost:
-            with contextlib.suppress(InvalidStateError):
-                future.set_exception(HttpError.of(RECEIVE_FAILED, error))
+        if lost:
+            self._fail_lost(
+                lost,
+                "redis_request_lost",
+                "no longer holds this request (its entry was unreadable and dropped, or "
+                "deleted by something other than netstack)",
+            )
 
     def _check_epoch(self, epoch: str | None) -> None:
         """Fail every pending future if Redis lost the queue (its epoch changed or vanished).
@@ -525,17 +515,26 @@ class Producer:
             self._pending.clear()
             self._early.clear()
             self._failed += len(lost)
+        self._fail_lost(
+            lost,
+            "redis_state_lost",
+            "lost its state (Redis restarted without persistence, was flushed, or failed "
+            "over to an empty replica)",
+        )
+
+    def _fail_lost(self, lost: list[RemoteFuture], event: str, what: str) -> None:
+        """End futures whose outcome can never come with HttpError 2300056 saying ``what``."""
         log_event(
             _WARNING,
-            "redis_state_lost",
+            event,
             role="producer",
             queue=self._queue.name,
             requests=len(lost),
+            ids=[f.request_id for f in lost[:20]],
         )
         error = (
-            f"redis {self._url}: the queue {self._queue.name!r} lost its state (Redis restarted "
-            "without persistence, was flushed, or failed over to an empty replica): this "
-            "request's outcome will never come; submit it again"
+            f"redis {self._url}: the queue {self._queue.name!r} {what}: this request's "
+            "outcome will never come; submit it again"
         )
         for future in lost:
             with contextlib.suppress(InvalidStateError):
