@@ -113,7 +113,7 @@ def test_the_pace_of_a_host_holds_across_two_worker_processes(
         assert future.result(timeout=30).response_code == 200
     starts = sorted(t for t, _, _ in origin.record.times)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.35, gaps
+    assert min(gaps) >= 0.25, gaps  # 0.4 less jitter; unpaced: milliseconds apart
     producer.shutdown(wait=False)
 
 
@@ -141,7 +141,7 @@ def test_a_worker_with_no_free_thread_leaves_a_paced_host_to_one_that_has(
         assert future.result(timeout=30).response_code == 200
     starts = sorted(t for t, _, i in origin.record.times if i.startswith("p"))
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.35, gaps
+    assert min(gaps) >= 0.25, gaps  # 0.4 less jitter; unpaced: milliseconds apart
     producer.shutdown(wait=False)
 
 
@@ -230,5 +230,5 @@ def test_worker_flags_apply_to_requests_that_travel_without_policies(
     assert origin.arrivals("no") == 0
     starts = sorted(t for t, host, _ in origin.record.times if host == "127.0.0.1")
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.25, gaps
+    assert min(gaps) >= 0.15, gaps  # 0.3 less jitter; unpaced: milliseconds apart
     producer.shutdown(wait=False)

@@ -137,7 +137,9 @@ def test_min_delay_spaces_starts_per_host_and_hosts_do_not_wait_for_each_other()
         per_host = [o.starts("/ok") for o in hosts]
     for starts in per_host:
         assert len(starts) == 4
-        assert all(gap >= 0.2 for gap in gaps(starts)), gaps(starts)  # 0.3 less jitter
+        # 0.3 less jitter: an arrival may come late after its start (a loaded machine),
+        # the next one on time; unpaced arrivals would be milliseconds apart
+        assert all(gap >= 0.15 for gap in gaps(starts)), gaps(starts)
     firsts = [starts[0] for starts in per_host]
     assert max(firsts) - min(firsts) < 0.25  # the three hosts started together
     total = max(s[-1] for s in per_host) - min(firsts)
@@ -155,7 +157,8 @@ def test_rate_limits_starts_per_host_and_per_host_override_lifts_it() -> None:
             for future in futures:
                 future.result(timeout=30)
         slow_starts, fast_starts = slow.starts("/ok"), fast.starts("/ok")
-    assert all(gap >= 0.1 for gap in gaps(slow_starts)), gaps(slow_starts)
+    # 0.2 less jitter (seen: 0.313 then 0.089 on a loaded machine); unpaced: milliseconds
+    assert all(gap >= 0.05 for gap in gaps(slow_starts)), gaps(slow_starts)
     assert slow_starts[-1] - slow_starts[0] >= 0.7  # 5 gaps at 5/s: about 1 s
     assert fast_starts[-1] - fast_starts[0] < 0.8  # not paced
 
