@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import pytest
 from tests.distributed.servers import CountingOrigin
@@ -12,6 +14,40 @@ from netstack.distributed import Worker
 from netstack.distributed.ops import job_field
 
 pytestmark = pytest.mark.timeout(90)
+
+
+class _WorkerThread:
+    """A ``Worker`` run on a thread of the test, started when the test says, always stopped."""
+
+    def __init__(self, url: str, queue: str, workers: int) -> None:
+        self.worker = Worker(url, queue, workers=workers, lease=5)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.worker.run, args=(self.stop,))
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def _producer_and_worker(
+    url: str, queue_name: str, workers: int
+) -> Iterator[tuple[RedisQueue, Scheduler, _WorkerThread]]:
+    """A producer on ``queue_name`` and a worker not started yet; all closed at the end."""
+    queue = RedisQueue(url, queue_name)
+    producer = Scheduler(queue=queue)
+    running = _WorkerThread(url, queue_name, workers)
+    try:
+        yield queue, producer, running
+    finally:
+        running.close()
+        producer.shutdown(wait=False, cancel_pending=True)
+        queue.close()
+
 
 #: What hostile or damaged writers leave in a job's payload.
 _MALFORMED = [
@@ -29,16 +65,11 @@ _MALFORMED = [
 def test_a_malformed_job_among_20_fails_alone_and_the_worker_lives(
     redis_url: str, queue_name: str, origin: CountingOrigin, payload: bytes
 ) -> None:
-    queue = RedisQueue(redis_url, queue_name)
-    producer = Scheduler(queue=queue)
-    stop = threading.Event()
-    worker = Worker(redis_url, queue_name, workers=4, lease=5)
-    thread = threading.Thread(target=worker.run, args=(stop,))
-    try:
+    with _producer_and_worker(redis_url, queue_name, 4) as (queue, producer, running):
         futures = [producer.submit(f"{origin.base()}/slow?id=m{i}") for i in range(20)]
         bad = futures[7]
         queue._ops.corrupt(bad.request_id, payload)
-        thread.start()
+        running.start()
         for i, future in enumerate(futures):
             if future is bad:
                 with pytest.raises(HttpError) as caught:
@@ -51,14 +82,8 @@ def test_a_malformed_job_among_20_fails_alone_and_the_worker_lives(
         # The same worker still takes work afterwards.
         late = producer.submit(f"{origin.base()}/slow?id=late")
         assert late.result(timeout=30).result == "/slow late"
-    finally:
-        stop.set()
-        if thread.is_alive():
-            thread.join(timeout=30)
-        producer.shutdown(wait=False, cancel_pending=True)
-        queue.close()
-    assert not thread.is_alive()
-    assert (worker.counts.completed, worker.counts.failed) == (20, 1)
+    assert not running.thread.is_alive()
+    assert (running.worker.counts.completed, running.worker.counts.failed) == (20, 1)
 
 
 def test_a_malformed_job_header_is_dropped_and_counted(
@@ -82,12 +107,7 @@ def test_a_waiting_request_whose_entry_is_lost_fails_its_future_alone(
 ) -> None:
     """No outcome can come for a request Redis no longer holds: its producer fails it
     (2300056) at its next audit of what it waits for, instead of waiting forever."""
-    queue = RedisQueue(redis_url, queue_name)
-    producer = Scheduler(queue=queue)
-    stop = threading.Event()
-    worker = Worker(redis_url, queue_name, workers=2, lease=5)
-    thread = threading.Thread(target=worker.run, args=(stop,))
-    try:
+    with _producer_and_worker(redis_url, queue_name, 2) as (queue, producer, running):
         futures = producer.submit_batch([f"{origin.base()}/slow?id=l{i}" for i in range(5)])
         ops = queue._ops
         field = job_field(futures[2].request_id)
@@ -95,7 +115,7 @@ def test_a_waiting_request_whose_entry_is_lost_fails_its_future_alone(
             ops.client.hset(ops.key("job"), field, b"\xff no header")
         else:
             ops.client.hdel(ops.key("job"), field)
-        thread.start()
+        running.start()
         for i, future in enumerate(futures):
             if i == 2:
                 with pytest.raises(HttpError) as caught:
@@ -105,12 +125,6 @@ def test_a_waiting_request_whose_entry_is_lost_fails_its_future_alone(
             else:
                 assert future.result(timeout=20).result == f"/slow l{i}"
         assert producer.stats().failed == 1
-    finally:
-        stop.set()
-        if thread.is_alive():
-            thread.join(timeout=30)
-        producer.shutdown(wait=False, cancel_pending=True)
-        queue.close()
 
 
 def test_a_corrupt_config_is_ignored_with_the_default_limit(
@@ -121,15 +135,12 @@ def test_a_corrupt_config_is_ignored_with_the_default_limit(
     ops.client.hset(ops.key("state"), mapping={"max": "garbage", "completed": "x" * 400})
     with Scheduler(queue=queue) as producer:
         future = producer.submit(f"{origin.base()}/slow?id=c")
-        stop = threading.Event()
-        worker = Worker(redis_url, queue_name, workers=2, lease=5)
-        thread = threading.Thread(target=worker.run, args=(stop,))
-        thread.start()
+        running = _WorkerThread(redis_url, queue_name, 2)
+        running.start()
         try:
             assert future.result(timeout=30).result == "/slow c"
         finally:
-            stop.set()
-            thread.join(timeout=30)
+            running.close()
     assert ops.max_per_host() == 8
     assert queue.stats().completed == 1
 
