@@ -67,7 +67,7 @@ def encode_request(
     return out
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class DecodedRequest:
     """A request read back: ``options`` is a mapping for ``resolve_options``."""
 
@@ -114,7 +114,7 @@ def loads(text: str | bytes, where: str) -> object:
     ``__bytes__`` value and text that is not UTF-8 JSON are all 401s.
     """
     try:
-        return json.loads(text, object_hook=_restore_bytes)
+        return _DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
     except RecursionError:
         raise _bad(where, "is nested too deeply to be a netstack request") from None
     except (ValueError, TypeError) as exc:  # JSONDecodeError, UnicodeDecodeError, base64
@@ -131,6 +131,10 @@ def _restore_bytes(obj: dict[str, Any]) -> object:
         except binascii.Error as exc:
             raise ValueError(f"{_BYTES} is not base64: {exc}") from None
     return obj
+
+
+#: One decoder for every call (``json.loads`` with a hook builds a new one each time).
+_DECODER: Final = json.JSONDecoder(object_hook=_restore_bytes)
 
 
 def _bad(where: str, what: str) -> HttpError:

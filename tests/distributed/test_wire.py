@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from urllib3 import HTTPHeaderDict
 
 from netstack import (
@@ -26,6 +29,7 @@ from netstack.distributed.wire import (
     encode_response,
 )
 from netstack.errors import HttpTimeoutError
+from netstack.response import timing_of
 from netstack.validation import resolve_options
 
 
@@ -166,3 +170,42 @@ def test_methods_travel_by_value() -> None:
     options = resolve_options({"method": RequestMethod.PUT})
     request = decode_request(encode_request("http://h/", options, reply=None), 1)
     assert request.options["method"] == "PUT"
+
+
+@given(st.lists(st.floats(0, 1e7, allow_nan=False), min_size=11, max_size=11))
+def test_timings_travel_to_the_nanosecond(values: list[float]) -> None:
+    """Timings travel as integer nanoseconds: each comes back within half a nanosecond."""
+    response = HttpResponse(
+        result="",
+        result_type=HttpDataType.STRING,
+        response_code=200,
+        header={},
+        performance_timing=timing_of(*values),
+    )
+    _, decoded, _ = decode_outcome(encode_response(1, response))
+    assert decoded is not None
+    back = [getattr(decoded.performance_timing, f.name) for f in fields(PerformanceTiming)]
+    assert back == pytest.approx(values, abs=5e-7)
+
+
+def test_an_outcome_with_timings_by_name_still_decodes() -> None:
+    """Outcomes written before timings travelled as nanoseconds (``timing``, ms by name)."""
+    text = (
+        '{"id":3,"response":{"code":200,"result_type":0,"body":{"text":"ok"},"header":[],'
+        '"cookies":"","timing":{"total_timing":12.5,"dns_timing":1.25},"url":"http://h/"}}'
+    )
+    _, decoded, _ = decode_outcome(text)
+    assert decoded is not None
+    assert decoded.performance_timing == PerformanceTiming(total_timing=12.5, dns_timing=1.25)
+
+
+@pytest.mark.parametrize(
+    "timing", ["[1, 2]", '["1",2,3,4,5,6,7,8,9,10,11]', "[1.5,2,3,4,5,6,7,8,9,10,11]"]
+)
+def test_malformed_timings_are_refused(timing: str) -> None:
+    text = (
+        '{"id":3,"response":{"code":200,"result_type":0,"body":{"text":"ok"},"header":[],'
+        f'"timing_ns":{timing}}}}}'
+    )
+    with pytest.raises(ValueError, match="timing_ns"):
+        decode_outcome(text)
