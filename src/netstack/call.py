@@ -78,6 +78,22 @@ def transport_settings(options: HttpRequestOptions) -> TransportSettings:
 
 #: Shared by every request made without options (most of them).
 _DEFAULT_SETTINGS: Final = transport_settings(DEFAULT_OPTIONS)
+#: The options last turned into settings, and their settings: requests of a batch share
+#: one options object (``shared_options``), so most calls skip ``transport_settings``.
+_last_settings: tuple[HttpRequestOptions, TransportSettings] = (DEFAULT_OPTIONS, _DEFAULT_SETTINGS)
+
+
+def _settings_of(options: HttpRequestOptions) -> TransportSettings:
+    """``transport_settings(options)``, remembered for the last options object seen."""
+    global _last_settings  # noqa: PLW0603 - a one-entry memo, swapped whole (thread-safe)
+    if options is DEFAULT_OPTIONS:
+        return _DEFAULT_SETTINGS
+    last = _last_settings
+    if last[0] is options:
+        return last[1]
+    settings = transport_settings(options)
+    _last_settings = (options, settings)
+    return settings
 
 
 class Call:
@@ -249,7 +265,7 @@ class Call:
             return None, None
         flight, waiter = coalesce.flights_of(cache).join(key)
         if waiter is not None:
-            settings = self._settings or transport_settings(self._options)
+            settings = self._settings or _settings_of(self._options)
             limit = coalesce.wait_limit(settings.connect_timeout, settings.read_timeout)
             coalesce.wait(waiter, signal, limit)
             if self._aborted:
@@ -296,10 +312,7 @@ class Call:
         body = None if method in QUERY_METHODS else encode_body(options, headers)
         settings = self._settings
         if settings is None:
-            if options is DEFAULT_OPTIONS:
-                settings = _DEFAULT_SETTINGS
-            else:
-                settings = self._settings = transport_settings(options)
+            settings = self._settings = _settings_of(options)
         url = self._send_url
         if options.extra_data is not None:
             url = _request_url(url, options)
