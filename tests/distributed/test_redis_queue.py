@@ -15,7 +15,7 @@ from tests.distributed.servers import RedisServer
 
 from netstack import HttpError, RedisQueue, Scheduler
 from netstack.distributed.connect import connect
-from netstack.distributed.ops import Pushed, QueueOps, job_field
+from netstack.distributed.ops import Finished, Pushed, QueueOps, job_field
 
 
 @pytest.fixture
@@ -120,6 +120,23 @@ def test_an_outcome_is_recorded_once(ops: QueueOps) -> None:
     assert ops.client.llen(ops.key("reply:p")) == 1
     counts = ops.counts()
     assert (counts["completed"], counts["duplicates"]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    ["", " ", "7 completed 0 x", '{"id": 1, "t": "a b\nc"}', "é \u2028 \x00 ✓ " * 50],
+)
+def test_outcomes_reach_their_producer_as_written(ops: QueueOps, outcome: str) -> None:
+    """Each outcome travels as one ``<id> <counter> <retry ms> <outcome>`` argument:
+    spaces, newlines, digits and NUL inside an outcome are its own."""
+    ids = ops.push([Pushed("h", 1, "{}"), Pushed("h", 1, "{}")], "p", "epoch")[1]
+    assert len(ops.pop_many("a", 30_000, 2)) == 2
+    finished = [Finished(ids[0], "completed", outcome, "h"), Finished(ids[1], "failed", "x y", "h")]
+    done = ops.exchange("a", 30_000, 0, finished)
+    assert done.recorded == [True, True]
+    assert ops.client.lrange(ops.key("reply:p"), 0, -1) == [outcome.encode(), b"x y"]
+    counts = ops.counts()
+    assert (counts["completed"], counts["failed"], counts["leased"]) == (1, 1, 0)
 
 
 def test_give_back_and_finish_leave_no_lease_behind(ops: QueueOps) -> None:

@@ -244,9 +244,9 @@ return {st['epoch'], first, warn}
 # candidate, outcome ttl, the worker's pace for jobs without one (or ''),
 # ready (how many of the leases the worker can start at once: a paced
 # request is leased only into those, since its pace counts from the lease),
-# host hint count H, H host hints, then
-# (id, counter, outcome, retry delay ms) quadruples; counter is completed,
-# failed or retry.
+# host hint count H, H host hints, then one argument per finished request,
+# "<id> <counter> <retry delay ms> <outcome>"; counter is completed, failed or
+# retry (one argument, not four: the client encodes each argument in Python).
 # Returns {epoch, recorded flags, popped {id, payload, priority, attempt, host, reply},
 #          dropped ids, warnings, ms until something delayed is due (-1: nothing),
 #          aborts (a counter that changes when a producer aborts a running request)}.
@@ -273,9 +273,10 @@ local now = now_ms()
 local touched, woke = {}, 0
 -- 1. outcomes and retries
 local fid, fcounter, fout, fdelay, members = {}, {}, {}, {}, {}
-for i = 12 + nhint, #ARGV, 4 do
-  fid[#fid + 1] = pad(ARGV[i]); fcounter[#fcounter + 1] = ARGV[i + 1]
-  fout[#fout + 1] = ARGV[i + 2]; fdelay[#fdelay + 1] = tonumber(ARGV[i + 3]) or 0
+for i = 12 + nhint, #ARGV do
+  local id, counter, delay, at = string.match(ARGV[i], '^(%d+) (%a+) (%d+) ()')
+  fid[#fid + 1] = pad(id); fcounter[#fcounter + 1] = counter
+  fout[#fout + 1] = string.sub(ARGV[i], at); fdelay[#fdelay + 1] = tonumber(delay) or 0
   members[#members + 1] = fid[#fid]..'@'..token
 end
 local recorded = {}
