@@ -272,3 +272,41 @@ def test_http_request_on_a_producer_with_an_in_process_worker(
         thread.join(timeout=20)
     assert worker.counts.completed == 1
     _no_lease_left(redis_url, queue_name)
+
+
+@pytest.mark.parametrize(("prefetch", "held"), [("0", 2), ("1.5", 5)])
+def test_a_busy_worker_holds_its_threads_plus_its_prefetch_in_leases(
+    redis_url: str,
+    queue_name: str,
+    processes: Processes,
+    origin: CountingOrigin,
+    producer: Scheduler,
+    prefetch: str,
+    held: int,
+) -> None:
+    """``--prefetch F`` leases F per thread beyond the threads (0: only for free threads,
+    so nothing queued later at a higher priority waits behind this worker's leases)."""
+    futures = producer.submit_batch([f"{origin.base()}/slow?ms=600&id={i}" for i in range(12)])
+    worker = processes.start(
+        worker_command(redis_url, queue_name, "--workers", "2", "--prefetch", prefetch)
+    )
+    _until(lambda: len(origin.record.arrivals) >= 2)
+    queue = RedisQueue(redis_url, queue_name)
+    try:
+        assert queue.stats().leased == held
+    finally:
+        queue.close()
+    for future in futures:
+        future.result(timeout=30)
+    _stop(worker)
+
+
+def test_a_prefetch_out_of_range_is_refused(redis_url: str, queue_name: str) -> None:
+    from netstack import HttpError
+    from netstack.distributed import Worker
+
+    for prefetch in (-0.5, 17.0, float("nan")):
+        with pytest.raises(HttpError) as caught:
+            Worker(redis_url, queue_name, prefetch=prefetch)
+        assert caught.value.code == 401
+        assert "prefetch" in str(caught.value)

@@ -66,6 +66,9 @@ class LeaseBuffer(Generic[T]):
         self.free = free
         #: Request ids given back at stop: how they end is not recorded.
         self.returning: set[int] = set()
+        #: The outbox size at which an ending lease wakes the fetcher (set by it before it
+        #: waits; the first entry always wakes it, to start the linger clock).
+        self.wake_at = 1
 
     # -- fed by the worker's fetcher -----------------------------------------------
 
@@ -171,13 +174,16 @@ class LeaseBuffer(Generic[T]):
     def _end(self, item: T, finished: Finished) -> None:
         with self._cond:
             self.free += 1
+            outbox = self.outbox
             if finished.request_id in self.returning:  # given back at stop
                 self.returning.discard(finished.request_id)
             else:
                 now = time.monotonic()
-                if not self.outbox:
+                if not outbox:
                     self.since = now
-                self.outbox.append((item, finished, now + self._lease))
+                outbox.append((item, finished, now + self._lease))
+                if 1 < len(outbox) < self.wake_at:
+                    return  # the fetcher waits for more company (or the linger)
             self._cond.notify_all()
 
 

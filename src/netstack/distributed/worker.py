@@ -16,19 +16,24 @@ Threads: one *fetcher* talks to Redis in batches, through the queue as a
 dispatcher backend (``RedisBackend``, its items are the leases): each
 ``take`` (one Lua script, ``EXCHANGE``) records the outcomes the lease
 buffer's outbox gathered since the last one and leases up to the number of
-free threads plus half as many (*prefetched*: a thread that finishes a run
-takes the next lease from the buffer at once instead of waiting for the
-fetcher's next round trip; a worker with one thread prefetches nothing);
-the fetcher adds those leases to the buffer and calls the pool's ``tick``,
-so the dispatcher starts them. A prefetched lease is this worker's: it
-holds its host slot in Redis and runs here (a request queued later at a
-higher priority may wait behind it). A request of a paced host is never
-prefetched: its pace counts from its lease, so only a worker with a thread
-free to start it at once leases it. It calls when it has a free thread to fill and no outcome to
-record, or outcomes to record: half its threads' worth, or the last
-running one's, or any that waited two milliseconds; the outcomes finished
-while a call is on the wire share the next one too. So a busy worker makes
-one call per several requests and an idle one records each outcome at
+free threads plus ``prefetch`` (default 1.5) times as many (*prefetched*: a
+thread that finishes a run takes the next lease from the buffer at once
+instead of waiting for the fetcher's next round trip; a worker with one
+thread prefetches nothing; ``prefetch=0`` leases only for free threads, so
+nothing queued later at a higher priority waits behind this worker's
+leases); the fetcher adds those leases to the buffer and calls the pool's
+``tick``, so the dispatcher starts them. A prefetched lease is this
+worker's: it holds its host slot in Redis and runs here (a request queued
+later at a higher priority may wait behind it). A request of a paced host
+is never prefetched: its pace counts from its lease, so only a worker with
+a thread free to start it at once leases it. It calls when it has a free
+thread to fill and no outcome to record, or outcomes to record: as many as
+it prefetches (at least half its threads' worth), or the last running
+one's, or any that waited four milliseconds; the outcomes finished while a
+call is on the wire share the next one too. An ending lease wakes the
+fetcher only when the outbox becomes worth a call (or holds its first
+outcome, which starts the four milliseconds). So a busy worker makes one
+call per a dozen or more requests and an idle one records each outcome at
 once. When the queue is empty and nothing runs, it blocks on the queue's
 wake list (BLPOP, a second at a time): an idle worker costs two Redis calls
 a second and no CPU. One *renewer* extends this worker's leases every third
@@ -111,12 +116,13 @@ _IDLE_WAIT: Final = 1.0
 #: Seconds between looks at an empty queue while some requests still run.
 _POLL: Final = 0.1
 #: Seconds an outcome may wait for others to share its call (when other requests run).
-_LINGER: Final = 0.002
+_LINGER: Final = 0.004
 #: Seconds between calls of a worker busy with long requests (to hear of aborts).
 _LOOK: Final = 0.5
-#: Leases held beyond the threads, per thread: a thread that finishes starts the next
-#: buffered lease at once instead of waiting for the fetcher's next round trip.
-_PREFETCH: Final = 0.5
+#: Leases held beyond the threads, per thread, by default: a thread that finishes starts
+#: the next buffered lease at once instead of waiting for the fetcher's next round trip,
+#: and the outcomes of that many requests share one call.
+PREFETCH: Final = 1.5
 
 Outbox = list[tuple[Ticket, Finished, float]]
 
@@ -151,8 +157,9 @@ class Worker:
     """Runs the requests of RedisQueue ``name`` at ``url``; see the module docstring.
 
     ``url`` is a ``redis://``, ``rediss://``, ``unix://`` or
-    ``redis+sentinel://`` URL, or a ``redis.Redis`` client. ``retry``,
-    ``politeness``, ``allowed_hosts`` and ``blocked_hosts`` apply to the
+    ``redis+sentinel://`` URL, or a ``redis.Redis`` client. ``prefetch``
+    (0 to 16) is how many leases per thread it holds beyond its threads.
+    ``retry``, ``politeness``, ``allowed_hosts`` and ``blocked_hosts`` apply to the
     requests that travel without their own (a producer's policies win); the
     pace is kept in Redis, so give every worker of a queue the same.
     """
@@ -164,6 +171,7 @@ class Worker:
         *,
         workers: int = 8,
         per_host: int | None = None,
+        prefetch: float = PREFETCH,
         lease: float = 30.0,
         grace: float = 30.0,
         cache: HttpResponseCache | None = None,
@@ -175,6 +183,8 @@ class Worker:
     ) -> None:
         if workers < 1:
             raise HttpError.parameter(f"workers: must be >= 1, got {workers}")
+        if not 0 <= prefetch <= 16:
+            raise HttpError.parameter(f"prefetch: must be between 0 and 16, got {prefetch}")
         if lease < 0.3:
             raise HttpError.parameter(f"lease: must be >= 0.3 seconds, got {lease}")
         HostRules.build(allowed_hosts, blocked_hosts)  # 401 for a bad pattern, now
@@ -212,7 +222,7 @@ class Worker:
         self._lease_ms = int(lease * 1000)
         self._lock = threading.Condition()
         #: Leases held beyond the threads (``free`` counts both; the rest are ready).
-        self._prefetch = int(workers * _PREFETCH)
+        self._prefetch = int(workers * prefetch) if workers > 1 else 0
         #: Leases not yet recorded nor given back: request id -> its ticket.
         self._running: dict[int, Ticket] = {}
         #: The leases as the dispatcher's backend (the pool's side); shares ``_lock``.
@@ -237,8 +247,9 @@ class Worker:
             retry_rule=cast("RetryRule", rule),
             retry_all=always,
         )
-        #: Outcomes that make a call at once (fewer wait up to _LINGER for company).
-        self._batch = max(1, workers // 2)
+        #: Outcomes that make a call at once (fewer wait up to _LINGER for company): as many
+        #: as the buffer holds beyond the threads, so no thread waits for the call.
+        self._batch = max(1, workers // 2, self._prefetch)
         self._starved = False
         self._stop = threading.Event()
         self._finished = threading.Event()
@@ -418,6 +429,8 @@ class Worker:
             poll = _POLL if self._next_due is None else max(0.01, min(_POLL, self._next_due))
             if pending:
                 poll = max(0.0, leases.since + _LINGER - time.monotonic())
+            # an ending lease wakes this wait only when it makes the outbox worth a call
+            leases.wake_at = min(self._batch, len(self._running))
             if not self._lock.wait(poll) and not pending and leases.free > 0 and not stopping:
                 self._starved = False  # look at the queue again now and then
 
