@@ -11,8 +11,10 @@ as such, when nginx is missing), a throwaway redis-server (no persistence):
    worker process and redis-server (from /proc);
 2. throughput: N requests submitted at once (``submit_batch``), run by the
    in-process scheduler with T threads, then drained by 1, then 2 worker
-   processes (``--workers T`` each): requests per second, the ratio to
-   in-process, Redis commands per request (``INFO commandstats`` over every
+   processes (``--workers T`` each), R rounds of the three, interleaved, and
+   the in-process scheduler once more at the end: requests per second, each
+   round's ratio to the mean of the in-process runs before and after it, the
+   medians of those ratios, Redis commands per request (``INFO commandstats`` over every
    client, the commands run inside scripts included) and round trips per
    request (each client counts its own calls).
 
@@ -23,7 +25,7 @@ CPU per request of every process (this one, the workers, redis-server, the
 origin) counted over the timed requests only, warm-up and start-up left out.
 
     PYTHONPATH=src:. python benchmarks/bench_redis.py \\
-        [--sequential 300] [--batch 3000] [--threads 8]
+        [--sequential 300] [--batch 3000] [--threads 8] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -179,72 +181,99 @@ def _in_process(url: str, n: int, threads: int, origin_pid: int) -> float:
     return n / elapsed
 
 
+def _through_redis(
+    redis_server: RedisServer,
+    client: redis.Redis,
+    url: str,
+    origin_pid: int,
+    count: int,
+    n: int,
+    threads: int,
+) -> float:
+    """Requests per second through Redis with ``count`` worker processes (printed)."""
+    name = f"bench-tp{count}-{time.monotonic_ns()}"
+    workers = _workers(redis_server.url, name, count, threads)
+    assert redis_server.process is not None
+    try:
+        queue = RedisQueue(redis_server.url, name)
+        with Scheduler(queue=queue) as scheduler:
+            wait(scheduler.submit_batch([url] * WARM_UP), timeout=60)
+            client.config_resetstat()
+            trips = queue._ops.round_trips
+            server = _cpu(redis_server.process.pid)
+            worker_cpu = sum(_cpu(w.pid) for w in workers)
+            origin_cpu = _cpu_tree(origin_pid)
+            own_cpu = time.process_time()
+            start = time.perf_counter()
+            futures = scheduler.submit_batch([url] * n)
+            wait(futures, timeout=300)
+            elapsed = time.perf_counter() - start
+            own_cpu = (time.process_time() - own_cpu) / n * 1e6
+            server = (_cpu(redis_server.process.pid) - server) / n * 1e6
+            worker_cpu = (sum(_cpu(w.pid) for w in workers) - worker_cpu) / n * 1e6
+            origin_cpu = (_cpu_tree(origin_pid) - origin_cpu) / n * 1e6
+            commands = _commandstats(client)
+            trips = queue._ops.round_trips - trips
+            failed = _failed(futures)
+    finally:
+        worker_trips = _stop_counting(workers)
+    total = sum(commands.values())
+    top = ", ".join(
+        f"{k} {v / n:.2f}" for k, v in sorted(commands.items(), key=lambda kv: -kv[1])[:8]
+    )
+    print(
+        f"  {count} worker process{'es' if count > 1 else '  '}  {n / elapsed:7.0f} req/s"
+        f"   ({elapsed:.2f} s, {failed} failed; CPU us/request: workers {worker_cpu:.0f}, "
+        f"producer {own_cpu:.0f}, redis-server {server:.0f}, origin {origin_cpu:.0f})"
+    )
+    print(
+        f"     Redis commands per request {total / n:.2f} (INFO commandstats, every client; {top})"
+    )
+    print(
+        f"     round trips per request: producer {trips / n:.3f}, workers "
+        f"{worker_trips / n:.3f} (whole worker life, warm-up and idle waits included)"
+    )
+    return n / elapsed
+
+
 def throughput(
-    redis_server: RedisServer, origin: str, origin_pid: int, n: int, threads: int
+    redis_server: RedisServer, origin: str, origin_pid: int, n: int, threads: int, rounds: int
 ) -> None:
     print(
         f"2. throughput: {n} requests submitted at once (submit_batch), {threads} threads, "
-        "in-process scheduler against Redis queue with worker processes"
+        f"in-process scheduler against Redis queue with worker processes; {rounds} rounds, "
+        "each in-process, 1 worker process, 2 worker processes, then in-process once more"
     )
     url = f"{origin}/"
-    print("  in-process scheduler        ", end="")
-    local = _in_process(url, n, threads, origin_pid)
     client = redis.Redis.from_url(redis_server.url)
-    rates = []
-    for count in (1, 2):
-        name = f"bench-tp{count}"
-        workers = _workers(redis_server.url, name, count, threads)
-        assert redis_server.process is not None
-        try:
-            queue = RedisQueue(redis_server.url, name)
-            with Scheduler(queue=queue) as scheduler:
-                wait(scheduler.submit_batch([url] * WARM_UP), timeout=60)
-                client.config_resetstat()
-                trips = queue._ops.round_trips
-                server = _cpu(redis_server.process.pid)
-                worker_cpu = sum(_cpu(w.pid) for w in workers)
-                origin_cpu = _cpu_tree(origin_pid)
-                own_cpu = time.process_time()
-                start = time.perf_counter()
-                futures = scheduler.submit_batch([url] * n)
-                wait(futures, timeout=300)
-                elapsed = time.perf_counter() - start
-                own_cpu = (time.process_time() - own_cpu) / n * 1e6
-                server = (_cpu(redis_server.process.pid) - server) / n * 1e6
-                worker_cpu = (sum(_cpu(w.pid) for w in workers) - worker_cpu) / n * 1e6
-                origin_cpu = (_cpu_tree(origin_pid) - origin_cpu) / n * 1e6
-                commands = _commandstats(client)
-                trips = queue._ops.round_trips - trips
-                failed = _failed(futures)
-        finally:
-            worker_trips = _stop_counting(workers)
-        rates.append(n / elapsed)
-        total = sum(commands.values())
-        top = ", ".join(
-            f"{k} {v / n:.2f}" for k, v in sorted(commands.items(), key=lambda kv: -kv[1])[:8]
-        )
-        print(
-            f"  {count} worker process{'es' if count > 1 else '  '}  {n / elapsed:7.0f} req/s"
-            f"  x{n / elapsed / local:.2f} of in-process   ({elapsed:.2f} s, {failed} failed; "
-            f"CPU us/request: workers {worker_cpu:.0f}, producer {own_cpu:.0f}, "
-            f"redis-server {server:.0f}, origin {origin_cpu:.0f})"
-        )
-        print(
-            f"     Redis commands per request {total / n:.2f} (INFO commandstats, every client; "
-            f"{top})"
-        )
-        print(
-            f"     round trips per request: producer {trips / n:.3f}, workers "
-            f"{worker_trips / n:.3f} (whole worker life, warm-up and idle waits included)"
-        )
+    local: list[float] = []
+    one: list[float] = []
+    two: list[float] = []
+    for round_ in range(1, rounds + 1):
+        print(f" round {round_}")
+        print("  in-process scheduler ", end="")
+        local.append(_in_process(url, n, threads, origin_pid))
+        one.append(_through_redis(redis_server, client, url, origin_pid, 1, n, threads))
+        two.append(_through_redis(redis_server, client, url, origin_pid, 2, n, threads))
+    print("  in-process scheduler ", end="")
+    local.append(_in_process(url, n, threads, origin_pid))
     client.close()
-    print("  in-process scheduler again  ", end="")
-    again = _in_process(url, n, threads, origin_pid)
+    # each round against the mean of the in-process runs before and after it
+    base = [(local[i] + local[i + 1]) / 2 for i in range(rounds)]
+    ratio_one = [rate / b for rate, b in zip(one, base, strict=True)]
+    ratio_two = [rate / b for rate, b in zip(two, base, strict=True)]
     print(
-        f"  against the in-process mean {(local + again) / 2:.0f} req/s: 1 worker "
-        f"x{2 * rates[0] / (local + again):.2f}, 2 workers x{2 * rates[1] / (local + again):.2f}"
+        f"  per round, against the in-process runs around it: 1 worker "
+        f"{', '.join(f'x{r:.2f}' for r in ratio_one)}; 2 workers "
+        f"{', '.join(f'x{r:.2f}' for r in ratio_two)}"
     )
-    print(f"  scaling 1 -> 2 processes: x{rates[1] / rates[0]:.2f} on {os.cpu_count()} cores")
+    print(
+        f"  medians: in-process {statistics.median(local):.0f} req/s; "
+        f"1 worker process x{statistics.median(ratio_one):.2f} of in-process, "
+        f"2 worker processes x{statistics.median(ratio_two):.2f}; scaling 1 -> 2 processes "
+        f"x{statistics.median(t / o for t, o in zip(two, one, strict=True)):.2f} "
+        f"on {os.cpu_count()} cores"
+    )
     print("  (a shared machine: other processes compete for the cores; compare ratios, not rates)")
 
 
@@ -273,10 +302,12 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=300)
     parser.add_argument("--batch", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     print(
         f"command: PYTHONPATH=src:. {sys.executable} benchmarks/bench_redis.py "
-        f"--sequential {args.sequential} --batch {args.batch} --threads {args.threads}"
+        f"--sequential {args.sequential} --batch {args.batch} --threads {args.threads} "
+        f"--rounds {args.rounds}"
     )
     redis = RedisServer()
     redis.start()
@@ -288,7 +319,7 @@ def main() -> None:
                 print(f"origin: {origin.label}, GET / ({len(BODY)} bytes), pid {pid}")
                 if args.sequential:
                     overhead(redis, origin.base, args.sequential)
-                throughput(redis, origin.base, pid, args.batch, args.threads)
+                throughput(redis, origin.base, pid, args.batch, args.threads, args.rounds)
     finally:
         redis.close()
 
