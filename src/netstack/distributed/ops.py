@@ -106,9 +106,10 @@ def queue_prefix(name: str) -> str:
     return f"netstack:{{{name}}}:"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Popped:
-    """A request a worker leased."""
+    """A request a worker leased (one object per lease: equal by identity, as the
+    backend keys its items; not frozen, whose ``__init__`` costs four times as much)."""
 
     request_id: int
     payload: bytes
