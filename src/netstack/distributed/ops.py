@@ -46,8 +46,9 @@ pushes the outcome to its producer's list), returns expired leases to their
 place (at most every 250 ms across all workers), and leases up to ``want``
 requests: ZPOPMIN of ``q``; an id whose host already holds ``max`` leases is
 parked and comes back when a slot of that host frees. About a dozen commands
-per call, whatever the number of requests in it. A request submitted,
-leased and recorded in batches of n costs roughly 3 + 13/n commands.
+per call, whatever the number of requests in it: a request leased and
+recorded in calls of n costs roughly 13/n commands, plus its share of the
+push (about 5 commands per submitted chunk of up to 1,000).
 A request is recorded once: the first outcome deletes the job; a later one
 (a stalled worker whose lease expired) is counted in ``duplicates``.
 """
