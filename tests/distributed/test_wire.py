@@ -219,9 +219,20 @@ def test_malformed_timings_are_refused(timing: str) -> None:
         [("Date", "Sun, 06 Dec 2026 19:49:58 GMT"), ("X", "a:b: c"), ("x", "again")],
         [("X-Folded", "one\r\n two"), ("Y", "y")],  # an obs-fold kept by http.client
         [("X", "line\nbreak")],
+        [("X", "carriage\rreturn"), ("Y\r", "y")],
     ],
 )
 def test_headers_travel_exactly(pairs: list[tuple[str, str]]) -> None:
+    _assert_headers_travel(pairs)
+
+
+@given(st.lists(st.tuples(st.text(min_size=1), st.text()), max_size=8))
+def test_any_headers_travel_exactly(pairs: list[tuple[str, str]]) -> None:
+    """Whatever a name or value holds (CR, LF, colons, NUL): the same pairs arrive."""
+    _assert_headers_travel(pairs)
+
+
+def _assert_headers_travel(pairs: list[tuple[str, str]]) -> None:
     header = HTTPHeaderDict(pairs)
     response = HttpResponse(
         result="", result_type=HttpDataType.STRING, response_code=200, header=header
