@@ -15,7 +15,7 @@ from tests.distributed.servers import RedisServer
 
 from netstack import HttpError, RedisQueue, Scheduler
 from netstack.distributed.connect import connect
-from netstack.distributed.ops import Finished, Pushed, QueueOps, job_field
+from netstack.distributed.ops import MOST_PER_CALL, Finished, Pushed, QueueOps, job_field
 
 
 @pytest.fixture
@@ -137,6 +137,26 @@ def test_outcomes_reach_their_producer_as_written(ops: QueueOps, outcome: str) -
     assert ops.client.lrange(ops.key("reply:p"), 0, -1) == [outcome.encode(), b"x y"]
     counts = ops.counts()
     assert (counts["completed"], counts["failed"], counts["leased"]) == (1, 1, 0)
+
+
+def test_large_lists_go_to_redis_in_chunks(ops: QueueOps) -> None:
+    """Lua unpacks at most about 8,000 values into one command: one call takes at most
+    MOST_PER_CALL leases and records at most that many; renew and give back chunk."""
+    ops.configure(100_000)
+    ids = []
+    for _ in range(9):
+        ids += ops.push([Pushed(f"h{i % 50}", 1, "{}") for i in range(1000)], "p", "e")[1]
+    leased = []
+    while len(leased) < len(ids):
+        popped = ops.exchange("w", 30_000, 9000).popped
+        assert 0 < len(popped) <= MOST_PER_CALL
+        leased += [p.request_id for p in popped]
+    assert sorted(leased) == ids
+    assert ops.renew("w", ids, 30_000) == []
+    with pytest.raises(ValueError, match="at most"):
+        ops.exchange("w", 30_000, 0, [Finished(i, "completed", "") for i in ids[:1001]])
+    assert ops.give_back("w", ids) == len(ids)
+    assert (ops.counts()["leased"], ops.counts()["waiting"]) == (0, len(ids))
 
 
 def test_give_back_and_finish_leave_no_lease_behind(ops: QueueOps) -> None:

@@ -17,7 +17,7 @@ import pytest
 from netstack import RedisQueue
 from netstack.distributed.backend import RedisBackend
 from netstack.distributed.connect import connect_to
-from netstack.distributed.ops import Popped, QueueOps
+from netstack.distributed.ops import MOST_PER_CALL, Popped, QueueOps
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -90,3 +90,26 @@ def test_a_retried_lease_comes_back_as_a_new_lease_and_can_end(
     worker.take(time.monotonic(), 0)
     assert worker.recorded == {first[0].request_id: True}
     assert producer.empty
+
+
+def test_more_finished_than_one_call_takes_are_recorded_over_several(
+    redis_url: str, queue_name: str, producer: RedisBackend[str]
+) -> None:
+    producer.push_many([(f"job{i}", "h", 1, None) for i in range(1500)], time.monotonic())
+    worker = _worker(redis_url, queue_name)
+    worker.set_limit("h", 2000)
+    taken: list[Popped] = []
+    while len(taken) < 1500:
+        taken += _take(worker, 1500)
+    for popped in taken:
+        worker.record(popped, "")
+    assert worker.take(time.monotonic(), 0) == []
+    assert sum(worker.recorded.values()) == MOST_PER_CALL
+    worker.take(time.monotonic(), 0)
+    assert sum(worker.recorded.values()) == 1500 - MOST_PER_CALL
+    queue = RedisQueue(redis_url, queue_name)
+    try:
+        counts = queue.stats()
+    finally:
+        queue.close()
+    assert (counts.completed, counts.leased, counts.waiting) == (1500, 0, 0)

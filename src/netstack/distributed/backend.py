@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from netstack.dispatch.backend import BackendStats
-from netstack.distributed.ops import Exchanged, Finished, Popped, Pushed, QueueOps
+from netstack.distributed.ops import MOST_PER_CALL, Exchanged, Finished, Popped, Pushed, QueueOps
 
 __all__ = ["RedisBackend"]
 
@@ -109,8 +109,13 @@ class RedisBackend(Generic[T]):
         that may be of a paced host. On a Redis error the finished items stay
         recorded here for the next take.
         """
-        finished = list(self._finished.values())
-        self._finished.clear()
+        pending = self._finished
+        finished = list(itertools.islice(pending.values(), MOST_PER_CALL))  # the rest: next
+        if len(finished) == len(pending):
+            pending.clear()
+        else:
+            for f in finished:
+                del pending[f.request_id]
         try:
             done = self._ops.exchange(
                 self._worker,

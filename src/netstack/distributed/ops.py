@@ -70,6 +70,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COUNTERS",
     "DEFAULT_MAX_PER_HOST",
+    "MOST_PER_CALL",
     "RESULT_TTL",
     "Exchanged",
     "Finished",
@@ -93,6 +94,9 @@ COUNTERS: Final = (
 
 #: Seconds an outcome waits in Redis for its producer before it expires.
 RESULT_TTL: Final = 24 * 3600
+#: Most requests one script call takes, records, renews or gives back: Redis' Lua
+#: unpacks at most about 8,000 values into one command.
+MOST_PER_CALL: Final = 1000
 #: Keys with a fixed Redis type; anything else there is repaired (renamed aside).
 _TYPES: Final = {"state": b"hash", "job": b"hash", "q": b"zset", "leases": b"zset", "wake": b"list"}
 
@@ -253,11 +257,17 @@ class QueueOps:
     ) -> Exchanged:
         """Record ``finished`` (or park retries), then lease up to ``want`` requests.
 
+        At most ``MOST_PER_CALL`` of each: a larger ``want`` leases that many, more
+        ``finished`` is a ValueError (the caller records the rest in its next call).
+
         ``pace`` paces the hosts of jobs that travel without one (the worker's own).
         ``ready`` (default ``want``) is how many of them the caller starts at once:
         a request whose host is paced is leased only among those, because its pace
         counts from its lease; the rest wait in Redis for a caller with a free thread.
         """
+        if len(finished) > MOST_PER_CALL:
+            raise ValueError(f"at most {MOST_PER_CALL} finished requests per exchange")
+        want = min(want, MOST_PER_CALL)
         hints = sorted({f.host for f in finished if f.host})
         args: list[str | int] = [
             self.prefix,
@@ -327,16 +337,22 @@ class QueueOps:
     def renew(self, worker: str, ids: Iterable[int], lease_ms: int) -> list[int]:
         """Extend this worker's leases; returns the ids it no longer holds."""
         ids = list(ids)
-        if not ids:
-            return []
-        return [int(i) for i in self._run(self._renew, [self.prefix, worker, lease_ms, *ids])]
+        lost: list[int] = []
+        for start in range(0, len(ids), MOST_PER_CALL):
+            chunk = ids[start : start + MOST_PER_CALL]
+            lost += (
+                int(i) for i in self._run(self._renew, [self.prefix, worker, lease_ms, *chunk])
+            )
+        return lost
 
     def give_back(self, worker: str, ids: Iterable[int]) -> int:
         """Return leased requests to their place in the queue (not counted as attempts)."""
         ids = list(ids)
-        if not ids:
-            return 0
-        return int(self._run(self._give_back, [self.prefix, worker, *ids]))
+        returned = 0
+        for start in range(0, len(ids), MOST_PER_CALL):
+            chunk = ids[start : start + MOST_PER_CALL]
+            returned += int(self._run(self._give_back, [self.prefix, worker, *chunk]))
+        return returned
 
     def cancel(self, ids: Sequence[int]) -> list[bool]:
         """Take waiting requests out; False for each one running or ended."""

@@ -87,7 +87,7 @@ from netstack.distributed.backend import RedisBackend
 from netstack.distributed.connect import Backoff, connect_to, is_redis_error
 from netstack.distributed.lease_job import LeaseJob, Runner
 from netstack.distributed.leases import LeaseBuffer
-from netstack.distributed.ops import Exchanged, Finished, Popped, QueueOps
+from netstack.distributed.ops import MOST_PER_CALL, Exchanged, Finished, Popped, QueueOps
 from netstack.distributed.policies import pace_of
 from netstack.distributed.wire import encode_error, encode_response
 from netstack.errors import ABORTED, UNKNOWN, HttpError
@@ -369,9 +369,10 @@ class Worker:
                 if step == "block":
                     outbox: Outbox = []
                     want = 0
-                else:
-                    outbox, leases.outbox = leases.outbox, []
-                    want = 0 if self._stop.is_set() else leases.free
+                else:  # at most MOST_PER_CALL of each per call; the rest go in the next
+                    outbox = leases.outbox[:MOST_PER_CALL]
+                    del leases.outbox[:MOST_PER_CALL]
+                    want = 0 if self._stop.is_set() else min(leases.free, MOST_PER_CALL)
                     leases.free -= want
                     will_block = len(self._running) == len(outbox)
             if step == "block":
