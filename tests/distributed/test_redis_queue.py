@@ -141,7 +141,7 @@ def test_outcomes_reach_their_producer_as_written(ops: QueueOps, outcome: str) -
 
 def test_large_lists_go_to_redis_in_chunks(ops: QueueOps) -> None:
     """Lua unpacks at most about 8,000 values into one command: one call takes at most
-    MOST_PER_CALL leases and records at most that many; renew and give back chunk."""
+    MOST_PER_CALL leases and records at most that many; renew, give back and cancel chunk."""
     ops.configure(100_000)
     ids = []
     for _ in range(9):
@@ -157,6 +157,8 @@ def test_large_lists_go_to_redis_in_chunks(ops: QueueOps) -> None:
         ops.exchange("w", 30_000, 0, [Finished(i, "completed", "") for i in ids[:1001]])
     assert ops.give_back("w", ids) == len(ids)
     assert (ops.counts()["leased"], ops.counts()["waiting"]) == (0, len(ids))
+    assert ops.cancel(ids) == [True] * len(ids)
+    assert ops.counts()["waiting"] == 0
 
 
 def test_give_back_and_finish_leave_no_lease_behind(ops: QueueOps) -> None:

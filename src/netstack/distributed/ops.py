@@ -356,9 +356,11 @@ class QueueOps:
 
     def cancel(self, ids: Sequence[int]) -> list[bool]:
         """Take waiting requests out; False for each one running or ended."""
-        if not ids:
-            return []
-        return [bool(x) for x in self._run(self._cancel, [self.prefix, *ids])]
+        taken: list[bool] = []
+        for start in range(0, len(ids), MOST_PER_CALL):
+            chunk = ids[start : start + MOST_PER_CALL]
+            taken += (bool(x) for x in self._run(self._cancel, [self.prefix, *chunk]))
+        return taken
 
     def set_priority(self, request_id: int, priority: int) -> bool:
         """Move a waiting request to ``priority``, keeping its sequence; False if not waiting."""
