@@ -21,6 +21,7 @@ from netstack import (
     RetryPolicy,
     codec,
 )
+from netstack.distributed import fastjson
 from netstack.distributed.wire import (
     decode_outcome,
     decode_request,
@@ -31,6 +32,16 @@ from netstack.distributed.wire import (
 from netstack.errors import HttpTimeoutError
 from netstack.response import timing_of
 from netstack.validation import resolve_options
+
+
+@pytest.fixture(autouse=True, params=["orjson", "stdlib"])
+def json_writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with orjson (the redis extra) and without it (the standard library)."""
+    if request.param == "stdlib":
+        monkeypatch.setattr(fastjson, "_orjson", None)
+    else:
+        assert fastjson.available()
+    return str(request.param)
 
 
 def test_request_options_survive_the_round_trip() -> None:
@@ -240,3 +251,70 @@ def _assert_headers_travel(pairs: list[tuple[str, str]]) -> None:
     _, decoded, _ = decode_outcome(encode_response(1, response))
     assert decoded is not None
     assert list(decoded.header.iteritems()) == list(header.iteritems())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("reader", ["orjson", "stdlib"])
+@pytest.mark.parametrize(
+    ("result", "result_type"),
+    [
+        ("text é \u2028", HttpDataType.STRING),
+        (b"\x00\xffbytes", HttpDataType.ARRAY_BUFFER),
+        ({"big": 2**70, "f": 0.1, "s": "é"}, HttpDataType.OBJECT),
+    ],
+)
+def test_outcomes_read_the_same_whoever_wrote_them(
+    json_writer: str,
+    reader: str,
+    result: object,
+    result_type: HttpDataType,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker with orjson and a producer without (or the other way) agree on every field;
+    integers beyond 64 bits in an object body stay exact."""
+    timing = timing_of(*(i * 1.2345678912345 for i in range(1, 12)))
+    response = HttpResponse(
+        result=result,
+        result_type=result_type,
+        response_code=201,
+        header=HTTPHeaderDict([("A", "1"), ("a", "2")]),
+        cookies="c=1",
+        performance_timing=timing,
+        url="http://h/é",
+        attempts=3,
+    )
+    text = encode_response(9, response).encode()
+    if reader == "stdlib":
+        monkeypatch.setattr(fastjson, "_orjson", None)
+    else:
+        monkeypatch.undo()
+    _, decoded, _ = decode_outcome(text)
+    assert decoded is not None
+    assert (decoded.result, decoded.result_type, decoded.response_code) == (
+        result,
+        result_type,
+        201,
+    )
+    assert decoded.header.getlist("a") == ["1", "2"]  # type: ignore[attr-defined]
+    assert (decoded.cookies, decoded.url, decoded.attempts) == ("c=1", "http://h/é", 3)
+    back = [getattr(decoded.performance_timing, f.name) for f in fields(PerformanceTiming)]
+    want = [getattr(timing, f.name) for f in fields(PerformanceTiming)]
+    assert back == pytest.approx(want, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"v":1,"url":"http://h/","options":{},"tag":null,"reply":"t","submitted":1.5}',
+        b'{"v":1,"url":"http://h/\\u00e9","options":{},"tag":"x","reply":null,"submitted":2}',
+        b'{"v":1,"url":"http://h/","options":{"extra_data":{"__bytes__":"AAE="}},"tag":null,'
+        b'"reply":"t","submitted":1.5}',
+        b'{"v":1,"url":"http://h/","options":{"read_timeout":18446744073709551616},"tag":null,'
+        b'"reply":"t","submitted":1.5}',
+    ],
+)
+def test_payloads_read_the_same_with_and_without_orjson(
+    payload: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = decode_request(payload, 7)
+    monkeypatch.setattr(fastjson, "_orjson", None)
+    assert decode_request(payload, 7) == fast

@@ -30,6 +30,7 @@ from typing import Any, Final
 from urllib3 import HTTPHeaderDict
 
 from netstack import codec
+from netstack.distributed import fastjson
 from netstack.errors import MESSAGES, UNKNOWN, HttpError
 from netstack.jsonvalue import UnencodableValue
 from netstack.options import HttpDataType, HttpRequestOptions
@@ -120,7 +121,15 @@ class WireRequest:
 def decode_request(payload: str | bytes, priority: int) -> WireRequest:
     """Parse a payload; ValueError if it is not one (a foreign or newer writer, damage)."""
     try:
-        data = codec.loads(payload, "payload")
+        data = None
+        if (
+            isinstance(payload, bytes)
+            and b'"options":{}' in payload  # no option: no number orjson reads differently
+            and b"__bytes__" not in payload  # nor bytes to restore
+        ):
+            data = fastjson.loads(payload)
+        if data is None:
+            data = codec.loads(payload, "payload")
         if not isinstance(data, dict) or data.get("v") != VERSION:
             raise ValueError(f"not a netstack request payload (version {VERSION})")
         request = codec.decode_request(data, "payload")
@@ -174,35 +183,58 @@ def _hosts(value: object) -> tuple[tuple[str, ...] | None, tuple[str, ...]] | No
 def encode_response(request_id: int, response: HttpResponse) -> str:
     """An answered request as JSON: status, headers, cookies, timings, the body.
 
-    Written piece by piece (a worker encodes one per request): the fixed
-    fields are formatted in place, the headers travel as one string of
-    ``name CR value`` lines joined by LF (``head``; as ``header`` pairs when
-    a name or value holds a CR or LF itself) and the timings as integer
-    nanoseconds (``timing_ns``, in ``PerformanceTiming`` field order), which
-    format several times faster than floats and keep every digit a
-    ``perf_counter`` difference has.
+    A worker encodes one per request, so it is cheap: the headers travel as
+    one string of ``name CR value`` lines joined by LF (``head``; as
+    ``header`` pairs when a name or value holds a CR or LF itself), and orjson
+    (:mod:`~netstack.distributed.fastjson`) writes it when installed, with
+    the timings in milliseconds (``timing_ms``, in ``PerformanceTiming`` field
+    order). Otherwise the fixed fields are formatted in place and the
+    timings travel as integer nanoseconds (``timing_ns``), which format
+    several times faster than floats in Python.
     """
     result = response.result
-    if isinstance(result, bytes | bytearray):
-        body = '{"base64":"' + base64.b64encode(result).decode("ascii") + '"}'
-    elif response.result_type is HttpDataType.OBJECT:
-        body = '{"object":' + _json(result) + "}"
-    else:
-        body = '{"text":' + _json(result) + "}"
     header = response.header
     pairs = list(header.iteritems()) if isinstance(header, HTTPHeaderDict) else list(header.items())
     lines = "\n".join(map("\r".join, pairs))
-    if lines.count("\r") == len(pairs) and lines.count("\n") == len(pairs) - 1:
-        head = '"head":' + _json(lines)  # one string: several times cheaper than pairs
-    else:  # CR or LF inside a name or value (an obs-fold a lenient parser kept), or no header
-        head = '"header":' + _json(pairs)
-    timing = _TIMING_NS % tuple(
-        [round(ms * 1e6) for ms in _timing_values(response.performance_timing)]
-    )
+    exact = lines.count("\r") == len(pairs) and lines.count("\n") == len(pairs) - 1
+    head_key, head = ("head", lines) if exact else ("header", pairs)
+    timing = _timing_values(response.performance_timing)
+    if response.result_type is not HttpDataType.OBJECT:  # objects: the reference writer
+        body = (
+            {"base64": base64.b64encode(result).decode("ascii")}
+            if isinstance(result, bytes | bytearray)
+            else {"text": result}
+        )
+        text = fastjson.dumps(
+            {
+                "id": int(request_id),
+                "response": {
+                    "code": int(response.response_code),
+                    "result_type": int(response.result_type),
+                    "body": body,
+                    head_key: head,
+                    "cookies": response.cookies,
+                    "timing_ms": timing,
+                    "url": response.url,
+                    "from_cache": bool(response.from_cache),
+                    "attempts": int(response.attempts),
+                },
+            }
+        )
+        if text is not None:
+            return text
+    if isinstance(result, bytes | bytearray):
+        body_json = '{"base64":"' + base64.b64encode(result).decode("ascii") + '"}'
+    elif response.result_type is HttpDataType.OBJECT:
+        body_json = '{"object":' + _json(result) + "}"
+    else:
+        body_json = '{"text":' + _json(result) + "}"
+    timing_ns = _TIMING_NS % tuple([round(ms * 1e6) for ms in timing])
     return (
         f'{{"id":{int(request_id)},"response":{{"code":{int(response.response_code)},'
-        f'"result_type":{int(response.result_type)},"body":{body},{head},'
-        f'"cookies":{_json(response.cookies)},"timing_ns":[{timing}],"url":{_json(response.url)},'
+        f'"result_type":{int(response.result_type)},"body":{body_json},'
+        f'"{head_key}":{_json(head)},'
+        f'"cookies":{_json(response.cookies)},"timing_ns":[{timing_ns}],"url":{_json(response.url)},'
         f'"from_cache":{"true" if response.from_cache else "false"},'
         f'"attempts":{int(response.attempts)}}}}}'
     )
@@ -214,12 +246,27 @@ _timing_values: Final = operator.attrgetter(*_TIMING_FIELDS)
 _TIMING_NS: Final = ",".join(["%d"] * len(_TIMING_FIELDS))
 
 
-def _timing_of(value: object) -> PerformanceTiming:
-    """A PerformanceTiming from ``timing_ns`` (a list of ints) or ``timing`` (ms by name)."""
-    if isinstance(value, list):
-        if len(value) != len(_TIMING_FIELDS) or not all(type(v) is int for v in value):
+def _timing_of(r: dict[str, Any]) -> PerformanceTiming:
+    """A PerformanceTiming from ``timing_ms`` (numbers), ``timing_ns`` (ints) or ``timing``."""
+    if "timing_ms" in r:
+        value = r["timing_ms"]
+        if (
+            not isinstance(value, list)
+            or len(value) != len(_TIMING_FIELDS)
+            or not all(type(v) is float or type(v) is int for v in value)
+        ):
+            raise ValueError("malformed timing_ms")
+        return timing_of(*map(float, value))
+    if "timing_ns" in r:
+        value = r["timing_ns"]
+        if (
+            not isinstance(value, list)
+            or len(value) != len(_TIMING_FIELDS)
+            or not all(type(v) is int for v in value)
+        ):
             raise ValueError("malformed timing_ns")
         return timing_of(*[ns / 1e6 for ns in value])
+    value = r.get("timing", {})
     if isinstance(value, dict) and tuple(value) == _TIMING_FIELDS:
         return timing_of(*map(float, value.values()))
     return PerformanceTiming(**value) if isinstance(value, dict) else PerformanceTiming()
@@ -255,7 +302,11 @@ def encode_error(request_id: int, error: BaseException) -> str:
 
 def decode_outcome(payload: str | bytes) -> tuple[int, HttpResponse | None, HttpError | None]:
     """``(request id, response, error)``; ValueError if malformed."""
-    data = _JSON.decode(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
+    data = None
+    if isinstance(payload, bytes) and b'"object":' not in payload:
+        data = fastjson.loads(payload)  # an object body: the reference reader (big integers)
+    if data is None:
+        data = _JSON.decode(payload.decode("utf-8") if isinstance(payload, bytes) else payload)
     if not isinstance(data, dict) or not isinstance(data.get("id"), int):
         raise ValueError("not a netstack outcome")
     request_id: int = data["id"]
@@ -281,7 +332,7 @@ def decode_outcome(payload: str | bytes) -> tuple[int, HttpResponse | None, Http
     result_type = _DATA_TYPES.get(r["result_type"])
     if result_type is None:
         result_type = HttpDataType(r["result_type"])  # ValueError naming it
-    performance = _timing_of(r["timing_ns"] if "timing_ns" in r else r.get("timing", {}))
+    performance = _timing_of(r)
     return (
         request_id,
         response_of(
