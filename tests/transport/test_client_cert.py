@@ -164,3 +164,34 @@ def test_no_temporary_key_file_is_left_behind(
         == 200
     )
     assert set(Path(tempfile.gettempdir()).glob("netstack-cert-*")) == before
+
+
+@pytest.mark.parametrize("key", ["key-locked.der", "key-locked.pem"])
+def test_a_wrong_password_that_decrypts_to_garbage_is_still_a_wrong_password(
+    transport: Transport, server: EchoServer, files: dict[str, str], key: str
+) -> None:
+    """About one wrong password in 256 passes the decryption's padding check and yields
+    bytes that are no key: cryptography then says the data cannot be deserialised, and
+    that is still a wrong key_password, not a file holding no key."""
+    data = Path(files[key]).read_bytes()
+    loader = (
+        serialization.load_pem_private_key
+        if key.endswith(".pem")
+        else serialization.load_der_private_key
+    )
+    for attempt in range(5000):
+        password = f"wrong{attempt}"
+        try:
+            loader(data, password.encode())
+        except ValueError as exc:
+            if "decrypt" not in str(exc).lower() and "password" not in str(exc):
+                break  # a garbage decryption
+    else:  # pragma: no cover - (255/256) ** 5000: never
+        pytest.skip("no wrong password decrypted to garbage in 5000 tries")
+    kind = CertType.PEM if key.endswith(".pem") else CertType.DER
+    cert = files["cert.pem" if kind is CertType.PEM else "cert.der"]
+    client = ClientCert(cert_path=cert, key_path=files[key], cert_type=kind, key_password=password)
+    with pytest.raises(HttpError) as info:
+        send(transport, server.url + "/echo", ca_path=files["ca.pem"], client_cert=client)
+    assert info.value.code == LOCAL_CERT
+    assert "key_password: wrong password" in info.value.detail

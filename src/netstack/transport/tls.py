@@ -23,7 +23,7 @@ import secrets
 import ssl
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Final
 
 import certifi
@@ -233,8 +233,23 @@ def _load_key(data: bytes, path: str, password: bytes | None) -> PrivateKeyTypes
         raise HttpError.of(LOCAL_CERT, f"client key_password for {path}: {exc}") from exc
     except ValueError as exc:
         message = str(exc)
-        if password is not None and ("decrypt" in message.lower() or "password" in message):
+        if password is not None and (
+            "decrypt" in message.lower() or "password" in message or _encrypted(loader, data)
+        ):
             raise HttpError.of(
                 LOCAL_CERT, f"client key_password: wrong password for key {path}"
             ) from exc
         raise HttpError.of(LOCAL_CERT, f"client key {path}: not a private key ({exc})") from exc
+
+
+def _encrypted(loader: Callable[[bytes, bytes | None], PrivateKeyTypes], data: bytes) -> bool:
+    """True if ``data`` is an encrypted key. A wrong password usually fails the decryption's
+    padding check, but about one in 256 passes it and yields bytes that do not parse as a
+    key: that is still a wrong password, not a file that holds no key."""
+    try:
+        loader(data, None)
+    except TypeError:  # "Password was not given but private key is encrypted"
+        return True
+    except ValueError:
+        return False
+    return False
