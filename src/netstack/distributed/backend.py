@@ -109,13 +109,9 @@ class RedisBackend(Generic[T]):
         that may be of a paced host. On a Redis error the finished items stay
         recorded here for the next take.
         """
-        pending = self._finished
-        finished = list(itertools.islice(pending.values(), MOST_PER_CALL))  # the rest: next
-        if len(finished) == len(pending):
-            pending.clear()
-        else:
-            for f in finished:
-                del pending[f.request_id]
+        finished = list(itertools.islice(self._finished.values(), MOST_PER_CALL))  # rest: next
+        for f in finished:
+            del self._finished[f.request_id]
         try:
             done = self._ops.exchange(
                 self._worker,

@@ -56,7 +56,7 @@ A request is recorded once: the first outcome deletes the job; a later one
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -336,10 +336,8 @@ class QueueOps:
 
     def renew(self, worker: str, ids: Iterable[int], lease_ms: int) -> list[int]:
         """Extend this worker's leases; returns the ids it no longer holds."""
-        ids = list(ids)
         lost: list[int] = []
-        for start in range(0, len(ids), MOST_PER_CALL):
-            chunk = ids[start : start + MOST_PER_CALL]
+        for chunk in _chunks(ids):
             lost += (
                 int(i) for i in self._run(self._renew, [self.prefix, worker, lease_ms, *chunk])
             )
@@ -347,20 +345,17 @@ class QueueOps:
 
     def give_back(self, worker: str, ids: Iterable[int]) -> int:
         """Return leased requests to their place in the queue (not counted as attempts)."""
-        ids = list(ids)
-        returned = 0
-        for start in range(0, len(ids), MOST_PER_CALL):
-            chunk = ids[start : start + MOST_PER_CALL]
-            returned += int(self._run(self._give_back, [self.prefix, worker, *chunk]))
-        return returned
+        return sum(
+            int(self._run(self._give_back, [self.prefix, worker, *chunk])) for chunk in _chunks(ids)
+        )
 
     def cancel(self, ids: Sequence[int]) -> list[bool]:
         """Take waiting requests out; False for each one running or ended."""
-        taken: list[bool] = []
-        for start in range(0, len(ids), MOST_PER_CALL):
-            chunk = ids[start : start + MOST_PER_CALL]
-            taken += (bool(x) for x in self._run(self._cancel, [self.prefix, *chunk]))
-        return taken
+        return [
+            bool(x)
+            for chunk in _chunks(ids)
+            for x in self._run(self._cancel, [self.prefix, *chunk])
+        ]
 
     def set_priority(self, request_id: int, priority: int) -> bool:
         """Move a waiting request to ``priority``, keeping its sequence; False if not waiting."""
@@ -500,6 +495,13 @@ class QueueOps:
         if batch:
             removed += int(self.client.unlink(*batch))
         return removed
+
+
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    """``ids`` in lists of at most ``MOST_PER_CALL`` (one script call each)."""
+    ids = list(ids)
+    for start in range(0, len(ids), MOST_PER_CALL):
+        yield ids[start : start + MOST_PER_CALL]
 
 
 def _text(value: object) -> str:

@@ -248,24 +248,16 @@ _TIMING_NS: Final = ",".join(["%d"] * len(_TIMING_FIELDS))
 
 def _timing_of(r: dict[str, Any]) -> PerformanceTiming:
     """A PerformanceTiming from ``timing_ms`` (numbers), ``timing_ns`` (ints) or ``timing``."""
-    if "timing_ms" in r:
-        value = r["timing_ms"]
-        if (
-            not isinstance(value, list)
-            or len(value) != len(_TIMING_FIELDS)
-            or not all(type(v) is float or type(v) is int for v in value)
-        ):
-            raise ValueError("malformed timing_ms")
-        return timing_of(*map(float, value))
-    if "timing_ns" in r:
-        value = r["timing_ns"]
-        if (
-            not isinstance(value, list)
-            or len(value) != len(_TIMING_FIELDS)
-            or not all(type(v) is int for v in value)
-        ):
-            raise ValueError("malformed timing_ns")
-        return timing_of(*[ns / 1e6 for ns in value])
+    for key, kinds, scale in (("timing_ms", (float, int), 1.0), ("timing_ns", (int,), 1e6)):
+        if key in r:
+            value = r[key]
+            if (
+                not isinstance(value, list)
+                or len(value) != len(_TIMING_FIELDS)
+                or not all(type(v) in kinds for v in value)
+            ):
+                raise ValueError(f"malformed {key}")
+            return timing_of(*[v / scale for v in value])
     value = r.get("timing", {})
     if isinstance(value, dict) and tuple(value) == _TIMING_FIELDS:
         return timing_of(*map(float, value.values()))
